@@ -1,0 +1,458 @@
+"""Intents over the store: announce (all or nothing), list, release, check,
+leases and TTLs, and the notices they cause.
+
+Atomicity: one broker process decides every claim under `_lock` and writes
+the decision in one transaction, so two peers racing for overlapping
+exclusive patterns can never both win, whichever processes they come from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from lockd import config, patterns
+from lockd.conflicts import IntentIndex
+from lockd.errors import LockdError, invalid
+from lockd.models import MODES, Intent, Peer, parse_key
+
+if TYPE_CHECKING:
+    from lockd.registry import Registry
+
+MAX_TTL_SECONDS = 30 * 86400
+
+
+def normalize_path(path: str) -> str:
+    """A repo-relative file path as the registry compares it."""
+    raw = path
+    path = path.replace("\\", "/") if "/" not in path else path
+    while path.startswith("./"):
+        path = path[2:]
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if not parts or path.startswith("/") or ".." in parts:
+        raise invalid(
+            f"path {raw!r} is not a repo-relative file path (like src/app.py): "
+            "no leading /, no .., not empty"
+        )
+    return "/".join(parts)
+
+
+class ClaimRegistry:
+    def __init__(self, registry: Registry) -> None:
+        self.reg = registry
+        self.store = registry.store
+        self.indexes: dict[str, IntentIndex] = {}
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> None:
+        for intent in await self.store.live_intents():
+            self.index(intent.repo_id).add(intent)
+
+    def index(self, repo_id: str, ignorecase: bool | None = None) -> IntentIndex:
+        idx = self.indexes.get(repo_id)
+        if idx is None:
+            idx = self.indexes[repo_id] = IntentIndex(bool(ignorecase))
+        elif ignorecase is not None and ignorecase != idx.ignorecase and not len(idx):
+            idx.ignorecase = ignorecase
+        return idx
+
+    def all_live(self) -> list[Intent]:
+        return [i for idx in self.indexes.values() for i in idx]
+
+    def _view(self, intent: Intent, viewer: Peer | None) -> dict[str, Any]:
+        holder = self.reg.peers.get(intent.peer_id)
+        return {
+            "intent_id": intent.intent_id,
+            "peer_id": intent.peer_id,
+            "peer_name": holder.name if holder else intent.peer_id,
+            "summary": holder.summary if holder else "",
+            "pattern": intent.pattern,
+            "mode": intent.mode,
+            "reason": intent.reason,
+            "since": intent.since,
+            "expires_at": intent.expires_at,
+            "repo": intent.repo_id,
+            "mine": viewer is not None and viewer.peer_id == intent.peer_id,
+        }
+
+    # ---- announce --------------------------------------------------------
+    async def announce(
+        self,
+        peer: Peer,
+        repo_id: str,
+        raw_patterns: list[str],
+        reason: str,
+        mode: str = "exclusive",
+        ttl_seconds: float | None = None,
+        notify_when_free: bool = False,
+        ignorecase: bool = False,
+    ) -> dict[str, Any]:
+        if mode not in MODES:
+            raise invalid(f"mode {mode!r} is not one of: {', '.join(MODES)}")
+        if not reason.strip():
+            raise invalid("reason is empty: say why you claim these files")
+        if len(reason) > config.MAX_REASON_CHARS:
+            raise LockdError("too_large", f"reason is over {config.MAX_REASON_CHARS} characters")
+        if ttl_seconds is not None and not 0 < ttl_seconds <= MAX_TTL_SECONDS:
+            raise invalid(f"ttl_seconds={ttl_seconds} must be between 1 and {MAX_TTL_SECONDS}")
+        if not repo_id:
+            raise invalid("repo is empty")
+        wanted = patterns.normalize_all(list(raw_patterns))
+        now = time.time()
+        expires = now + ttl_seconds if ttl_seconds else None
+        async with self._lock:
+            idx = self.index(repo_id, ignorecase)
+            clashes = idx.conflicts(peer.peer_id, wanted, mode)
+            if clashes:
+                return await self._refuse(
+                    peer, repo_id, wanted, mode, reason, clashes, notify_when_free
+                )
+            mine = {i.pattern: i for i in idx if i.peer_id == peer.peer_id}
+            granted: list[Intent] = []
+            async with self.store.transaction():
+                for pattern in wanted:
+                    old = mine.get(pattern)
+                    if old is not None:
+                        key = parse_key(old.intent_id, "i")
+                        await self.store.update_intent(
+                            key,
+                            mode=mode,
+                            reason=reason,
+                            expires_at=expires,  # type: ignore[arg-type]
+                            notify_when_free=int(notify_when_free),
+                        )
+                        intent = Intent(
+                            old.intent_id,
+                            peer.peer_id,
+                            repo_id,
+                            pattern,
+                            mode,
+                            reason,
+                            old.since,
+                            expires,
+                            notify_when_free,
+                        )
+                    else:
+                        intent = await self.store.insert_intent(
+                            Intent(
+                                "",
+                                peer.peer_id,
+                                repo_id,
+                                pattern,
+                                mode,
+                                reason,
+                                now,
+                                expires,
+                                notify_when_free,
+                            )
+                        )
+                    await self.store.record_event(
+                        "granted",
+                        intent_id=parse_key(intent.intent_id, "i"),
+                        peer_id=peer.peer_id,
+                        actor_id=peer.peer_id,
+                        repo_id=repo_id,
+                        detail={"pattern": pattern, "mode": mode, "reason": reason},
+                    )
+                    granted.append(intent)
+            for intent in granted:
+                idx.add(intent)
+        self.reg.publish_dashboard(
+            "claims", repo=repo_id, event="granted", peer_id=peer.peer_id, patterns=wanted
+        )
+        return {
+            "granted": True,
+            "intents": [
+                {
+                    "intent_id": i.intent_id,
+                    "pattern": i.pattern,
+                    "mode": i.mode,
+                    "reason": i.reason,
+                    "expires_at": i.expires_at,
+                }
+                for i in granted
+            ],
+            "conflicts": [],
+        }
+
+    async def _refuse(
+        self,
+        peer: Peer,
+        repo_id: str,
+        wanted: list[str],
+        mode: str,
+        reason: str,
+        clashes: list[tuple[str, Intent]],
+        notify_when_free: bool,
+    ) -> dict[str, Any]:
+        conflicts = []
+        for requested, held in clashes:
+            view = self._view(held, peer)
+            conflicts.append(
+                {
+                    "peer_id": held.peer_id,
+                    "peer_name": view["peer_name"],
+                    "summary": view["summary"],
+                    "pattern": held.pattern,
+                    "mode": held.mode,
+                    "reason": held.reason,
+                    "since": held.since,
+                    "intent_id": held.intent_id,
+                    "requested": requested,
+                    "paths": [],
+                    "example": patterns.example_path(requested, held.pattern),
+                }
+            )
+        async with self.store.transaction():
+            await self.store.record_event(
+                "refused",
+                peer_id=peer.peer_id,
+                actor_id=peer.peer_id,
+                repo_id=repo_id,
+                detail={
+                    "patterns": wanted,
+                    "mode": mode,
+                    "reason": reason,
+                    "holders": sorted({c["peer_id"] for c in conflicts}),
+                },
+            )
+            if notify_when_free:
+                await self.store.add_watch(peer.peer_id, repo_id, wanted, mode)
+        by_holder: dict[str, list[str]] = {}
+        for c in conflicts:
+            by_holder.setdefault(c["peer_id"], []).append(f"{c['requested']} ~ your {c['pattern']}")
+        for holder_id, pairs in by_holder.items():
+            await self.reg.notice(
+                [holder_id],
+                f"{peer.name} ({peer.peer_id}) wanted files you claim: {'; '.join(pairs)}. "
+                f"Their reason: {reason}. Reply with send_message(to={peer.name!r}) or "
+                "release_intent when you are done.",
+                event="claim_refused",
+                requester_id=peer.peer_id,
+            )
+        self.reg.publish_dashboard(
+            "claims",
+            repo=repo_id,
+            event="refused",
+            peer_id=peer.peer_id,
+            patterns=wanted,
+            conflicts=conflicts,
+        )
+        return {
+            "granted": False,
+            "intents": [],
+            "conflicts": conflicts,
+            "watching": notify_when_free,
+        }
+
+    # ---- read ------------------------------------------------------------
+    def locks(
+        self,
+        repo_id: str | None = None,
+        path: str | None = None,
+        peer_id: str | None = None,
+        viewer: Peer | None = None,
+    ) -> list[dict[str, Any]]:
+        if repo_id is not None:
+            idx = self.indexes.get(repo_id)
+            if idx is None:
+                return []
+            found = idx.claims_on(normalize_path(path)) if path else list(idx)
+        else:
+            if path:
+                raise invalid("path needs a repo: run inside a checkout or pass repo")
+            found = self.all_live()
+        if peer_id:
+            found = [i for i in found if i.peer_id == peer_id]
+        found.sort(key=lambda i: (i.repo_id, i.since, i.intent_id))
+        return [self._view(i, viewer) for i in found]
+
+    def check(self, repo_id: str, paths: list[str], viewer: Peer | None) -> list[dict[str, Any]]:
+        if len(paths) > config.MAX_CHECK_PATHS:
+            raise LockdError(
+                "too_large", f"{len(paths)} paths; check at most {config.MAX_CHECK_PATHS} a call"
+            )
+        clean = [normalize_path(p) for p in paths]
+        idx = self.indexes.get(repo_id)
+        out = []
+        for path in clean:
+            claims = idx.claims_on(path) if idx else []
+            out.append({"path": path, "claims": [self._view(i, viewer) for i in claims]})
+        return out
+
+    async def commit_touched(
+        self,
+        repo_id: str,
+        intent_ids: list[str],
+        paths: list[str],
+        hook: str,
+        committer: str | None,
+    ) -> list[str]:
+        """Record that a commit touched claimed files, and tell each holder once."""
+        who = self.reg.find_peer(committer) if committer else None
+        name = who.name if who else "a person or unknown process"
+        idx = self.indexes.get(repo_id)
+        held = [idx.by_id[i] for i in intent_ids if idx and i in idx.by_id]
+        holders: dict[str, list[Intent]] = {}
+        for intent in held:
+            if who is None or intent.peer_id != who.peer_id:
+                holders.setdefault(intent.peer_id, []).append(intent)
+        async with self.store.transaction():
+            await self.store.record_event(
+                "commit_touched",
+                peer_id=who.peer_id if who else None,
+                actor_id=who.peer_id if who else None,
+                repo_id=repo_id,
+                detail={
+                    "hook": hook,
+                    "intent_ids": [i.intent_id for i in held],
+                    "paths": paths[:50],
+                },
+            )
+        shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+        for holder_id, intents in holders.items():
+            await self.reg.notice(
+                [holder_id],
+                f"{name} ran a {hook} touching files you claim "
+                f"({', '.join(i.pattern for i in intents)}): {shown}",
+                event="commit_touched",
+                repo=repo_id,
+            )
+        self.reg.publish_dashboard(
+            "claims",
+            repo=repo_id,
+            event="commit_touched",
+            peer_id=who.peer_id if who else None,
+            paths=paths[:50],
+        )
+        return list(holders)
+
+    # ---- release ---------------------------------------------------------
+    async def release(
+        self,
+        peer: Peer,
+        repo_id: str | None = None,
+        intent_ids: list[str] | None = None,
+        pattern_list: list[str] | None = None,
+        force: bool = False,
+    ) -> list[str]:
+        async with self._lock:
+            chosen = self._choose(peer, repo_id, intent_ids, pattern_list, force)
+            forced = [i for i in chosen if i.peer_id != peer.peer_id]
+            await self._release(chosen, actor=peer, cause="forced" if forced else "released")
+        for intent in forced:
+            await self.reg.notice(
+                [intent.peer_id],
+                f"{peer.name} ({peer.peer_id}) force-released your claim {intent.pattern} "
+                f"({intent.intent_id}) in {intent.repo_id}.",
+                event="force_released",
+                intent_id=intent.intent_id,
+                actor_id=peer.peer_id,
+            )
+        await self._wake_watchers({i.repo_id for i in chosen})
+        return [i.intent_id for i in chosen]
+
+    def _choose(
+        self,
+        peer: Peer,
+        repo_id: str | None,
+        intent_ids: list[str] | None,
+        pattern_list: list[str] | None,
+        force: bool,
+    ) -> list[Intent]:
+        live = {i.intent_id: i for i in self.all_live()}
+        if intent_ids:
+            chosen = []
+            for raw in intent_ids:
+                n = parse_key(str(raw), "i")
+                intent = live.get(f"i{n}") if n is not None else None
+                if intent is None:
+                    raise LockdError(
+                        "not_found", f"no live intent {raw!r}: see list_locks for current ids"
+                    )
+                if intent.peer_id != peer.peer_id and not force:
+                    holder = self.reg.peers.get(intent.peer_id)
+                    raise LockdError(
+                        "forbidden",
+                        f"intent {raw} belongs to {holder.name if holder else intent.peer_id}: "
+                        "ask them to release it, or force-release it (recorded, they are told)",
+                    )
+                chosen.append(intent)
+            return chosen
+        mine = [i for i in live.values() if i.peer_id == peer.peer_id]
+        if repo_id:
+            mine = [i for i in mine if i.repo_id == repo_id]
+        if pattern_list:
+            wanted = set(patterns.normalize_all(list(pattern_list)))
+            chosen = [i for i in mine if i.pattern in wanted]
+            missing = wanted - {i.pattern for i in chosen}
+            if missing:
+                raise LockdError(
+                    "not_found",
+                    f"you hold no intent on {', '.join(sorted(missing))}: see list_locks",
+                )
+            return chosen
+        return mine
+
+    async def _release(self, chosen: list[Intent], actor: Peer | None, cause: str) -> None:
+        if not chosen:
+            return
+        async with self.store.transaction():
+            for intent in chosen:
+                key = parse_key(intent.intent_id, "i")
+                await self.store.release_intent(key, actor.peer_id if actor else None, cause)  # type: ignore[arg-type]
+                await self.store.record_event(
+                    cause,
+                    intent_id=key,
+                    peer_id=intent.peer_id,
+                    actor_id=actor.peer_id if actor else None,
+                    repo_id=intent.repo_id,
+                    detail={"pattern": intent.pattern, "mode": intent.mode},
+                )
+        for intent in chosen:
+            self.indexes[intent.repo_id].remove(intent.intent_id)
+            self.reg.publish_dashboard(
+                "claims",
+                repo=intent.repo_id,
+                event=cause,
+                intent_id=intent.intent_id,
+                peer_id=intent.peer_id,
+            )
+
+    async def release_all_of(self, peer: Peer, cause: str) -> None:
+        async with self._lock:
+            mine = [i for i in self.all_live() if i.peer_id == peer.peer_id]
+            await self._release(mine, actor=None, cause="peer_gone")
+        await self._wake_watchers({i.repo_id for i in mine})
+
+    async def expire(self, now: float) -> None:
+        async with self._lock:
+            due = [i for i in self.all_live() if i.expires_at is not None and i.expires_at <= now]
+            await self._release(due, actor=None, cause="expired")
+        await self._wake_watchers({i.repo_id for i in due})
+
+    async def _wake_watchers(self, repos: set[str]) -> None:
+        """Tell peers that asked `notify_when_free` once nothing blocks them."""
+        for repo_id in repos:
+            idx = self.indexes.get(repo_id)
+            for watch in await self.store.watches(repo_id):
+                watcher = self.reg.peers.get(watch["peer_id"])
+                blocked = (
+                    idx is not None
+                    and watcher is not None
+                    and watcher.alive
+                    and idx.conflicts(watcher.peer_id, watch["patterns"], watch["mode"])
+                )
+                if blocked:
+                    continue
+                async with self.store.transaction():
+                    await self.store.delete_watch(watch["id"])
+                if watcher is not None and watcher.alive:
+                    await self.reg.notice(
+                        [watcher.peer_id],
+                        f"free now: {', '.join(watch['patterns'])} in {repo_id} "
+                        "no longer overlaps anyone's claim; announce_intent again to take it.",
+                        event="free",
+                        repo=repo_id,
+                    )

@@ -1,0 +1,324 @@
+"""`lockd …`: parse arguments, call one library function, print.
+
+Exit codes: 0 ok; 1 internal error; 2 bad input; 3 not allowed (token,
+another's claim); 4 not found; 5 conflict (claim refused, port taken, broker
+already running); 6 broker unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from lockd import __version__, config
+from lockd.errors import LockdError, invalid
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def parse_duration(text: str) -> float:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not m:
+        raise invalid(f"duration {text!r} is not like 90s, 15m, 8h or 2d")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def age(since: float | None) -> str:
+    if not since:
+        return "-"
+    s = max(0, int(time.time() - since))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+# ---- broker ---------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from lockd.server.app import serve  # heavy imports only here
+
+    return serve(port=args.port, verbose=args.verbose)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from lockd.client import Api, Client
+
+    data = Client().call(Api.status())
+    data["url"] = config.broker_url()
+    emit(
+        args,
+        data,
+        f"lockd {data['version']} at {data['url']} (pid {data['pid']}, up "
+        f"{age(data['started_at'])}): {data['peers']} peers, {data['intents']} intents, "
+        f"home {data['home']}",
+    )
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from lockd.client import Api, Client
+
+    client = Client()
+    client.call(Api.shutdown())
+    for _ in range(100):
+        if not client.alive():
+            print("broker stopped")
+            return 0
+        time.sleep(0.05)
+    print("broker is stopping", file=sys.stderr)
+    return 0
+
+
+# ---- peers and messages -----------------------------------------------------
+def cmd_peers(args: argparse.Namespace) -> int:
+    from lockd.client import Api, Client
+    from lockd.repo import identify
+
+    info = identify(os.getcwd())
+    data = Client().call(Api.peers(args.scope, os.path.realpath(os.getcwd()), info.repo_id))
+    rows = [
+        [p["peer_id"], p["name"], p["client"], age(p["last_seen"]), p["cwd"], p["summary"][:60]]
+        for p in data["peers"]
+    ]
+    emit(args, data, table(rows, ["ID", "NAME", "CLIENT", "SEEN", "CWD", "SUMMARY"]))
+    return 0
+
+
+def cmd_whoami(args: argparse.Namespace) -> int:
+    from lockd.session import person_client
+
+    _, peer, _ = person_client()
+    peer.pop("credential", None)
+    emit(args, peer, f"{peer['name']} ({peer['peer_id']}) in {peer['repo']}")
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from lockd.client import Api
+    from lockd.session import person_client
+
+    client, _, _ = person_client()
+    data = client.call(Api.send(args.to, args.message))
+    emit(args, data, f"sent {data['message_id']} to {', '.join(data['recipients']) or 'nobody'}")
+    return 0
+
+
+def cmd_inbox(args: argparse.Namespace) -> int:
+    if args.hook:
+        from lockd.inbox import run_hook
+
+        return run_hook()
+    from lockd.client import Api
+    from lockd.session import person_client
+
+    client, _, _ = person_client()
+    data = client.call(Api.inbox(mark_read=not args.peek))
+    lines = [
+        f"[{m['message_id']} {age(m['sent_at'])} ago] {m['from_name']}: {m['text']}"
+        for m in data["messages"]
+    ]
+    emit(args, data, "\n".join(lines) or "no unread messages")
+    return 0
+
+
+# ---- claims -------------------------------------------------------------------
+def cmd_claim(args: argparse.Namespace) -> int:
+    from lockd.claiming import announce
+    from lockd.session import person_client
+
+    client, _, info = person_client()
+    ttl = parse_duration(args.ttl) if args.ttl else config.PERSON_TTL_SECONDS
+    data = announce(
+        client,
+        info,
+        os.getcwd(),
+        args.patterns,
+        args.reason,
+        "shared" if args.shared else "exclusive",
+        ttl,
+        args.notify_when_free,
+    )
+    if data["granted"]:
+        text = "\n".join(
+            f"claimed {i['intent_id']} {i['pattern']} ({i['mode']}, expires in "
+            f"{age(time.time() * 2 - i['expires_at']) if i['expires_at'] else 'never'})"
+            for i in data["intents"]
+        )
+    else:
+        text = "refused: " + "\n".join(
+            f"  {c['pattern']} held by {c['peer_name']} ({c['mode']}, {age(c['since'])}): "
+            f"{c['reason']}" + (f" — both claim {', '.join(c['paths'][:5])}" if c["paths"] else "")
+            for c in data["conflicts"]
+        )
+    emit(args, data, text)
+    return 0 if data["granted"] else 5
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from lockd.client import Api
+    from lockd.models import parse_key
+    from lockd.session import person_client
+
+    client, _, info = person_client()
+    ids = [t for t in args.targets if parse_key(t, "i") is not None and t[:1] in "i0123456789"]
+    pats = [t for t in args.targets if t not in ids]
+    if args.force and pats:
+        raise invalid("--force takes intent ids (like i12), not patterns: see `lockd locks`")
+    data = client.call(
+        Api.release(info.repo_id if not ids else None, ids or None, pats or None, args.force)
+    )
+    emit(
+        args,
+        data,
+        f"released {', '.join(data['released'])}" if data["released"] else "nothing to release",
+    )
+    return 0
+
+
+def cmd_locks(args: argparse.Namespace) -> int:
+    from lockd.client import Api, Client
+    from lockd.repo import identify, relpath_in_repo
+
+    info = identify(os.getcwd())
+    path = relpath_in_repo(info, args.path) if args.path else None
+    repo = None if args.all_repos else info.repo_id
+    data = Client().call(Api.locks(repo, path))
+    rows = [
+        [
+            lk["intent_id"],
+            lk["pattern"],
+            lk["mode"],
+            lk["peer_name"],
+            age(lk["since"]),
+            lk["reason"][:50],
+        ]
+        + ([lk["repo"]] if args.all_repos else [])
+        for lk in data["locks"]
+    ]
+    header = ["ID", "PATTERN", "MODE", "HOLDER", "AGE", "REASON"]
+    emit(args, data, table(rows, header + (["REPO"] if args.all_repos else [])))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from lockd.client import Api, Client
+    from lockd.repo import identify, relpath_in_repo
+
+    info = identify(os.getcwd())
+    paths = [relpath_in_repo(info, p) for p in args.paths]
+    data = Client().call(Api.check(info.repo_id, paths))
+    lines = []
+    for entry in data["paths"]:
+        for c in entry["claims"]:
+            lines.append(
+                f"{entry['path']}: {c['pattern']} by {c['peer_name']} ({c['mode']}, "
+                f"{age(c['since'])}): {c['reason']}"
+            )
+    emit(args, data, "\n".join(lines) or "no claims on these paths")
+    claimed = any(e["claims"] for e in data["paths"])
+    return 5 if claimed and args.exit_code else 0
+
+
+# ---- parser -------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lockd", description="Coordination broker for coding agents sharing a repository."
+    )
+    parser.add_argument("--version", action="version", version=f"lockd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(
+        name: str, handler: Handler, help: str, json_flag: bool = True
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print JSON for scripts")
+        return p
+
+    p = add("serve", cmd_serve, "run the broker in the foreground", json_flag=False)
+    p.add_argument(
+        "--port", type=int, default=None, help=f"port (default LOCKD_PORT or {config.DEFAULT_PORT})"
+    )
+    p.add_argument("--verbose", action="store_true", help="debug logging to the log file")
+    add("status", cmd_status, "show whether the broker runs, and what it holds")
+    add("stop", cmd_stop, "stop the broker", json_flag=False)
+    p = add("peers", cmd_peers, "list live peers")
+    p.add_argument("--scope", choices=["machine", "directory", "repo"], default="machine")
+    add("whoami", cmd_whoami, "show your own peer (a person at this terminal)")
+    p = add("send", cmd_send, "send a message to a peer (id or name) or @repo/@directory/@machine")
+    p.add_argument("to")
+    p.add_argument("message")
+    p = add("inbox", cmd_inbox, "print and mark read your unread messages")
+    p.add_argument("--peek", action="store_true", help="do not mark them read")
+    p.add_argument(
+        "--hook",
+        action="store_true",
+        help="for Claude Code hooks: print the agent session's unread messages",
+    )
+    p = add("claim", cmd_claim, "announce an intent on patterns in this checkout")
+    p.add_argument("patterns", nargs="+", metavar="PATTERN")
+    p.add_argument("--reason", "-r", required=True)
+    p.add_argument("--shared", action="store_true", help="shared claim (I depend on these)")
+    p.add_argument("--ttl", default=None, help="lifetime like 30m, 8h, 2d (default 8h)")
+    p.add_argument(
+        "--notify-when-free",
+        action="store_true",
+        help="if refused, get a message when the conflicting claims go",
+    )
+    p = add("release", cmd_release, "release your intents (all in this repo when none named)")
+    p.add_argument("targets", nargs="*", metavar="ID_OR_PATTERN")
+    p.add_argument("--force", action="store_true", help="release another peer's intent by id")
+    p = add("locks", cmd_locks, "list claims in this repo")
+    p.add_argument("--path", help="only claims on this file")
+    p.add_argument("--all-repos", action="store_true")
+    p = add("check", cmd_check, "which claims cover these files")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--exit-code", action="store_true", help="exit 5 when any path is claimed")
+    try:
+        from lockd.githooks import add_commands
+    except ImportError:  # pragma: no cover - during partial installs
+        pass
+    else:
+        add_commands(sub, add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except LockdError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps(exc.to_json()), file=sys.stderr)
+        else:
+            print(f"lockd: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,318 @@
+"""The only way any adapter (CLI, hooks, MCP server, dashboard tests) reaches
+the broker: one wire format, one error decoding, one place for `LOCKD_URL`.
+
+Requests are described once by `Api` as plain tuples; `Client` (sync, stdlib
+`http.client`, so hooks import nothing heavy) and `AsyncClient` (httpx, for
+the MCP server's concurrent calls and its event stream) both execute them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import urllib.parse
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from lockd import config
+from lockd.errors import LockdError
+
+SESSION_HEADER = "X-Lockd-Session"
+
+
+@dataclass(frozen=True)
+class Req:
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def target(self) -> str:
+        params = {k: _param(v) for k, v in self.params.items() if v is not None}
+        return self.path + ("?" + urllib.parse.urlencode(params) if params else "")
+
+
+def _param(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+class Api:
+    """Every broker call, described once."""
+
+    @staticmethod
+    def health() -> Req:
+        return Req("GET", "/health")
+
+    @staticmethod
+    def status() -> Req:
+        return Req("GET", "/v1/status")
+
+    @staticmethod
+    def shutdown() -> Req:
+        return Req("POST", "/v1/shutdown", {})
+
+    @staticmethod
+    def register(**fields: Any) -> Req:
+        return Req("POST", "/v1/peers", fields)
+
+    @staticmethod
+    def heartbeat() -> Req:
+        return Req("POST", "/v1/peers/me/heartbeat", {})
+
+    @staticmethod
+    def goodbye() -> Req:
+        return Req("DELETE", "/v1/peers/me")
+
+    @staticmethod
+    def whoami() -> Req:
+        return Req("GET", "/v1/peers/me")
+
+    @staticmethod
+    def set_summary(summary: str) -> Req:
+        return Req("PUT", "/v1/peers/me/summary", {"summary": summary})
+
+    @staticmethod
+    def peers(scope: str = "machine", cwd: str | None = None, repo: str | None = None) -> Req:
+        return Req("GET", "/v1/peers", params={"scope": scope, "cwd": cwd, "repo": repo})
+
+    @staticmethod
+    def send(to: str, message: str) -> Req:
+        return Req("POST", "/v1/messages", {"to": to, "message": message})
+
+    @staticmethod
+    def inbox(mark_read: bool = True) -> Req:
+        return Req("GET", "/v1/messages", params={"mark_read": mark_read})
+
+    @staticmethod
+    def ack(message_ids: list[str]) -> Req:
+        return Req("POST", "/v1/messages/ack", {"message_ids": message_ids})
+
+    @staticmethod
+    def mark_read(message_ids: list[str]) -> Req:
+        return Req("POST", "/v1/messages/read", {"message_ids": message_ids})
+
+    @staticmethod
+    def announce(
+        repo_id: str,
+        patterns: list[str],
+        reason: str,
+        mode: str = "exclusive",
+        ttl_seconds: float | None = None,
+        notify_when_free: bool = False,
+        ignorecase: bool = False,
+    ) -> Req:
+        return Req(
+            "POST",
+            "/v1/intents",
+            {
+                "repo_id": repo_id,
+                "patterns": patterns,
+                "reason": reason,
+                "mode": mode,
+                "ttl_seconds": ttl_seconds,
+                "notify_when_free": notify_when_free,
+                "ignorecase": ignorecase,
+            },
+        )
+
+    @staticmethod
+    def locks(repo: str | None = None, path: str | None = None, peer: str | None = None) -> Req:
+        return Req("GET", "/v1/intents", params={"repo": repo, "path": path, "peer": peer})
+
+    @staticmethod
+    def release(
+        repo_id: str | None = None,
+        intent_ids: list[str] | None = None,
+        patterns: list[str] | None = None,
+        force: bool = False,
+    ) -> Req:
+        return Req(
+            "POST",
+            "/v1/intents/release",
+            {
+                "repo_id": repo_id,
+                "intent_ids": intent_ids,
+                "patterns": patterns,
+                "force": force,
+            },
+        )
+
+    @staticmethod
+    def check(repo_id: str, paths: list[str], viewer: str | None = None) -> Req:
+        """`viewer` (a peer id or name) decides `mine`; a session credential does too."""
+        return Req("POST", "/v1/check", {"repo_id": repo_id, "paths": paths, "viewer": viewer})
+
+    @staticmethod
+    def commit_notice(
+        repo_id: str, intent_ids: list[str], paths: list[str], hook: str, committer: str | None
+    ) -> Req:
+        return Req(
+            "POST",
+            "/v1/notices/commit",
+            {
+                "repo_id": repo_id,
+                "intent_ids": intent_ids,
+                "paths": paths,
+                "hook": hook,
+                "committer": committer,
+            },
+        )
+
+    @staticmethod
+    def events(repo: str | None = None, limit: int = 100) -> Req:
+        return Req("GET", "/v1/events", params={"repo": repo, "limit": limit})
+
+
+def _headers(token: str | None, credential: str | None, has_body: bool) -> dict[str, str]:
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if credential:
+        headers[SESSION_HEADER] = credential
+    if has_body:
+        headers["Content-Type"] = "application/json"
+    return headers
+
+
+def _decode(status: int, raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        body = {"message": raw[:200].decode(errors="replace")}
+    if status >= 400:
+        if not isinstance(body, dict):
+            body = {"message": str(body)}
+        raise LockdError.from_json(body, status)
+    return body if isinstance(body, dict) else {"value": body}
+
+
+def _unreachable(url: str, exc: BaseException) -> LockdError:
+    return LockdError(
+        "unavailable", f"no lockd broker answers at {url} ({exc}); start one with `lockd serve`"
+    )
+
+
+class Client:
+    """Synchronous client on the standard library: cheap to import for hooks."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        credential: str | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        self.url = url or config.broker_url()
+        self.token = token if token is not None else config.read_token()
+        self.credential = credential
+        self.timeout = timeout
+        parts = urllib.parse.urlsplit(self.url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or config.HOST
+        self._port = parts.port or (443 if self._https else 80)
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            self._conn = cls(self._host, self._port, timeout=self.timeout)
+        return self._conn
+
+    def call(self, req: Req) -> dict[str, Any]:
+        data = json.dumps(req.body).encode() if req.body is not None else None
+        headers = _headers(self.token, self.credential, data is not None)
+        for attempt in (1, 2):  # a kept-alive connection the broker closed: retry once
+            conn = self._connection()
+            try:
+                conn.request(req.method, req.target(), body=data, headers=headers)
+                resp = conn.getresponse()
+                return _decode(resp.status, resp.read())
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                self.close()
+                if attempt == 2:
+                    raise _unreachable(self.url, exc) from None
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                raise _unreachable(self.url, exc) from None
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def alive(self) -> bool:
+        try:
+            return self.call(Api.health()).get("status") == "ok"
+        except LockdError:
+            return False
+
+
+class AsyncClient:
+    """Async client (httpx) with the same requests, plus the event stream."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        credential: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        import httpx
+
+        self.url = url or config.broker_url()
+        self.token = token if token is not None else config.read_token()
+        self.credential = credential
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
+
+    async def call(self, req: Req) -> dict[str, Any]:
+        import httpx
+
+        if self.token is None:
+            self.token = config.read_token()
+        data = json.dumps(req.body).encode() if req.body is not None else None
+        headers = _headers(self.token, self.credential, data is not None)
+        try:
+            resp = await self._http.request(req.method, req.target(), content=data, headers=headers)
+        except httpx.HTTPError as exc:
+            raise _unreachable(self.url, exc) from None
+        return _decode(resp.status_code, resp.content)
+
+    async def stream(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Yield (event, data) from GET /v1/stream until it closes."""
+        import httpx
+
+        headers = _headers(self.token, self.credential, False)
+        headers["Accept"] = "text/event-stream"
+        timeout = httpx.Timeout(10.0, read=None)
+        try:
+            async with self._http.stream(
+                "GET", "/v1/stream", headers=headers, timeout=timeout
+            ) as resp:
+                if resp.status_code >= 400:
+                    _decode(resp.status_code, await resp.aread())
+                event, data = "message", []
+                async for line in resp.aiter_lines():
+                    if not line:
+                        if data:
+                            yield event, json.loads("\n".join(data))
+                        event, data = "message", []
+                    elif line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data.append(line[5:].strip())
+        except httpx.HTTPError as exc:
+            raise _unreachable(self.url, exc) from None
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def port_is_open(host: str, port: int, timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,113 @@
+"""`LOCKD_*` settings, the state dir, the token file and the limits.
+
+Read lazily from the environment each call so tests (and users) can point one
+process at several brokers by changing the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from lockd.errors import LockdError
+
+DEFAULT_PORT = 7899
+HOST = "127.0.0.1"
+
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_SUMMARY_CHARS = 1000
+MAX_REASON_CHARS = 1000
+MAX_NAME_CHARS = 64
+MAX_CHECK_PATHS = 1000
+MAX_BODY_BYTES = 256 * 1024
+
+HEARTBEAT_SECONDS = 10.0  # how often sessions renew their lease
+LEASE_SECONDS = 60.0  # a peer silent this long is dead
+SWEEP_SECONDS = 1.0  # how often the broker looks for dead peers and expired TTLs
+DELIVERED_RETENTION_DAYS = 30  # read+delivered messages older than this are purged
+PERSON_TTL_SECONDS = 8 * 3600  # a person's claims expire after this by default
+
+
+def home() -> Path:
+    """The state dir: database, token, logs. Created 0700 on first use."""
+    raw = os.environ.get("LOCKD_HOME")
+    if raw:
+        path = Path(raw).expanduser()
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_state_dir("lockd", appauthor=False))
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def port() -> int:
+    raw = os.environ.get("LOCKD_PORT", str(DEFAULT_PORT))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise LockdError("invalid", f"LOCKD_PORT={raw!r} is not a port number") from None
+    if not 0 < value < 65536:
+        raise LockdError("invalid", f"LOCKD_PORT={raw!r} is out of range 1-65535")
+    return value
+
+
+def remote_url() -> str | None:
+    """`LOCKD_URL` when the broker lives elsewhere (never auto-started then)."""
+    raw = os.environ.get("LOCKD_URL", "").strip()
+    return raw.rstrip("/") or None
+
+
+def broker_url() -> str:
+    return remote_url() or f"http://{HOST}:{port()}"
+
+
+def db_path() -> Path:
+    return home() / "lockd.db"
+
+
+def log_path() -> Path:
+    (home() / "logs").mkdir(exist_ok=True)
+    return home() / "logs" / "broker.log"
+
+
+def token_path() -> Path:
+    return home() / "token"
+
+
+def read_token() -> str | None:
+    """The broker token, from `LOCKD_TOKEN` or `LOCKD_HOME/token`."""
+    env = os.environ.get("LOCKD_TOKEN")
+    if env:
+        return env.strip()
+    try:
+        return token_path().read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def ensure_token() -> str:
+    """Create the token file 0600 atomically if missing; return the token."""
+    path = token_path()
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    token = secrets.token_urlsafe(32)
+    tmp = path.with_name(f".token.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    try:
+        os.link(tmp, path)  # fails if another process won the race: keep theirs
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()
+
+
+def peer_name_override() -> str | None:
+    name = os.environ.get("LOCKD_NAME", "").strip()
+    return name or None

@@ -1,0 +1,58 @@
+"""The one domain error type. Edges translate `kind` into their own dialect:
+HTTP status (server/), exit code (cli), tool error (mcp_tools), hook line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# kind -> (HTTP status, CLI exit code)
+KINDS: dict[str, tuple[int, int]] = {
+    "invalid": (422, 2),  # bad input: a pattern, an argument, a body
+    "too_large": (413, 2),
+    "unauthorized": (401, 3),  # missing or wrong broker token
+    "forbidden": (403, 3),  # a peer acting as another, a bad Host/Origin
+    "not_found": (404, 4),  # unknown peer, intent, message
+    "conflict": (409, 5),  # a claim refused, a name ambiguous, a port taken
+    "unavailable": (503, 6),  # the broker cannot be reached / is not ready
+    "internal": (500, 1),
+}
+
+
+class LockdError(Exception):
+    """Raised by the library for anything a user must hear about.
+
+    `message` names the bad value and, where there is one, the next step.
+    """
+
+    def __init__(self, kind: str, message: str, **detail: Any) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown error kind {kind!r}")
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.detail = detail
+
+    @property
+    def http_status(self) -> int:
+        return KINDS[self.kind][0]
+
+    @property
+    def exit_code(self) -> int:
+        return KINDS[self.kind][1]
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.kind, "message": self.message}
+        if self.detail:
+            body["detail"] = self.detail
+        return body
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any], status: int = 500) -> LockdError:
+        kind = body.get("error")
+        if kind not in KINDS:
+            kind = next((k for k, v in KINDS.items() if v[0] == status), "internal")
+        return cls(kind, str(body.get("message", body)), **(body.get("detail") or {}))
+
+
+def invalid(message: str, **detail: Any) -> LockdError:
+    return LockdError("invalid", message, **detail)

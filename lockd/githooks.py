@@ -1,0 +1,317 @@
+"""The git hooks' logic: which paths a commit or push touches, who is
+committing, the check against the broker, the clash lines, and installing
+the hooks without destroying anyone's own.
+
+Kept light: stdlib, gitcmd and the sync client only (no FastAPI, pydantic or
+GitPython), because it runs on every commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import stat
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lockd import gitcmd
+from lockd.client import Api, Client
+from lockd.errors import LockdError, invalid
+from lockd.identity import committer
+
+MARKER = "# lockd-managed-hook"
+HOOK_TYPES = ("pre-commit", "pre-push")
+ZERO = "0" * 40
+CHUNK = 1000
+MODES = ("warn", "block")
+
+
+def hook_mode(cwd: str) -> str:
+    mode = os.environ.get("LOCKD_HOOK_MODE") or gitcmd.config_get(cwd, "lockd.hookMode") or "warn"
+    mode = mode.strip().lower()
+    if mode not in MODES:
+        print(f"lockd: hook mode {mode!r} is not warn or block; using warn", file=sys.stderr)
+        return "warn"
+    return mode
+
+
+def _age(since: float) -> str:
+    s = max(0, int(time.time() - since))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+def push_paths(cwd: str, remote: str, stdin: str) -> list[str]:
+    """Files changed by the commits being pushed (git's pre-push stdin lines)."""
+    seen: dict[str, None] = {}
+    old, new = os.environ.get("PRE_COMMIT_FROM_REF"), os.environ.get("PRE_COMMIT_TO_REF")
+    if not stdin.strip() and old and new:  # the pre-commit framework passes refs by env
+        stdin = f"HEAD {new} ref {old}"
+    for line in stdin.splitlines():
+        parts = line.split()
+        if len(parts) != 4:
+            continue
+        _local_ref, local_sha, _remote_ref, remote_sha = parts
+        if set(local_sha) == {"0"}:
+            continue  # deleting a remote branch touches no files
+        if set(remote_sha) == {"0"}:
+            paths = gitcmd.paths_of_new_commits(cwd, local_sha, remote)
+        else:
+            try:
+                paths = gitcmd.changed_paths_between(cwd, remote_sha, local_sha)
+            except LockdError:  # remote tip unknown here (e.g. force push): new commits only
+                paths = gitcmd.paths_of_new_commits(cwd, local_sha, remote)
+        seen.update(dict.fromkeys(paths))
+    return list(seen)
+
+
+def check(
+    client: Client, repo_id: str, paths: list[str], viewer: str | None
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for i in range(0, len(paths), CHUNK):
+        out.extend(client.call(Api.check(repo_id, paths[i : i + CHUNK], viewer))["paths"])
+    return out
+
+
+def report(results: list[dict[str, Any]], who: str | None) -> tuple[list[str], list[str], bool]:
+    """(clash lines, reminder lines, any exclusive clash)."""
+    clashes, reminders, exclusive = [], [], False
+    for entry in results:
+        for c in entry["claims"]:
+            if c["mine"]:
+                reminders.append(
+                    f"  {entry['path']}: your claim {c['pattern']} ({c['intent_id']})"
+                    " — release when done: lockd release " + c["intent_id"]
+                )
+                continue
+            exclusive = exclusive or c["mode"] == "exclusive"
+            summary = f" ({c['summary']})" if c.get("summary") else ""
+            clashes.append(
+                f"  {entry['path']}: claimed by {c['peer_name']}{summary} with "
+                f"{c['pattern']} [{c['mode']}, {_age(c['since'])} ago]: {c['reason']}"
+            )
+    return clashes, reminders, exclusive
+
+
+def run(hook: str, argv: list[str], stdin: str = "", cwd: str | None = None) -> int:
+    """The hook itself. Never blocks on a broker it cannot reach."""
+    cwd = cwd or os.getcwd()
+    try:
+        info = gitcmd.rev_parse_info(cwd)
+        repo_id = repo_id_of(cwd, info)
+        paths = (
+            gitcmd.staged_paths(cwd)
+            if hook == "pre-commit"
+            else push_paths(cwd, argv[0] if argv else "origin", stdin)
+        )
+    except LockdError as exc:
+        print(f"lockd: {hook} skipped: {exc.message}", file=sys.stderr)
+        return 0
+    if not paths:
+        return 0
+    who = committer()
+    viewer = who["peer_id"] if who else None
+    client = Client(timeout=2.0)
+    try:
+        results = check(client, repo_id, paths, viewer)
+    except LockdError as exc:
+        if exc.kind == "unavailable":
+            print(
+                f"lockd: broker not reachable at {client.url}; {hook} not checked", file=sys.stderr
+            )
+        else:
+            print(f"lockd: {hook} not checked: {exc.message}", file=sys.stderr)
+        return 0
+    clashes, reminders, exclusive = report(results, viewer)
+    mode = hook_mode(cwd)
+    if clashes:
+        what = "this commit touches" if hook == "pre-commit" else "this push carries"
+        print(f"lockd: {what} files other peers have claimed:", file=sys.stderr)
+        print("\n".join(clashes), file=sys.stderr)
+        _tell_holders(client, repo_id, results, hook, who)
+    if reminders:
+        print("lockd: reminder, you claim:", file=sys.stderr)
+        print("\n".join(reminders), file=sys.stderr)
+    if clashes and exclusive and mode == "block":
+        print(
+            f"lockd: {hook} refused (lockd.hookMode=block). Ask the holders (lockd send), "
+            "or bypass once with --no-verify.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _tell_holders(
+    client: Client,
+    repo_id: str,
+    results: list[dict[str, Any]],
+    hook: str,
+    who: dict[str, Any] | None,
+) -> None:
+    ids = sorted({c["intent_id"] for e in results for c in e["claims"] if not c["mine"]})
+    paths = [e["path"] for e in results if any(not c["mine"] for c in e["claims"])]
+    # Telling holders is a courtesy; the hook's verdict stands either way.
+    with contextlib.suppress(LockdError):
+        client.call(Api.commit_notice(repo_id, ids, paths, hook, who["peer_id"] if who else None))
+
+
+def repo_id_of(cwd: str, info: dict[str, str] | None = None) -> str:
+    from lockd.repo import identify
+
+    return identify(cwd).repo_id
+
+
+# ---- install ------------------------------------------------------------------
+HOOK_SCRIPT = """#!/bin/sh
+{marker}
+# Installed by `lockd hooks install`; a hook that was here before runs first
+# (kept as {name}.legacy). Remove with `lockd hooks uninstall`.
+HOOK={name}
+INSTALL_PYTHON='{python}'
+here=$(cd "$(dirname "$0")" && pwd)
+input=""
+if [ "$HOOK" = "pre-push" ]; then input=$(cat); fi
+status=0
+if [ -x "$here/$HOOK.legacy" ] && [ -z "$LOCKD_IN_LEGACY_HOOK" ]; then
+  printf '%s\\n' "$input" | LOCKD_IN_LEGACY_HOOK=1 "$here/$HOOK.legacy" "$@" || status=$?
+fi
+if [ -x "$INSTALL_PYTHON" ]; then
+  printf '%s\\n' "$input" | "$INSTALL_PYTHON" -m lockd hook-run "$HOOK" "$@" || status=$?
+elif command -v lockd >/dev/null 2>&1; then
+  printf '%s\\n' "$input" | lockd hook-run "$HOOK" "$@" || status=$?
+else
+  echo "lockd: not installed here; $HOOK not checked" >&2
+fi
+exit $status
+"""
+
+
+def _is_ours(path: Path) -> bool:
+    try:
+        return MARKER in path.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def install(cwd: str, mode: str | None = None, pre_push: bool = False) -> list[str]:
+    hooks = Path(gitcmd.hooks_dir(cwd))
+    hooks.mkdir(parents=True, exist_ok=True)
+    done = []
+    for name in ("pre-commit", "pre-push") if pre_push else ("pre-commit",):
+        target, legacy = hooks / name, hooks / f"{name}.legacy"
+        if target.exists() and not _is_ours(target):
+            if legacy.exists():
+                raise LockdError(
+                    "conflict",
+                    f"both {target} and {legacy} exist and neither is "
+                    "lockd's: move one away, then install again",
+                )
+            target.rename(legacy)
+            done.append(f"kept your {name} as {legacy.name}; it still runs first")
+        target.write_text(HOOK_SCRIPT.format(marker=MARKER, name=name, python=sys.executable))
+        target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        done.append(f"installed {target}")
+    if mode:
+        if mode not in MODES:
+            raise invalid(f"mode {mode!r} is not one of: warn, block")
+        gitcmd.run(["config", "lockd.hookMode", mode], cwd=cwd)
+        done.append(f"lockd.hookMode = {mode}")
+    return done
+
+
+def uninstall(cwd: str) -> list[str]:
+    hooks = Path(gitcmd.hooks_dir(cwd))
+    done = []
+    for name in HOOK_TYPES:
+        target, legacy = hooks / name, hooks / f"{name}.legacy"
+        if target.exists() and _is_ours(target):
+            target.unlink()
+            done.append(f"removed {target}")
+            if legacy.exists():
+                legacy.rename(target)
+                done.append(f"restored your {name}")
+    return done or ["no lockd hooks installed here"]
+
+
+def status(cwd: str) -> dict[str, Any]:
+    hooks = Path(gitcmd.hooks_dir(cwd))
+    return {
+        "hooks_dir": str(hooks),
+        "mode": hook_mode(cwd),
+        "hooks": {
+            name: {
+                "installed": _is_ours(hooks / name),
+                "legacy": (hooks / f"{name}.legacy").exists(),
+            }
+            for name in HOOK_TYPES
+        },
+    }
+
+
+# ---- CLI wiring -----------------------------------------------------------------
+def add_commands(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    from lockd.guard import cmd_guard
+
+    p = add("hooks", _cmd_hooks, "install, remove or show lockd's git hooks in this checkout")
+    p.add_argument("action", choices=["install", "uninstall", "status"])
+    p.add_argument("--mode", choices=list(MODES), help="warn (default) or block on clashes")
+    p.add_argument("--pre-push", action="store_true", help="also install the pre-push hook")
+    p = add(
+        "hook-run",
+        _cmd_hook_run,
+        "run a git hook's check (called by the installed hooks)",
+        json_flag=False,
+    )
+    p.add_argument("hook", choices=list(HOOK_TYPES))
+    p.add_argument("args", nargs="*")
+    p = add(
+        "guard",
+        cmd_guard,
+        "Claude Code PreToolUse/PostToolUse hook: claims before edits",
+        json_flag=False,
+    )
+    p.add_argument(
+        "--hook",
+        action="store_true",
+        required=True,
+        help="read the hook's JSON from stdin, answer in the hook protocol",
+    )
+    p.add_argument(
+        "--auto-claim",
+        action="store_true",
+        help="(PostToolUse) claim an edited file nobody claims, for this session",
+    )
+
+
+def _cmd_hooks(args: argparse.Namespace) -> int:
+    import json
+
+    cwd = os.getcwd()
+    if args.action == "status":
+        data = status(cwd)
+        if args.json:
+            print(json.dumps(data, indent=2))
+        else:
+            print(f"hooks dir: {data['hooks_dir']}\nmode: {data['mode']}")
+            for name, st in data["hooks"].items():
+                print(
+                    f"{name}: {'installed' if st['installed'] else 'not installed'}"
+                    f"{' (chains your own hook)' if st['legacy'] else ''}"
+                )
+        return 0
+    lines = install(cwd, args.mode, args.pre_push) if args.action == "install" else uninstall(cwd)
+    print(json.dumps(lines) if args.json else "\n".join(lines))
+    return 0
+
+
+def _cmd_hook_run(args: argparse.Namespace) -> int:
+    stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    return run(args.hook, args.args, stdin)

@@ -1,0 +1,399 @@
+"""Peers and messages: the rules, over the store. Only this module and
+`claims` reach the store; routes call these methods and nothing below them.
+
+Everything that changes state runs inside one store transaction, and every
+wake-up is published only after that transaction commits, under the writer
+lock, so streams see messages in commit order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lockd import config, liveness
+from lockd.claims import ClaimRegistry
+from lockd.errors import LockdError, invalid
+from lockd.events import EventHub, Subscription
+from lockd.models import BROADCASTS, SCOPES, Message, Peer, parse_key
+from lockd.store.sqlite import SqliteStore
+
+log = logging.getLogger("lockd.registry")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,63}$")
+DASHBOARD = "*dashboard*"
+STREAM_GRACE_SECONDS = 0.5  # a session may reconnect this fast and keep its claims
+
+
+def _hash(credential: str) -> str:
+    return hashlib.sha256(credential.encode()).hexdigest()
+
+
+@dataclass
+class Registration:
+    cwd: str
+    repo_id: str
+    repo_root: str
+    client: str = "unknown"
+    kind: str = "agent"
+    name: str | None = None
+    summary: str = ""
+    pid: int | None = None
+    pid_start: float | None = None
+    agent_pid: int | None = None
+    agent_start: float | None = None
+    host: str | None = None
+    credential: str | None = None
+
+
+class Registry:
+    def __init__(self, store: SqliteStore, hub: EventHub | None = None) -> None:
+        self.store = store
+        self.hub = hub or EventHub()
+        self.host = socket.gethostname()
+        self.peers: dict[str, Peer] = {}
+        self._by_credential: dict[str, str] = {}
+        self._streams: dict[str, int] = {}
+        self._pending_seen: dict[str, float] = {}
+        self._closed_at: dict[str, float] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        self.claims = ClaimRegistry(self)
+        self.started_at = time.time()
+
+    # ---- lifecycle -------------------------------------------------------
+    async def start(self, sweep: bool = True) -> None:
+        for peer, credential_hash in await self.store.load_peers():
+            self.peers[peer.peer_id] = peer
+            self._by_credential[credential_hash] = peer.peer_id
+            if peer.alive:  # give sessions a fresh lease to reconnect after a restart
+                peer.last_seen = max(peer.last_seen, time.time() - config.LEASE_SECONDS / 2)
+        await self.claims.load()
+        if sweep:
+            self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def stop(self) -> None:
+        if self._sweeper:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self._flush_seen()
+
+    # ---- peers -----------------------------------------------------------
+    def authenticate(self, credential: str | None) -> Peer:
+        if not credential:
+            raise LockdError(
+                "unauthorized",
+                "this call needs a session credential (header X-Lockd-Session): register first",
+            )
+        peer_id = self._by_credential.get(_hash(credential))
+        if peer_id is None:
+            raise LockdError("forbidden", "unknown session credential: register again")
+        return self.peers[peer_id]
+
+    def _unique_name(self, wanted: str, peer_id: str) -> str:
+        taken = {p.name for p in self.peers.values() if p.alive and p.peer_id != peer_id}
+        name, n = wanted, 2
+        while name in taken:
+            name, n = f"{wanted}-{n}", n + 1
+        return name
+
+    async def register(self, reg: Registration) -> tuple[Peer, str]:
+        if reg.kind not in ("agent", "person"):
+            raise invalid(f"kind {reg.kind!r} is not one of: agent, person")
+        if reg.name is not None and not NAME_RE.match(reg.name):
+            raise invalid(
+                f"name {reg.name!r} is not usable: 1-64 letters, digits or ._:@+- ,"
+                " starting with a letter or digit"
+            )
+        now = time.time()
+        peer: Peer | None = None
+        credential = reg.credential
+        if credential:
+            existing = self._by_credential.get(_hash(credential))
+            peer = self.peers.get(existing) if existing else None
+        if credential is None or peer is None:
+            credential = credential or secrets.token_urlsafe(32)
+            peer_id = "p-" + secrets.token_hex(4)
+            while peer_id in self.peers:
+                peer_id = "p-" + secrets.token_hex(4)
+            wanted = reg.name or _derive_name(reg)
+            peer = Peer(
+                peer_id=peer_id,
+                name=wanted,
+                kind=reg.kind,
+                client=reg.client,
+                host=reg.host or self.host,
+                cwd=reg.cwd,
+                repo_id=reg.repo_id,
+                repo_root=reg.repo_root,
+                created_at=now,
+            )
+        was_alive = peer.alive and peer.peer_id in self.peers
+        peer.name = self._unique_name(reg.name or peer.name, peer.peer_id)
+        peer.kind, peer.client, peer.cwd = reg.kind, reg.client, reg.cwd
+        peer.repo_id, peer.repo_root = reg.repo_id, reg.repo_root
+        peer.host = reg.host or self.host
+        peer.pid, peer.pid_start = reg.pid, reg.pid_start
+        peer.agent_pid, peer.agent_start = reg.agent_pid, reg.agent_start
+        if reg.summary:
+            peer.summary = reg.summary[: config.MAX_SUMMARY_CHARS]
+        peer.last_seen, peer.alive = now, True
+        async with self.store.transaction():
+            await self.store.save_peer(peer, _hash(credential))
+        self.peers[peer.peer_id] = peer
+        self._by_credential[_hash(credential)] = peer.peer_id
+        if not was_alive:
+            self.publish_dashboard("peer_joined", peer=peer.public())
+        return peer, credential
+
+    def touch(self, peer: Peer) -> None:
+        peer.last_seen = time.time()
+        self._pending_seen[peer.peer_id] = peer.last_seen
+        if not peer.alive:
+            peer.alive = True
+            self._pending_seen[peer.peer_id] = peer.last_seen
+
+    async def revive(self, peer: Peer) -> None:
+        """A peer declared dead that shows up with its credential lives again."""
+        if not peer.alive:
+            peer.alive = True
+            async with self.store.transaction():
+                await self.store.set_peer_fields(peer.peer_id, alive=1, last_seen=time.time())
+
+    async def unregister(self, peer: Peer) -> None:
+        await self.mark_dead(peer, "goodbye")
+
+    async def mark_dead(self, peer: Peer, cause: str) -> None:
+        if not peer.alive:
+            return
+        peer.alive = False
+        log.info("peer %s (%s) is gone: %s", peer.peer_id, peer.name, cause)
+        await self.claims.release_all_of(peer, cause)
+        async with self.store.transaction():
+            await self.store.set_peer_fields(peer.peer_id, alive=0, last_seen=peer.last_seen)
+        self.publish_dashboard("peer_left", peer=peer.public(), cause=cause)
+
+    def live_peers(self) -> list[Peer]:
+        return [p for p in self.peers.values() if p.alive]
+
+    def in_scope(self, scope: str, cwd: str, repo_id: str) -> list[Peer]:
+        if scope not in SCOPES:
+            raise invalid(f"scope {scope!r} is not one of: {', '.join(SCOPES)}")
+        peers = self.live_peers()
+        if scope == "directory":
+            return [p for p in peers if p.cwd == cwd]
+        if scope == "repo":
+            return [p for p in peers if p.repo_id == repo_id]
+        return peers
+
+    async def set_summary(self, peer: Peer, summary: str) -> str:
+        if len(summary) > config.MAX_SUMMARY_CHARS:
+            raise LockdError(
+                "too_large",
+                f"summary is {len(summary)} characters; the limit is {config.MAX_SUMMARY_CHARS}",
+            )
+        peer.summary = summary
+        async with self.store.transaction():
+            await self.store.set_peer_fields(peer.peer_id, summary=summary)
+        self.publish_dashboard("summary", peer=peer.public())
+        return summary
+
+    def find_peer(self, ref: str) -> Peer | None:
+        """By id, else by name: a live peer first, else the most recently seen."""
+        if ref in self.peers:
+            return self.peers[ref]
+        named = sorted(
+            (p for p in self.peers.values() if p.name == ref),
+            key=lambda p: (p.alive, p.last_seen),
+        )
+        return named[-1] if named else None
+
+    # ---- messages --------------------------------------------------------
+    def resolve_recipients(self, sender: Peer, to: str) -> list[str]:
+        to = to.strip()
+        if to in BROADCASTS:
+            peers = self.in_scope(BROADCASTS[to], sender.cwd, sender.repo_id)
+            return [p.peer_id for p in peers if p.peer_id != sender.peer_id]
+        if to.startswith("@"):
+            raise invalid(f"to={to!r}: broadcasts are {', '.join(BROADCASTS)}")
+        peer = self.find_peer(to)
+        if peer is None:
+            raise LockdError(
+                "not_found", f"no peer with id or name {to!r}: see list_peers for who is there"
+            )
+        if peer.peer_id == sender.peer_id:
+            raise invalid("a peer cannot send a message to itself")
+        return [peer.peer_id]
+
+    async def send(self, sender: Peer, to: str, text: str) -> tuple[Message, list[str]]:
+        if not text.strip():
+            raise invalid("message is empty: say something")
+        size = len(text.encode())
+        if size > config.MAX_MESSAGE_BYTES:
+            raise LockdError(
+                "too_large",
+                f"message is {size} bytes; the limit is {config.MAX_MESSAGE_BYTES} bytes",
+            )
+        recipients = self.resolve_recipients(sender, to)
+        meta = {"from_summary": sender.summary[:200]} if sender.summary else {}
+        message = await self._deliver(recipients, to, text, sender=sender, meta=meta)
+        self.publish_dashboard(
+            "message",
+            from_id=sender.peer_id,
+            from_name=sender.name,
+            to=to,
+            recipients=recipients,
+            message_id=message.message_id,
+        )
+        return message, recipients
+
+    async def notice(self, recipients: list[str], text: str, **meta: str) -> Message | None:
+        """A message from lockd itself (claim refused, force-released, free now…)."""
+        recipients = [r for r in recipients if r in self.peers]
+        if not recipients:
+            return None
+        return await self._deliver(recipients, "notice", text, sender=None, meta=meta)
+
+    async def _deliver(
+        self,
+        recipients: list[str],
+        to: str,
+        text: str,
+        sender: Peer | None,
+        meta: dict[str, str],
+        kind: str | None = None,
+    ) -> Message:
+        async with self.store.transaction() as after_commit:
+            message = await self.store.insert_message(
+                sender,
+                to,
+                text,
+                recipients,
+                kind=kind or ("message" if sender else "system"),
+                meta=meta,
+            )
+            event = {"type": "message", "message": message.as_dict()}
+            for rid in recipients:
+                after_commit.append(_publisher(self.hub, rid, event))
+        return message
+
+    async def open_stream(self, peer: Peer) -> tuple[Subscription, list[Message]]:
+        """Subscribe first, then read the backlog, so nothing falls in between."""
+        sub = self.hub.subscribe(peer.peer_id)
+        self._streams[peer.peer_id] = self._streams.get(peer.peer_id, 0) + 1
+        await self.revive(peer)
+        self.touch(peer)
+        backlog = await self.store.undelivered(peer.peer_id)
+        return sub, backlog
+
+    async def close_stream(self, peer: Peer, sub: Subscription) -> None:
+        sub.close()
+        left = self._streams.get(peer.peer_id, 1) - 1
+        if left <= 0:
+            # The sweeper decides after a short grace, so a session that reconnects
+            # at once (a new MCP server for the same agent) keeps its claims.
+            self._streams.pop(peer.peer_id, None)
+            self._closed_at[peer.peer_id] = time.time()
+        else:
+            self._streams[peer.peer_id] = left
+
+    async def ack(self, peer: Peer, message_ids: list[str]) -> int:
+        ids = _message_ids(message_ids)
+        async with self.store.transaction():
+            return await self.store.mark(peer.peer_id, ids, "delivered_at")
+
+    async def read_inbox(self, peer: Peer, mark_read: bool = True) -> list[Message]:
+        async with self.store.transaction():
+            messages = await self.store.unread(peer.peer_id)
+            if mark_read and messages:
+                ids = [int(m.message_id[1:]) for m in messages]
+                await self.store.mark(peer.peer_id, ids, "read_at")
+        return messages
+
+    async def mark_read(self, peer: Peer, message_ids: list[str]) -> int:
+        async with self.store.transaction():
+            return await self.store.mark(peer.peer_id, _message_ids(message_ids), "read_at")
+
+    async def unread_count(self, peer: Peer) -> int:
+        return await self.store.unread_count(peer.peer_id)
+
+    async def history(self, limit: int = 100, repo_id: str | None = None) -> list[dict[str, Any]]:
+        """Recorded claim events, newest first."""
+        return await self.store.events(limit, repo_id)
+
+    # ---- dashboard bus ---------------------------------------------------
+    def publish_dashboard(self, kind: str, **data: Any) -> None:
+        self.hub.publish(DASHBOARD, {"type": kind, "at": time.time(), **data})
+
+    # ---- liveness --------------------------------------------------------
+    def _process_gone(self, peer: Peer) -> bool:
+        """Only a process on this machine can be checked; others rely on the lease."""
+        if peer.kind != "agent" or peer.host != self.host or peer.pid is None:
+            return False
+        return not liveness.is_alive(peer.pid, peer.pid_start)
+
+    async def sweep(self) -> None:
+        now = time.time()
+        for peer in self.live_peers():
+            if peer.kind != "agent":
+                continue
+            if now - peer.last_seen > config.LEASE_SECONDS:
+                await self.mark_dead(peer, "heartbeats stopped")
+            elif (
+                peer.peer_id not in self._streams
+                and now - self._closed_at.get(peer.peer_id, 0.0) >= STREAM_GRACE_SECONDS
+                and self._process_gone(peer)
+            ):
+                self._closed_at.pop(peer.peer_id, None)
+                await self.mark_dead(peer, "process gone")
+        await self.claims.expire(now)
+        await self._flush_seen()
+
+    async def _flush_seen(self) -> None:
+        if self._pending_seen:
+            stamps, self._pending_seen = self._pending_seen, {}
+            async with self.store.transaction():
+                await self.store.touch_peers(stamps)
+
+    async def _sweep_forever(self) -> None:
+        last_purge = 0.0
+        while True:
+            await asyncio.sleep(config.SWEEP_SECONDS)
+            try:
+                await self.sweep()
+                if time.time() - last_purge > 3600:
+                    last_purge = time.time()
+                    cutoff = last_purge - config.DELIVERED_RETENTION_DAYS * 86400
+                    async with self.store.transaction():
+                        await self.store.purge_messages(cutoff)
+            except Exception:  # the sweeper must outlive any one bad sweep
+                log.exception("sweep failed")
+
+
+def _publisher(hub: EventHub, key: str, event: dict[str, Any]) -> Callable[[], None]:
+    return lambda: hub.publish(key, event)
+
+
+def _message_ids(raw: list[str]) -> list[int]:
+    ids = []
+    for item in raw:
+        n = parse_key(str(item), "m")
+        if n is None:
+            raise invalid(f"message id {item!r} is not of the form m123")
+        ids.append(n)
+    return ids
+
+
+def _derive_name(reg: Registration) -> str:
+    base = reg.repo_root.rstrip("/").rsplit("/", 1)[-1] or "root"
+    client = re.sub(r"[^A-Za-z0-9._-]+", "-", reg.client).strip("-") or "peer"
+    name = re.sub(r"[^A-Za-z0-9._:@+-]+", "-", f"{client}@{base}")[:64]
+    return name if NAME_RE.match(name) else "peer"

@@ -1,0 +1,236 @@
+"""Thin HTTP routes: parse, call the registry, shape the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from lockd import __version__, config
+from lockd.errors import LockdError
+from lockd.models import Peer
+from lockd.registry import Registration, Registry
+from lockd.server import schemas
+
+router = APIRouter()
+PING_SECONDS = 25.0
+
+
+def registry(request: Request) -> Registry:
+    return request.app.state.registry  # type: ignore[no-any-return]
+
+
+Reg = Annotated[Registry, Depends(registry)]
+
+
+def session(request: Request, x_lockd_session: Annotated[str | None, Header()] = None) -> Peer:
+    reg = registry(request)
+    peer = reg.authenticate(x_lockd_session)
+    reg.touch(peer)
+    return peer
+
+
+Me = Annotated[Peer, Depends(session)]
+
+
+def optional_session(
+    request: Request, x_lockd_session: Annotated[str | None, Header()] = None
+) -> Peer | None:
+    return session(request, x_lockd_session) if x_lockd_session else None
+
+
+MaybeMe = Annotated[Peer | None, Depends(optional_session)]
+
+
+@router.get("/health", include_in_schema=False)
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/v1/status")
+async def status(reg: Reg) -> dict[str, Any]:
+    return {
+        "version": __version__,
+        "pid": os.getpid(),
+        "started_at": reg.started_at,
+        "home": str(config.home()),
+        "peers": len(reg.live_peers()),
+        "intents": len(reg.claims.all_live()),
+        "streams": sum(reg._streams.values()),
+    }
+
+
+@router.post("/v1/shutdown")
+async def shutdown(request: Request) -> dict[str, str]:
+    request.app.state.shutdown()
+    return {"status": "stopping"}
+
+
+# ---- peers -----------------------------------------------------------------
+@router.post("/v1/peers")
+async def register(body: schemas.RegisterBody, reg: Reg) -> dict[str, Any]:
+    peer, credential = await reg.register(Registration(**body.model_dump()))
+    return {**peer.public(), "credential": credential}
+
+
+@router.get("/v1/peers/me")
+async def whoami(me: Me, reg: Reg) -> dict[str, Any]:
+    return {**me.public(), "unread": await reg.unread_count(me)}
+
+
+@router.post("/v1/peers/me/heartbeat")
+async def heartbeat(me: Me, reg: Reg) -> dict[str, Any]:
+    await reg.revive(me)
+    return {"peer_id": me.peer_id, "unread": await reg.unread_count(me)}
+
+
+@router.delete("/v1/peers/me")
+async def goodbye(me: Me, reg: Reg) -> dict[str, Any]:
+    await reg.unregister(me)
+    return {"peer_id": me.peer_id, "alive": False}
+
+
+@router.put("/v1/peers/me/summary")
+async def set_summary(body: schemas.SummaryBody, me: Me, reg: Reg) -> dict[str, str]:
+    return {"summary": await reg.set_summary(me, body.summary)}
+
+
+@router.get("/v1/peers")
+async def list_peers(
+    reg: Reg,
+    me: MaybeMe,
+    scope: str = "machine",
+    cwd: str | None = None,
+    repo: str | None = None,
+) -> dict[str, Any]:
+    cwd = cwd or (me.cwd if me else "")
+    repo = repo or (me.repo_id if me else "")
+    if scope != "machine" and not (cwd if scope == "directory" else repo):
+        raise LockdError("invalid", f"scope {scope!r} needs a cwd/repo or a session")
+    peers = reg.in_scope(scope, cwd, repo)
+    return {"peers": [p.public() for p in peers if not me or p.peer_id != me.peer_id]}
+
+
+# ---- messages ----------------------------------------------------------------
+@router.post("/v1/messages")
+async def send(body: schemas.SendBody, me: Me, reg: Reg) -> dict[str, Any]:
+    message, recipients = await reg.send(me, body.to, body.message)
+    return {"message_id": message.message_id, "recipients": recipients, "sent_at": message.sent_at}
+
+
+@router.get("/v1/messages")
+async def inbox(me: Me, reg: Reg, mark_read: bool = True) -> dict[str, Any]:
+    messages = await reg.read_inbox(me, mark_read=mark_read)
+    return {"messages": [m.as_dict() for m in messages]}
+
+
+@router.post("/v1/messages/ack")
+async def ack(body: schemas.IdsBody, me: Me, reg: Reg) -> dict[str, int]:
+    return {"acknowledged": await reg.ack(me, body.message_ids)}
+
+
+@router.post("/v1/messages/read")
+async def mark_read(body: schemas.IdsBody, me: Me, reg: Reg) -> dict[str, int]:
+    return {"read": await reg.mark_read(me, body.message_ids)}
+
+
+def _sse(event: str, data: dict[str, Any], event_id: str | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+@router.get("/v1/stream")
+async def stream(me: Me, reg: Reg) -> StreamingResponse:
+    """Server-sent events: the backlog of unacknowledged messages, then each new
+    one as it commits. The peer acknowledges with POST /v1/messages/ack."""
+    sub, backlog = await reg.open_stream(me)
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            yield _sse("hello", {"peer_id": me.peer_id, "backlog": len(backlog)})
+            seen = 0
+            for message in backlog:
+                seen = max(seen, int(message.message_id[1:]))
+                yield _sse("message", message.as_dict(), message.message_id)
+            while True:
+                try:
+                    event = await asyncio.wait_for(sub.get(), PING_SECONDS)
+                except TimeoutError:
+                    yield b": ping\n\n"
+                    continue
+                if sub.overflowed:
+                    return  # the client reconnects and re-syncs from the store
+                message = event["message"]
+                if int(message["message_id"][1:]) <= seen:
+                    continue
+                yield _sse("message", message, message["message_id"])
+        finally:
+            await asyncio.shield(reg.close_stream(me, sub))
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+# ---- intents -----------------------------------------------------------------
+@router.post("/v1/intents")
+async def announce(body: schemas.AnnounceBody, me: Me, reg: Reg) -> dict[str, Any]:
+    return await reg.claims.announce(
+        me,
+        body.repo_id,
+        body.patterns,
+        body.reason,
+        body.mode,
+        body.ttl_seconds,
+        body.notify_when_free,
+        body.ignorecase,
+    )
+
+
+@router.get("/v1/intents")
+async def locks(
+    reg: Reg,
+    me: MaybeMe,
+    repo: str | None = None,
+    path: str | None = None,
+    peer: str | None = None,
+) -> dict[str, Any]:
+    return {"locks": reg.claims.locks(repo, path, peer, me)}
+
+
+@router.post("/v1/intents/release")
+async def release(body: schemas.ReleaseBody, me: Me, reg: Reg) -> dict[str, Any]:
+    released = await reg.claims.release(
+        me, body.repo_id, body.intent_ids, body.patterns, body.force
+    )
+    return {"released": released}
+
+
+@router.post("/v1/check")
+async def check(body: schemas.CheckBody, reg: Reg, me: MaybeMe) -> dict[str, Any]:
+    viewer = me or (reg.find_peer(body.viewer) if body.viewer else None)
+    return {"paths": reg.claims.check(body.repo_id, body.paths, viewer)}
+
+
+@router.post("/v1/notices/commit")
+async def commit_notice(body: schemas.CommitNoticeBody, reg: Reg) -> dict[str, Any]:
+    """A hook saw a commit or push touch these claims: tell their holders."""
+    told = await reg.claims.commit_touched(
+        body.repo_id, body.intent_ids, body.paths, body.hook, body.committer
+    )
+    return {"told": told}
+
+
+@router.get("/v1/events")
+async def history(
+    reg: Reg, repo: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, Any]:
+    return {"events": await reg.history(limit, repo), "now": time.time()}

@@ -1,0 +1,92 @@
+"""The broker's front door, as one ASGI middleware: body size, Host (DNS
+rebinding), Origin and content type (cross-site browser writes), then the
+token. Each refusal is a JSON body that says what is wrong."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lockd import config
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+OPEN_PATHS = {("GET", "/health")}
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _host_name(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, token: str, port: int) -> None:
+        self.app = app
+        self.token = token.encode()
+        self.port = port
+        self.origins = {f"http://{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]")}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self.check(scope)
+        if refusal is not None:
+            status, kind, message = refusal
+            await _json(send, status, {"error": kind, "message": message})
+            return
+        await self.app(scope, receive, send)
+
+    def check(self, scope: Scope) -> tuple[int, str, str] | None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        method, path = scope["method"], scope["path"]
+        host = headers.get("host", "")
+        if _host_name(host) not in LOOPBACK_HOSTS:
+            return 403, "forbidden", f"Host {host!r} is not a loopback name; use 127.0.0.1"
+        origin = headers.get("origin")
+        if origin is not None and origin.rstrip("/") not in self.origins:
+            return 403, "forbidden", f"cross-site request from Origin {origin!r} refused"
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > config.MAX_BODY_BYTES:
+            return 413, "too_large", f"body is {length} bytes; the limit is {config.MAX_BODY_BYTES}"
+        if method in WRITE_METHODS and (
+            length not in (None, "0") or "transfer-encoding" in headers
+        ):
+            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                return 415, "invalid", f"content-type {ctype or 'none'!r}: send application/json"
+        if (method, path) in OPEN_PATHS:
+            return None
+        auth = headers.get("authorization", "")
+        given = auth[7:].strip().encode() if auth.lower().startswith("bearer ") else b""
+        if not given or not hmac.compare_digest(given, self.token):
+            why = "wrong token" if given else "no token"
+            return (
+                401,
+                "unauthorized",
+                (
+                    f"{why}: send 'Authorization: Bearer <token>' with the token from "
+                    f"{config.token_path()}"
+                ),
+            )
+        return None
+
+
+async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})

@@ -1,0 +1,3 @@
+from mcp_tools.server import main
+
+main()

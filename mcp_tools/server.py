@@ -1,0 +1,319 @@
+"""`lockd-mcp`: one per agent session over stdio. Nine tools over the broker,
+and inbound messages pushed as `notifications/claude/channel`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from lockd.repo import relpath_in_repo
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.stdio import stdio_server
+from mcp.types import NotificationParams
+
+from lockd import __version__, claiming, config
+from lockd.client import Api
+from lockd.errors import LockdError
+from lockd.session import AgentSession
+from mcp_tools import shapes
+from mcp_tools.channel import CAPABILITY, Channel
+
+log = logging.getLogger("lockd.mcp")
+
+INSTRUCTIONS = """\
+lockd coordinates you with the other agents and people working on this machine and repository.
+
+Protocol:
+1. Before you edit files another agent might also touch, call announce_intent with glob
+   patterns (gitignore syntax, relative to the repo root: "src/api/", "*.md", "src/a*.py")
+   and a reason. If granted is false, do not edit those files: read `conflicts` (who holds
+   them and why), ask the holder with send_message, or announce again with
+   notify_when_free=true to be told when they are free.
+2. Before touching a file you did not claim, check_paths tells you whether someone claims it.
+3. Release with release_intent as soon as you are done (claims also end with your session).
+4. set_summary says in one line what you are working on; list_peers shows the others.
+
+Messages from other peers arrive by themselves as
+<channel source="lockd" from_id="…" from_name="…" message_id="…">text</channel>.
+Reply with send_message(to=<from_name or from_id>, message=…). If your client does not show
+channel messages, every tool result says how many are unread; call check_messages to read them.
+"""
+
+
+class LockdMCP:
+    """The session and channel the tools share; started by the server's lifespan."""
+
+    def __init__(self) -> None:
+        self.session: AgentSession | None = None
+        self.channel = Channel()
+        self._ready = asyncio.Event()
+        self._error: LockdError | None = None
+
+    async def start(self) -> None:
+        try:
+            self.session = AgentSession(client_name=os.environ.get("LOCKD_CLIENT", "mcp"))
+            await self.session.start()
+            self.session.run_background(self.channel.push)
+        except LockdError as exc:
+            log.error("could not register with the broker: %s", exc.message)
+            self._error = exc
+        except Exception as exc:  # reported through every tool call
+            log.exception("could not start the session")
+            self._error = LockdError("unavailable", f"lockd session failed to start: {exc}")
+        finally:
+            self._ready.set()
+
+    async def ready(self) -> AgentSession:
+        await self._ready.wait()
+        if self.session is None or not self.session.peer:
+            if self.session is not None:  # try again: the broker may be back
+                try:
+                    await self.session.register()
+                    return self.session
+                except LockdError as exc:
+                    self._error = exc
+            raise ToolError((self._error or LockdError("unavailable", "no session")).message)
+        return self.session
+
+    async def call(self, req: Any) -> dict[str, Any]:
+        session = await self.ready()
+        try:
+            return await session.call(req)
+        except LockdError as exc:
+            raise ToolError(exc.message) from None
+
+    async def unread(self) -> int:
+        try:
+            return int((await self.call(Api.heartbeat())).get("unread", 0))
+        except ToolError:
+            return 0
+
+
+def _repo_path(state: LockdMCP, path: str) -> str:
+    assert state.session is not None
+    try:
+        return relpath_in_repo(state.session.repo, path)
+    except LockdError as exc:
+        raise ToolError(exc.message) from None
+
+
+def build_server(state: LockdMCP | None = None) -> MCPServer:
+    state = state or LockdMCP()
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[LockdMCP]:
+        task = asyncio.create_task(state.start())
+        try:
+            yield state
+        finally:
+            task.cancel()
+            if state.session is not None:
+                await state.session.close(goodbye=False)
+
+    server = MCPServer("lockd", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
+
+    @server.tool(
+        description=(
+            "List the other live agents and people (peers) and what they work on. scope: 'repo' "
+            "(same repository, across worktrees and clones), 'directory' (same working directory) "
+            "or 'machine' (everyone on this broker)."
+        )
+    )
+    async def list_peers(scope: Literal["repo", "directory", "machine"] = "repo") -> shapes.Peers:
+        data = await state.call(Api.peers(scope))
+        return shapes.Peers(
+            peers=[shapes.PeerInfo(**_pick(p, shapes.PeerInfo)) for p in data["peers"]],
+            unread=await state.unread(),
+        )
+
+    @server.tool(
+        description=(
+            "Send a message to a peer by id or name, or broadcast with to='@repo', '@directory' "
+            "or '@machine'. It is stored before this returns and pushed to the recipient at once. "
+            "To reply to a message you received, send to its from_name or from_id."
+        )
+    )
+    async def send_message(to: str, message: str) -> shapes.Sent:
+        data = await state.call(Api.send(to, message))
+        return shapes.Sent(
+            message_id=data["message_id"],
+            recipients=data["recipients"],
+            unread=await state.unread(),
+        )
+
+    @server.tool(description="Say in one line what you are working on; other peers see it.")
+    async def set_summary(summary: str) -> shapes.Summary:
+        data = await state.call(Api.set_summary(summary))
+        return shapes.Summary(summary=data["summary"], unread=await state.unread())
+
+    @server.tool(
+        description=(
+            "Read your unread messages (and mark them read). Messages already pushed to you as "
+            "<channel> notifications are marked pushed=true, so you can skip ones you saw."
+        )
+    )
+    async def check_messages() -> shapes.Inbox:
+        data = await state.call(Api.inbox(mark_read=True))
+        return shapes.Inbox(
+            messages=[
+                shapes.InboxMessage(**_pick(m, shapes.InboxMessage)) for m in data["messages"]
+            ]
+        )
+
+    @server.tool(description="Your own peer id, name, working directory, repo and summary.")
+    async def whoami() -> shapes.Me:
+        data = await state.call(Api.whoami())
+        return shapes.Me(
+            peer_id=data["peer_id"],
+            name=data["name"],
+            cwd=data["cwd"],
+            repo=data["repo"],
+            summary=data["summary"],
+            unread=data.get("unread", 0),
+        )
+
+    @server.tool(
+        description=(
+            "Claim files BEFORE you edit files others may touch. patterns: gitignore-style globs "
+            "relative to the repo root ('src/api/' or 'src/api' for a directory tree, '*.md', "
+            "'/Makefile'). mode 'exclusive' (I am changing these) or 'shared' (I depend on these). "
+            "All patterns are granted together or none. If granted is false, do not edit: the "
+            "conflicts say who holds what and why; message them, or set notify_when_free=true to "
+            "get a message when the files are free. Announcing a pattern again updates it."
+        )
+    )
+    async def announce_intent(
+        patterns: list[str],
+        reason: str,
+        mode: Literal["exclusive", "shared"] = "exclusive",
+        ttl_seconds: float | None = None,
+        notify_when_free: bool = False,
+    ) -> shapes.Announcement:
+        session = await state.ready()
+        try:
+            req = claiming.announce_req(
+                session.repo, patterns, reason, mode, ttl_seconds, notify_when_free
+            )
+        except LockdError as exc:
+            raise ToolError(exc.message) from None
+        data = await state.call(req)
+        data = await asyncio.to_thread(claiming.fill_conflict_paths, session.repo, data)
+        return shapes.Announcement(
+            granted=data["granted"],
+            intents=[
+                shapes.GrantedIntent(**_pick(i, shapes.GrantedIntent)) for i in data["intents"]
+            ],
+            conflicts=[shapes.Conflict(**_pick(c, shapes.Conflict)) for c in data["conflicts"]],
+            unread=await state.unread(),
+        )
+
+    @server.tool(
+        description=(
+            "List claims. scope 'repo' (this repository) or 'machine' (every repository). With "
+            "path, only the claims that cover that file."
+        )
+    )
+    async def list_locks(
+        scope: Literal["repo", "directory", "machine"] = "repo", path: str | None = None
+    ) -> shapes.Locks:
+        session = await state.ready()
+        repo = None if scope == "machine" else session.repo.repo_id
+        if path is not None and repo is None:
+            repo = session.repo.repo_id
+        rel = _repo_path(state, path) if path else None
+        data = await state.call(Api.locks(repo, rel))
+        return shapes.Locks(
+            locks=[shapes.Lock(**_pick(lk, shapes.Lock)) for lk in data["locks"]],
+            unread=await state.unread(),
+        )
+
+    @server.tool(
+        description=(
+            "Release your claims when you are done: by intent_ids, by patterns, or all of yours in "
+            "this repo when neither is given."
+        )
+    )
+    async def release_intent(
+        intent_ids: list[str] | None = None, patterns: list[str] | None = None
+    ) -> shapes.Released:
+        session = await state.ready()
+        if patterns:
+            try:
+                patterns = claiming.prepare(session.repo, patterns)
+            except LockdError as exc:
+                raise ToolError(exc.message) from None
+        repo = None if intent_ids else session.repo.repo_id
+        data = await state.call(Api.release(repo, intent_ids, patterns))
+        return shapes.Released(released=data["released"], unread=await state.unread())
+
+    @server.tool(
+        description=(
+            "Before touching files you did not claim: which claims cover each path (relative to "
+            "the repo root or absolute). Claims by others (mine=false) mean: ask before editing."
+        )
+    )
+    async def check_paths(paths: list[str]) -> shapes.PathReport:
+        session = await state.ready()
+        rel = [_repo_path(state, p) for p in paths]
+        data = await state.call(Api.check(session.repo.repo_id, rel))
+        return shapes.PathReport(
+            paths=[
+                shapes.PathClaims(
+                    path=e["path"],
+                    claims=[shapes.Claim(**_pick(c, shapes.Claim)) for c in e["claims"]],
+                )
+                for e in data["paths"]
+            ],
+            unread=await state.unread(),
+        )
+
+    low = server._lowlevel_server
+
+    async def on_initialized(ctx: Any, _params: NotificationParams) -> None:
+        state.channel.attach(ctx.session)
+
+    low.add_notification_handler("notifications/initialized", NotificationParams, on_initialized)
+    base_capabilities = low.get_capabilities
+
+    def get_capabilities(*args: Any, **kwargs: Any) -> Any:
+        """MCPServer has no option for experimental capabilities; Claude Code needs this one."""
+        caps = base_capabilities(*args, **kwargs)
+        caps.experimental = {**(caps.experimental or {}), CAPABILITY: {}}
+        return caps
+
+    low.get_capabilities = get_capabilities  # type: ignore[method-assign]
+    return server
+
+
+def _pick(data: dict[str, Any], model: type[Any]) -> dict[str, Any]:
+    return {k: data[k] for k in model.model_fields if k in data}
+
+
+async def serve_stdio() -> None:
+    server = build_server()
+    low = server._lowlevel_server
+    async with stdio_server() as (read_stream, write_stream):
+        await low.run(read_stream, write_stream, low.create_initialization_options())
+
+
+def main() -> None:
+    logging.basicConfig(
+        filename=str(config.home() / "logs" / "mcp.log") if _logs_ready() else None,
+        level=logging.INFO,
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    )
+    asyncio.run(serve_stdio())
+
+
+def _logs_ready() -> bool:
+    (config.home() / "logs").mkdir(parents=True, exist_ok=True)
+    return True
+
+
+if __name__ == "__main__":
+    main()

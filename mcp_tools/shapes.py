@@ -1,0 +1,121 @@
+"""Structured results of the nine tools, exactly as SEMANTICS.md fixes them.
+Every result also carries `unread`: messages waiting in this session's inbox,
+so an agent whose client drops channel notifications still learns of them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class Shape(BaseModel):
+    unread: int = 0
+
+
+class PeerInfo(BaseModel):
+    peer_id: str
+    name: str
+    cwd: str
+    repo: str
+    summary: str
+    last_seen: float
+
+
+class Peers(Shape):
+    peers: list[PeerInfo]
+
+
+class Sent(Shape):
+    message_id: str
+    recipients: list[str]
+
+
+class Summary(Shape):
+    summary: str
+
+
+class InboxMessage(BaseModel):
+    message_id: str
+    from_id: str
+    from_name: str
+    text: str
+    sent_at: float
+    pushed: bool = False
+
+
+class Inbox(Shape):
+    messages: list[InboxMessage]
+
+
+class Me(Shape):
+    peer_id: str
+    name: str
+    cwd: str
+    repo: str
+    summary: str
+
+
+class GrantedIntent(BaseModel):
+    intent_id: str
+    pattern: str
+    mode: str
+    reason: str
+    expires_at: float | None
+
+
+class Conflict(BaseModel):
+    peer_id: str
+    peer_name: str
+    summary: str
+    pattern: str
+    mode: str
+    reason: str
+    since: float
+    paths: list[str]
+    requested: str = ""
+    intent_id: str = ""
+
+
+class Announcement(Shape):
+    granted: bool
+    intents: list[GrantedIntent]
+    conflicts: list[Conflict]
+
+
+class Lock(BaseModel):
+    intent_id: str
+    peer_id: str
+    peer_name: str
+    pattern: str
+    mode: str
+    reason: str
+    since: float
+    expires_at: float | None
+    repo: str
+    mine: bool
+
+
+class Locks(Shape):
+    locks: list[Lock]
+
+
+class Released(Shape):
+    released: list[str]
+
+
+class Claim(BaseModel):
+    intent_id: str
+    peer_id: str
+    peer_name: str
+    pattern: str
+    mode: str
+    reason: str
+    mine: bool
+
+
+class PathClaims(BaseModel):
+    path: str
+    claims: list[Claim]
+
+
+class PathReport(Shape):
+    paths: list[PathClaims]

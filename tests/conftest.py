@@ -1,0 +1,31 @@
+"""Fixtures: real brokers (see lockd.testing). Nothing here mocks the broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lockd.testing import LOCKD_ENV, Broker, free_port
+
+__all__ = ["Broker", "free_port"]
+
+
+@pytest.fixture
+def lockd_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "lockd-home"
+    home.mkdir()
+    for key in LOCKD_ENV:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("LOCKD_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def broker(lockd_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Broker]:
+    b = Broker(lockd_home, free_port())
+    monkeypatch.setenv("LOCKD_PORT", str(b.port))
+    b.start()
+    yield b
+    b.stop()

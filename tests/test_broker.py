@@ -1,0 +1,175 @@
+"""Peers and messages through a real broker process."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+
+import pytest
+
+from lockd.client import Api, AsyncClient, Client
+from lockd.errors import LockdError
+from lockd.testing import Broker, free_port
+
+
+def test_register_gives_stable_identity_across_restart(broker: Broker) -> None:
+    alice = broker.register(name="alice", cwd="/tmp/a")
+    first = alice.peer["peer_id"]  # type: ignore[attr-defined]
+    broker.restart()
+    again = broker.client().call(
+        Api.register(
+            cwd="/tmp/a",
+            repo_id="dir:/tmp/a",
+            repo_root="/tmp/a",
+            kind="person",
+            credential=alice.credential,
+        )
+    )
+    assert again["peer_id"] == first and again["credential"] == alice.credential
+
+
+def test_messages_survive_restart_and_keep_order(broker: Broker) -> None:
+    alice = broker.register(name="alice")
+    bob = broker.register(name="bob")
+    ids = [alice.call(Api.send("bob", f"n{i}"))["message_id"] for i in range(5)]
+    broker.restart()
+    got = bob.call(Api.inbox())["messages"]
+    assert [m["message_id"] for m in got] == ids
+    assert [m["text"] for m in got] == [f"n{i}" for i in range(5)]
+    assert got[0]["from_name"] == "alice"
+    assert bob.call(Api.inbox())["messages"] == []  # read once, not twice
+
+
+def test_scopes(broker: Broker) -> None:
+    a = broker.register(name="a", cwd="/w/one", repo_id="git:example.com/x")
+    broker.register(name="b", cwd="/w/one", repo_id="git:example.com/x")
+    broker.register(name="c", cwd="/w/two", repo_id="git:example.com/x")
+    broker.register(name="d", cwd="/w/three", repo_id="git:example.com/y")
+
+    def names(scope: str) -> set[str]:
+        return {p["name"] for p in a.call(Api.peers(scope))["peers"]}
+
+    assert names("directory") == {"b"}
+    assert names("repo") == {"b", "c"}
+    assert names("machine") == {"b", "c", "d"}
+    sent = a.call(Api.send("@repo", "hello repo"))
+    assert len(sent["recipients"]) == 2
+    with pytest.raises(LockdError) as err:
+        a.call(Api.peers("galaxy"))
+    assert err.value.kind == "invalid" and "galaxy" in err.value.message
+
+
+def test_names_are_unique_among_live_peers(broker: Broker) -> None:
+    a = broker.register(name="agent")
+    b = broker.register(name="agent")
+    assert a.peer["name"] == "agent" and b.peer["name"] == "agent-2"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"to": "nobody", "message": "hi"}, "no peer"),
+        ({"to": "@galaxy", "message": "hi"}, "broadcasts"),
+        ({"to": "bob", "message": "   "}, "empty"),
+        ({"to": "bob", "message": "x" * (64 * 1024 + 1)}, "limit"),
+        ({"to": "bob"}, "message"),
+        ({"to": "bob", "message": "hi", "extra": 1}, "extra"),
+    ],
+)
+def test_bad_sends_are_refused_and_store_nothing(broker: Broker, body: dict, needle: str) -> None:
+    alice = broker.register(name="alice")
+    bob = broker.register(name="bob")
+    from lockd.client import Req
+
+    with pytest.raises(LockdError) as err:
+        alice.call(Req("POST", "/v1/messages", body))
+    assert needle in err.value.message
+    assert err.value.kind in ("invalid", "not_found", "too_large")
+    assert bob.call(Api.inbox())["messages"] == []
+    db = sqlite3.connect(broker.home / "lockd.db")
+    assert db.execute("select count(*) from messages").fetchone()[0] == 0
+
+
+def test_malformed_json_is_422(broker: Broker) -> None:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", broker.port)
+    conn.request(
+        "POST",
+        "/v1/peers",
+        body=b"{not json",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {broker.token}"},
+    )
+    resp = conn.getresponse()
+    assert resp.status == 422 and b"JSON" in resp.read()
+
+
+def test_fifty_concurrent_senders_store_every_message_once(broker: Broker) -> None:
+    sink = broker.register(name="sink")
+    senders = [broker.register(name=f"s{i}") for i in range(50)]
+    errors: list[BaseException] = []
+
+    def run(client: Client, i: int) -> None:
+        try:
+            for n in range(20):
+                client.call(Api.send("sink", f"{i}:{n}"))
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c, i)) for i, c in enumerate(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    got = sink.call(Api.inbox())["messages"]
+    texts = [m["text"] for m in got]
+    assert len(texts) == 1000 and len(set(texts)) == 1000
+    for i in range(50):  # per sender, in order
+        mine = [int(t.split(":")[1]) for t in texts if t.startswith(f"{i}:")]
+        assert mine == list(range(20))
+
+
+async def test_stream_pushes_and_redelivers_unacked(broker: Broker) -> None:
+    alice = broker.register(name="alice")
+    bob = broker.register(name="bob")
+    api = AsyncClient(broker.url, token=broker.token, credential=bob.credential)
+
+    async def first_messages(n: int) -> list[dict]:
+        got: list[dict] = []
+        async for event, data in api.stream():
+            if event == "message":
+                got.append(data)
+                if len(got) == n:
+                    return got
+        return got
+
+    task = asyncio.create_task(first_messages(2))
+    await asyncio.sleep(0.3)
+    alice.call(Api.send("bob", "one"))
+    alice.call(Api.send("bob", "two"))
+    got = await asyncio.wait_for(task, 5)
+    assert [m["text"] for m in got] == ["one", "two"]
+    await api.call(Api.ack([got[0]["message_id"]]))  # "two" stays unacknowledged
+    again = await asyncio.wait_for(first_messages(1), 5)
+    assert [m["text"] for m in again] == ["two"]
+    await api.aclose()
+
+
+def test_second_broker_for_same_home_refuses(broker: Broker) -> None:
+    other = Broker(broker.home, free_port())
+    with pytest.raises(RuntimeError, match="already serves"):
+        other.start()
+
+
+def test_port_taken_is_a_clear_error(lockd_home, tmp_path) -> None:  # noqa: ANN001
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        b = Broker(lockd_home, port)
+        with pytest.raises(RuntimeError, match="taken"):
+            b.start()
