@@ -1,0 +1,124 @@
+"""The one place that runs git. File lists always use `-z` and split on NUL,
+so names with spaces, quotes, newlines and non-ASCII survive. Plain
+subprocess, no GitPython: hooks call this on every commit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from lockd.errors import LockdError
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # `git hash-object -t tree /dev/null`
+
+
+def run(args: list[str], cwd: str | None = None, input: bytes | None = None,
+        timeout: float = 10.0) -> bytes:  # fmt: skip
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True,
+                              timeout=timeout, check=False)  # fmt: skip
+    except FileNotFoundError:
+        raise LockdError("unavailable", "git is not installed or not on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise LockdError("unavailable", f"git {args[0]} took over {timeout:.0f} s") from None
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip()
+        raise LockdError("invalid", f"git {' '.join(args[:3])} failed in {cwd}: {err}")
+    return proc.stdout
+
+
+def zsplit(data: bytes) -> list[str]:
+    return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
+
+
+def rev_parse_info(cwd: str) -> dict[str, str]:
+    """toplevel, git_dir and git_common_dir as absolute real paths, in one call."""
+    out = run(["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir",
+               "--git-common-dir"], cwd=cwd).decode().splitlines()  # fmt: skip
+    if len(out) != 3:
+        raise LockdError("invalid", f"{cwd} is not inside a git work tree")
+    top, git_dir, common = (os.path.realpath(p) for p in out)
+    return {"toplevel": top, "git_dir": git_dir, "git_common_dir": common}
+
+
+def toplevel(cwd: str) -> str | None:
+    try:
+        return rev_parse_info(cwd)["toplevel"]
+    except LockdError:
+        return None
+
+
+def config_get(cwd: str, key: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", "config", "--get", key], cwd=cwd, capture_output=True,
+                              timeout=10, check=False)  # fmt: skip
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    value = proc.stdout.decode(errors="replace").strip()
+    return value if proc.returncode == 0 and value else None
+
+
+def _name_status(data: bytes) -> list[str]:
+    """Paths from `--name-status -z`: both sides of renames and copies."""
+    parts = zsplit(data)
+    paths: dict[str, None] = {}
+    i = 0
+    while i < len(parts):
+        status = parts[i]
+        if status[:1] in ("R", "C"):
+            paths.update(dict.fromkeys(parts[i + 1 : i + 3]))
+            i += 3
+        else:
+            if i + 1 < len(parts):
+                paths[parts[i + 1]] = None
+            i += 2
+    return list(paths)
+
+
+def _has_head(cwd: str) -> bool:
+    try:
+        run(["rev-parse", "--verify", "--quiet", "HEAD"], cwd=cwd)
+        return True
+    except LockdError:
+        return False
+
+
+def staged_paths(cwd: str) -> list[str]:
+    """Added, modified, deleted, type-changed, renamed (both sides), copied."""
+    base = "HEAD" if _has_head(cwd) else EMPTY_TREE
+    return _name_status(run(["diff", "--cached", "--name-status", "-z", "-M", "-C",
+                             "--no-ext-diff", base], cwd=cwd))  # fmt: skip
+
+
+def changed_paths_between(cwd: str, old: str, new: str) -> list[str]:
+    return _name_status(run(["diff", "--name-status", "-z", "-M", "-C", "--no-ext-diff", old,
+                             new], cwd=cwd))  # fmt: skip
+
+
+def paths_of_new_commits(cwd: str, new: str, remote: str) -> list[str]:
+    """Files changed by commits reachable from `new` but from no ref of `remote`."""
+    revs = run(["rev-list", new, "--not", f"--remotes={remote}"], cwd=cwd).decode().split()
+    paths: dict[str, None] = {}
+    for rev in revs:
+        out = run(["diff-tree", "--root", "-r", "-z", "--name-status", "-M", "-C",
+                   "--no-commit-id", rev], cwd=cwd)  # fmt: skip
+        paths.update(dict.fromkeys(_name_status(out)))
+    return list(paths)
+
+
+def ls_files(cwd: str) -> list[str]:
+    """Tracked files plus untracked ones not ignored, repo-relative."""
+    top = toplevel(cwd) or cwd
+    return zsplit(run(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=top))
+
+
+def hooks_dir(cwd: str) -> str:
+    """Where git runs hooks for this checkout: honours core.hooksPath, and from a
+    linked worktree gives the shared hooks dir git really uses."""
+    info = rev_parse_info(cwd)
+    custom = config_get(cwd, "core.hooksPath")
+    if custom:
+        custom = os.path.expanduser(custom)
+        return custom if os.path.isabs(custom) else os.path.join(info["toplevel"], custom)
+    out = run(["rev-parse", "--path-format=absolute", "--git-path", "hooks"], cwd=cwd)
+    return out.decode().strip()

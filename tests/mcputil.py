@@ -1,0 +1,76 @@
+"""Real MCP sessions for tests: `lockd-mcp` over stdio, driven by the `mcp`
+package's own client in the handshake Claude Code uses, with an extension
+that receives `notifications/claude/channel`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcp import Client, StdioServerParameters
+from mcp.client.extension import ClientExtension, NotificationBinding
+
+from mcp_tools.channel import ChannelParams
+
+
+class ChannelSink(ClientExtension):
+    identifier = "lockd-tests/channel"
+
+    def __init__(self) -> None:
+        self.received: list[tuple[float, ChannelParams]] = []
+
+    def notifications(self) -> list[NotificationBinding[Any]]:
+        return [
+            NotificationBinding(
+                method="notifications/claude/channel", params_type=ChannelParams, handler=self._on
+            )
+        ]
+
+    async def _on(self, params: ChannelParams) -> None:
+        self.received.append((time.perf_counter(), params))
+
+
+@dataclass
+class Session:
+    client: Client
+    sink: ChannelSink
+    texts: list[str] = field(default_factory=list)
+
+    async def call(self, tool: str, **args: Any) -> dict[str, Any]:
+        result = await self.client.call_tool(tool, args)
+        if result.is_error:
+            raise ToolFailed(result.content[0].text if result.content else "")  # type: ignore[union-attr]
+        return result.structured_content or {}
+
+    async def fail(self, tool: str, **args: Any) -> str:
+        result = await self.client.call_tool(tool, args)
+        assert result.is_error, f"{tool}({args}) should fail, got {result.structured_content}"
+        return result.content[0].text  # type: ignore[union-attr]
+
+    @property
+    def channel(self) -> list[ChannelParams]:
+        return [p for _, p in self.sink.received]
+
+
+class ToolFailed(Exception):
+    pass
+
+
+def mcp_params(cwd: str, env: dict[str, str], key: str | None = None) -> StdioServerParameters:
+    env = dict(env)
+    if key:
+        env["LOCKD_SESSION_KEY"] = key
+    return StdioServerParameters(command=sys.executable, args=["-m", "mcp_tools"], env=env, cwd=cwd)
+
+
+@asynccontextmanager
+async def mcp_session(
+    cwd: str, env: dict[str, str], key: str | None = None
+) -> AsyncIterator[Session]:
+    sink = ChannelSink()
+    async with Client(mcp_params(cwd, env, key), mode="legacy", extensions=[sink]) as client:
+        yield Session(client, sink)
