@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lockd import config, patterns
 from lockd.conflicts import IntentIndex
 from lockd.errors import LockdError, invalid
 from lockd.models import MODES, Intent, Peer, parse_key
+from lockd.store.tx import Tx
 
 if TYPE_CHECKING:
     from lockd.registry import Registry
@@ -38,6 +40,10 @@ def normalize_path(path: str) -> str:
     return "/".join(parts)
 
 
+def _key(intent: Intent) -> int:
+    return int(intent.intent_id[1:])
+
+
 class ClaimRegistry:
     def __init__(self, registry: Registry) -> None:
         self.reg = registry
@@ -46,7 +52,7 @@ class ClaimRegistry:
         self._lock = asyncio.Lock()
 
     async def load(self) -> None:
-        for intent in await self.store.live_intents():
+        for intent in await self.store.read(lambda tx: tx.live_intents()):
             self.index(intent.repo_id).add(intent)
 
     def index(self, repo_id: str, ignorecase: bool | None = None) -> IntentIndex:
@@ -109,32 +115,28 @@ class ClaimRegistry:
                     peer, repo_id, wanted, mode, reason, clashes, notify_when_free
                 )
             mine = {i.pattern: i for i in idx if i.peer_id == peer.peer_id}
-            granted: list[Intent] = []
-            async with self.store.transaction():
+
+            def grant(tx: Tx) -> list[Intent]:
+                out = []
                 for pattern in wanted:
                     old = mine.get(pattern)
                     if old is not None:
-                        key = parse_key(old.intent_id, "i")
-                        await self.store.update_intent(
-                            key,
+                        tx.update_intent(
+                            _key(old),
                             mode=mode,
                             reason=reason,
-                            expires_at=expires,  # type: ignore[arg-type]
+                            expires_at=expires,
                             notify_when_free=int(notify_when_free),
                         )
-                        intent = Intent(
-                            old.intent_id,
-                            peer.peer_id,
-                            repo_id,
-                            pattern,
-                            mode,
-                            reason,
-                            old.since,
-                            expires,
-                            notify_when_free,
+                        intent = replace(
+                            old,
+                            mode=mode,
+                            reason=reason,
+                            expires_at=expires,
+                            notify_when_free=notify_when_free,
                         )
                     else:
-                        intent = await self.store.insert_intent(
+                        intent = tx.insert_intent(
                             Intent(
                                 "",
                                 peer.peer_id,
@@ -147,15 +149,18 @@ class ClaimRegistry:
                                 notify_when_free,
                             )
                         )
-                    await self.store.record_event(
+                    tx.record_event(
                         "granted",
-                        intent_id=parse_key(intent.intent_id, "i"),
+                        intent_id=_key(intent),
                         peer_id=peer.peer_id,
                         actor_id=peer.peer_id,
                         repo_id=repo_id,
                         detail={"pattern": pattern, "mode": mode, "reason": reason},
                     )
-                    granted.append(intent)
+                    out.append(intent)
+                return out
+
+            granted = await self.store.write(grant)
             for intent in granted:
                 idx.add(intent)
         self.reg.publish_dashboard(
@@ -201,24 +206,25 @@ class ClaimRegistry:
                     "intent_id": held.intent_id,
                     "requested": requested,
                     "paths": [],
-                    "example": patterns.example_path(requested, held.pattern),
+                    "example": patterns.example_path(
+                        requested, held.pattern, self.index(repo_id).ignorecase
+                    ),
                 }
             )
-        async with self.store.transaction():
-            await self.store.record_event(
+        holders = sorted({c["peer_id"] for c in conflicts})
+
+        def refuse(tx: Tx) -> None:
+            tx.record_event(
                 "refused",
                 peer_id=peer.peer_id,
                 actor_id=peer.peer_id,
                 repo_id=repo_id,
-                detail={
-                    "patterns": wanted,
-                    "mode": mode,
-                    "reason": reason,
-                    "holders": sorted({c["peer_id"] for c in conflicts}),
-                },
+                detail={"patterns": wanted, "mode": mode, "reason": reason, "holders": holders},
             )
             if notify_when_free:
-                await self.store.add_watch(peer.peer_id, repo_id, wanted, mode)
+                tx.add_watch(peer.peer_id, repo_id, wanted, mode)
+
+        await self.store.write(refuse)
         by_holder: dict[str, list[str]] = {}
         for c in conflicts:
             by_holder.setdefault(c["peer_id"], []).append(f"{c['requested']} ~ your {c['pattern']}")
@@ -298,18 +304,13 @@ class ClaimRegistry:
         for intent in held:
             if who is None or intent.peer_id != who.peer_id:
                 holders.setdefault(intent.peer_id, []).append(intent)
-        async with self.store.transaction():
-            await self.store.record_event(
-                "commit_touched",
-                peer_id=who.peer_id if who else None,
-                actor_id=who.peer_id if who else None,
-                repo_id=repo_id,
-                detail={
-                    "hook": hook,
-                    "intent_ids": [i.intent_id for i in held],
-                    "paths": paths[:50],
-                },
+        detail = {"hook": hook, "intent_ids": [i.intent_id for i in held], "paths": paths[:50]}
+        actor = who.peer_id if who else None
+        await self.store.write(
+            lambda tx: tx.record_event(
+                "commit_touched", peer_id=actor, actor_id=actor, repo_id=repo_id, detail=detail
             )
+        )
         shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
         for holder_id, intents in holders.items():
             await self.reg.notice(
@@ -398,18 +399,21 @@ class ClaimRegistry:
     async def _release(self, chosen: list[Intent], actor: Peer | None, cause: str) -> None:
         if not chosen:
             return
-        async with self.store.transaction():
+        actor_id = actor.peer_id if actor else None
+
+        def release(tx: Tx) -> None:
             for intent in chosen:
-                key = parse_key(intent.intent_id, "i")
-                await self.store.release_intent(key, actor.peer_id if actor else None, cause)  # type: ignore[arg-type]
-                await self.store.record_event(
+                tx.release_intent(_key(intent), actor_id, cause)
+                tx.record_event(
                     cause,
-                    intent_id=key,
+                    intent_id=_key(intent),
                     peer_id=intent.peer_id,
-                    actor_id=actor.peer_id if actor else None,
+                    actor_id=actor_id,
                     repo_id=intent.repo_id,
                     detail={"pattern": intent.pattern, "mode": intent.mode},
                 )
+
+        await self.store.write(release)
         for intent in chosen:
             self.indexes[intent.repo_id].remove(intent.intent_id)
             self.reg.publish_dashboard(
@@ -436,7 +440,7 @@ class ClaimRegistry:
         """Tell peers that asked `notify_when_free` once nothing blocks them."""
         for repo_id in repos:
             idx = self.indexes.get(repo_id)
-            for watch in await self.store.watches(repo_id):
+            for watch in await self.store.read(lambda tx, r=repo_id: tx.watches(r)):
                 watcher = self.reg.peers.get(watch["peer_id"])
                 blocked = (
                     idx is not None
@@ -446,8 +450,7 @@ class ClaimRegistry:
                 )
                 if blocked:
                     continue
-                async with self.store.transaction():
-                    await self.store.delete_watch(watch["id"])
+                await self.store.write(lambda tx, w=watch["id"]: tx.delete_watch(w))
                 if watcher is not None and watcher.alive:
                     await self.reg.notice(
                         [watcher.peer_id],

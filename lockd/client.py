@@ -218,14 +218,17 @@ class Client:
         if self._conn is None:
             cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
             self._conn = cls(self._host, self._port, timeout=self.timeout)
+            self._conn.connect()
+            # Without this, a request's small writes wait on delayed ACKs (~40 ms each).
+            self._conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self._conn
 
     def call(self, req: Req) -> dict[str, Any]:
         data = json.dumps(req.body).encode() if req.body is not None else None
         headers = _headers(self.token, self.credential, data is not None)
         for attempt in (1, 2):  # a kept-alive connection the broker closed: retry once
-            conn = self._connection()
             try:
+                conn = self._connection()
                 conn.request(req.method, req.target(), body=data, headers=headers)
                 resp = conn.getresponse()
                 return _decode(resp.status, resp.read())

@@ -1,9 +1,9 @@
 """Peers and messages: the rules, over the store. Only this module and
 `claims` reach the store; routes call these methods and nothing below them.
 
-Everything that changes state runs inside one store transaction, and every
-wake-up is published only after that transaction commits, under the writer
-lock, so streams see messages in commit order.
+Every change is one store job (one transaction); wake-ups are published by the
+job's after-commit callback, which the store's single writer runs in commit
+order, so streams see messages durably stored and in order.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from lockd import config, liveness
@@ -26,6 +26,7 @@ from lockd.errors import LockdError, invalid
 from lockd.events import EventHub, Subscription
 from lockd.models import BROADCASTS, SCOPES, Message, Peer, parse_key
 from lockd.store.sqlite import SqliteStore
+from lockd.store.tx import Tx
 
 log = logging.getLogger("lockd.registry")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,63}$")
@@ -70,7 +71,7 @@ class Registry:
 
     # ---- lifecycle -------------------------------------------------------
     async def start(self, sweep: bool = True) -> None:
-        for peer, credential_hash in await self.store.load_peers():
+        for peer, credential_hash in await self.store.read(lambda tx: tx.load_peers()):
             self.peers[peer.peer_id] = peer
             self._by_credential[credential_hash] = peer.peer_id
             if peer.alive:  # give sessions a fresh lease to reconnect after a restart
@@ -146,8 +147,8 @@ class Registry:
         if reg.summary:
             peer.summary = reg.summary[: config.MAX_SUMMARY_CHARS]
         peer.last_seen, peer.alive = now, True
-        async with self.store.transaction():
-            await self.store.save_peer(peer, _hash(credential))
+        hashed = _hash(credential)
+        await self.store.write(lambda tx: tx.save_peer(peer, hashed))
         self.peers[peer.peer_id] = peer
         self._by_credential[_hash(credential)] = peer.peer_id
         if not was_alive:
@@ -165,8 +166,8 @@ class Registry:
         """A peer declared dead that shows up with its credential lives again."""
         if not peer.alive:
             peer.alive = True
-            async with self.store.transaction():
-                await self.store.set_peer_fields(peer.peer_id, alive=1, last_seen=time.time())
+            now = time.time()
+            await self.store.write(lambda tx: tx.set_peer(peer.peer_id, alive=1, last_seen=now))
 
     async def unregister(self, peer: Peer) -> None:
         await self.mark_dead(peer, "goodbye")
@@ -177,8 +178,8 @@ class Registry:
         peer.alive = False
         log.info("peer %s (%s) is gone: %s", peer.peer_id, peer.name, cause)
         await self.claims.release_all_of(peer, cause)
-        async with self.store.transaction():
-            await self.store.set_peer_fields(peer.peer_id, alive=0, last_seen=peer.last_seen)
+        seen = peer.last_seen
+        await self.store.write(lambda tx: tx.set_peer(peer.peer_id, alive=0, last_seen=seen))
         self.publish_dashboard("peer_left", peer=peer.public(), cause=cause)
 
     def live_peers(self) -> list[Peer]:
@@ -201,8 +202,7 @@ class Registry:
                 f"summary is {len(summary)} characters; the limit is {config.MAX_SUMMARY_CHARS}",
             )
         peer.summary = summary
-        async with self.store.transaction():
-            await self.store.set_peer_fields(peer.peer_id, summary=summary)
+        await self.store.write(lambda tx: tx.set_peer(peer.peer_id, summary=summary))
         self.publish_dashboard("summary", peer=peer.public())
         return summary
 
@@ -269,21 +269,19 @@ class Registry:
         text: str,
         sender: Peer | None,
         meta: dict[str, str],
-        kind: str | None = None,
     ) -> Message:
-        async with self.store.transaction() as after_commit:
-            message = await self.store.insert_message(
-                sender,
-                to,
-                text,
-                recipients,
-                kind=kind or ("message" if sender else "system"),
-                meta=meta,
-            )
+        sid, sname = (sender.peer_id, sender.name) if sender else ("lockd", "lockd")
+        kind = "message" if sender else "system"
+
+        def publish(message: Message) -> None:
             event = {"type": "message", "message": message.as_dict()}
             for rid in recipients:
-                after_commit.append(_publisher(self.hub, rid, event))
-        return message
+                self.hub.publish(rid, event)
+
+        return await self.store.write(
+            lambda tx: tx.insert_message(sid, sname, to, text, recipients, kind, meta),
+            after=publish,
+        )
 
     async def open_stream(self, peer: Peer) -> tuple[Subscription, list[Message]]:
         """Subscribe first, then read the backlog, so nothing falls in between."""
@@ -291,7 +289,7 @@ class Registry:
         self._streams[peer.peer_id] = self._streams.get(peer.peer_id, 0) + 1
         await self.revive(peer)
         self.touch(peer)
-        backlog = await self.store.undelivered(peer.peer_id)
+        backlog = await self.store.read(lambda tx: tx.undelivered(peer.peer_id))
         return sub, backlog
 
     async def close_stream(self, peer: Peer, sub: Subscription) -> None:
@@ -307,27 +305,27 @@ class Registry:
 
     async def ack(self, peer: Peer, message_ids: list[str]) -> int:
         ids = _message_ids(message_ids)
-        async with self.store.transaction():
-            return await self.store.mark(peer.peer_id, ids, "delivered_at")
+        return await self.store.write(lambda tx: tx.mark(peer.peer_id, ids, "delivered_at"))
 
     async def read_inbox(self, peer: Peer, mark_read: bool = True) -> list[Message]:
-        async with self.store.transaction():
-            messages = await self.store.unread(peer.peer_id)
+        def job(tx: Tx) -> list[Message]:
+            messages = tx.unread(peer.peer_id)
             if mark_read and messages:
-                ids = [int(m.message_id[1:]) for m in messages]
-                await self.store.mark(peer.peer_id, ids, "read_at")
-        return messages
+                tx.mark(peer.peer_id, [int(m.message_id[1:]) for m in messages], "read_at")
+            return messages
+
+        return await self.store.write(job)
 
     async def mark_read(self, peer: Peer, message_ids: list[str]) -> int:
-        async with self.store.transaction():
-            return await self.store.mark(peer.peer_id, _message_ids(message_ids), "read_at")
+        ids = _message_ids(message_ids)
+        return await self.store.write(lambda tx: tx.mark(peer.peer_id, ids, "read_at"))
 
     async def unread_count(self, peer: Peer) -> int:
-        return await self.store.unread_count(peer.peer_id)
+        return await self.store.read(lambda tx: tx.unread_count(peer.peer_id))
 
     async def history(self, limit: int = 100, repo_id: str | None = None) -> list[dict[str, Any]]:
         """Recorded claim events, newest first."""
-        return await self.store.events(limit, repo_id)
+        return await self.store.read(lambda tx: tx.events(limit, repo_id))
 
     # ---- dashboard bus ---------------------------------------------------
     def publish_dashboard(self, kind: str, **data: Any) -> None:
@@ -360,8 +358,7 @@ class Registry:
     async def _flush_seen(self) -> None:
         if self._pending_seen:
             stamps, self._pending_seen = self._pending_seen, {}
-            async with self.store.transaction():
-                await self.store.touch_peers(stamps)
+            await self.store.write(lambda tx: tx.touch_peers(stamps))
 
     async def _sweep_forever(self) -> None:
         last_purge = 0.0
@@ -372,14 +369,9 @@ class Registry:
                 if time.time() - last_purge > 3600:
                     last_purge = time.time()
                     cutoff = last_purge - config.DELIVERED_RETENTION_DAYS * 86400
-                    async with self.store.transaction():
-                        await self.store.purge_messages(cutoff)
+                    await self.store.write(partial(Tx.purge_messages, before=cutoff))
             except Exception:  # the sweeper must outlive any one bad sweep
                 log.exception("sweep failed")
-
-
-def _publisher(hub: EventHub, key: str, event: dict[str, Any]) -> Callable[[], None]:
-    return lambda: hub.publish(key, event)
 
 
 def _message_ids(raw: list[str]) -> list[int]:

@@ -1,0 +1,267 @@
+"""Statements, as methods of one transaction. Plain sqlite3, run on the store's
+thread: a job is a function of a `Tx`, and the store runs a whole batch of
+jobs in one transaction. Nothing outside lockd.store sees SQL."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any
+
+from lockd.models import Intent, Message, Peer, intent_key, message_key
+
+MSG_SELECT = (
+    "SELECT m.*, d.delivered_at FROM deliveries d JOIN messages m ON m.id = d.message_id"
+    " WHERE d.recipient_id = ?"
+)
+
+
+def _peer(row: sqlite3.Row) -> Peer:
+    fields = {k: row[k] for k in row.keys() if k != "credential_hash"}  # noqa: SIM118 - iterating a Row gives values
+    fields["alive"] = bool(fields["alive"])
+    return Peer(**fields)
+
+
+def _intent(row: sqlite3.Row) -> Intent:
+    return Intent(
+        intent_id=intent_key(row["id"]),
+        peer_id=row["peer_id"],
+        repo_id=row["repo_id"],
+        pattern=row["pattern"],
+        mode=row["mode"],
+        reason=row["reason"],
+        since=row["since"],
+        expires_at=row["expires_at"],
+        notify_when_free=bool(row["notify_when_free"]),
+    )
+
+
+def _message(row: sqlite3.Row) -> Message:
+    return Message(
+        message_id=message_key(row["id"]),
+        from_id=row["sender_id"],
+        from_name=row["sender_name"],
+        text=row["text"],
+        sent_at=row["sent_at"],
+        to=row["to_spec"],
+        kind=row["kind"],
+        pushed=row["delivered_at"] is not None,
+        meta=json.loads(row["meta"]),
+    )
+
+
+def _event(r: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "event_id": r["id"],
+        "at": r["at"],
+        "event": r["event"],
+        "intent_id": intent_key(r["intent_id"]) if r["intent_id"] is not None else None,
+        "peer_id": r["peer_id"],
+        "actor_id": r["actor_id"],
+        "repo": r["repo_id"],
+        "detail": json.loads(r["detail"]),
+    }
+
+
+class Tx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def _q(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    # ---- peers -------------------------------------------------------------
+    def load_peers(self) -> list[tuple[Peer, str]]:
+        return [(_peer(r), r["credential_hash"]) for r in self._q("SELECT * FROM peers")]
+
+    def save_peer(self, peer: Peer, credential_hash: str) -> None:
+        self.conn.execute(
+            """INSERT INTO peers (peer_id, credential_hash, name, kind, client, host, cwd,
+                   repo_id, repo_root, summary, pid, pid_start, agent_pid, agent_start,
+                   created_at, last_seen, alive)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+               ON CONFLICT(peer_id) DO UPDATE SET name=excluded.name, kind=excluded.kind,
+                   client=excluded.client, host=excluded.host, cwd=excluded.cwd,
+                   repo_id=excluded.repo_id, repo_root=excluded.repo_root,
+                   summary=excluded.summary, pid=excluded.pid, pid_start=excluded.pid_start,
+                   agent_pid=excluded.agent_pid, agent_start=excluded.agent_start,
+                   last_seen=excluded.last_seen, alive=excluded.alive,
+                   credential_hash=excluded.credential_hash""",
+            (
+                peer.peer_id,
+                credential_hash,
+                peer.name,
+                peer.kind,
+                peer.client,
+                peer.host,
+                peer.cwd,
+                peer.repo_id,
+                peer.repo_root,
+                peer.summary,
+                peer.pid,
+                peer.pid_start,
+                peer.agent_pid,
+                peer.agent_start,
+                peer.created_at,
+                peer.last_seen,
+                int(peer.alive),
+            ),
+        )
+
+    def set_peer(self, peer_id: str, **fields: Any) -> None:
+        cols = ", ".join(f"{k}=?" for k in fields)
+        self.conn.execute(f"UPDATE peers SET {cols} WHERE peer_id=?", [*fields.values(), peer_id])
+
+    def touch_peers(self, stamps: dict[str, float]) -> None:
+        self.conn.executemany(
+            "UPDATE peers SET last_seen=? WHERE peer_id=?", [(t, p) for p, t in stamps.items()]
+        )
+
+    # ---- messages ----------------------------------------------------------
+    def insert_message(
+        self,
+        sender_id: str,
+        sender_name: str,
+        to_spec: str,
+        text: str,
+        recipients: list[str],
+        kind: str,
+        meta: dict[str, str],
+    ) -> Message:
+        now = time.time()
+        cur = self.conn.execute(
+            "INSERT INTO messages (sender_id, sender_name, to_spec, kind, text, meta, sent_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (sender_id, sender_name, to_spec, kind, text, json.dumps(meta), now),
+        )
+        mid = int(cur.lastrowid or 0)
+        self.conn.executemany(
+            "INSERT INTO deliveries (recipient_id, message_id) VALUES (?, ?)",
+            [(r, mid) for r in recipients],
+        )
+        return Message(
+            message_key(mid), sender_id, sender_name, text, now, to_spec, kind, False, meta
+        )
+
+    def undelivered(self, recipient: str) -> list[Message]:
+        rows = self._q(
+            MSG_SELECT + " AND d.delivered_at IS NULL AND d.read_at IS NULL ORDER BY m.id",
+            (recipient,),
+        )
+        return [_message(r) for r in rows]
+
+    def unread(self, recipient: str, limit: int = 500) -> list[Message]:
+        rows = self._q(
+            MSG_SELECT + " AND d.read_at IS NULL ORDER BY m.id LIMIT ?", (recipient, limit)
+        )
+        return [_message(r) for r in rows]
+
+    def unread_count(self, recipient: str) -> int:
+        rows = self._q(
+            "SELECT count(*) FROM deliveries WHERE recipient_id=? AND read_at IS NULL", (recipient,)
+        )
+        return int(rows[0][0])
+
+    def mark(self, recipient: str, ids: list[int], column: str) -> int:
+        """Set delivered_at or read_at on these of the recipient's messages."""
+        if column not in ("delivered_at", "read_at") or not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        cur = self.conn.execute(
+            f"UPDATE deliveries SET {column}=? WHERE recipient_id=? AND {column} IS NULL"
+            f" AND message_id IN ({marks})",
+            [time.time(), recipient, *ids],
+        )
+        return cur.rowcount
+
+    def purge_messages(self, before: float) -> int:
+        """Retention: drop deliveries read before `before`, then orphaned messages."""
+        cur = self.conn.execute(
+            "DELETE FROM deliveries WHERE read_at IS NOT NULL AND read_at < ?", (before,)
+        )
+        self.conn.execute(
+            "DELETE FROM messages WHERE sent_at < ? AND id NOT IN"
+            " (SELECT message_id FROM deliveries)",
+            (before,),
+        )
+        return cur.rowcount
+
+    # ---- intents -----------------------------------------------------------
+    def live_intents(self) -> list[Intent]:
+        rows = self._q("SELECT * FROM intents WHERE released_at IS NULL ORDER BY id")
+        return [_intent(r) for r in rows]
+
+    def insert_intent(self, intent: Intent) -> Intent:
+        cur = self.conn.execute(
+            "INSERT INTO intents (peer_id, repo_id, pattern, mode, reason, since, expires_at,"
+            " notify_when_free) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                intent.peer_id,
+                intent.repo_id,
+                intent.pattern,
+                intent.mode,
+                intent.reason,
+                intent.since,
+                intent.expires_at,
+                int(intent.notify_when_free),
+            ),
+        )
+        intent.intent_id = intent_key(int(cur.lastrowid or 0))
+        return intent
+
+    def update_intent(self, intent_id: int, **fields: Any) -> None:
+        cols = ", ".join(f"{k}=?" for k in fields)
+        self.conn.execute(f"UPDATE intents SET {cols} WHERE id=?", [*fields.values(), intent_id])
+
+    def release_intent(self, intent_id: int, by: str | None, cause: str) -> None:
+        self.conn.execute(
+            "UPDATE intents SET released_at=?, released_by=?, release_cause=?"
+            " WHERE id=? AND released_at IS NULL",
+            (time.time(), by, cause, intent_id),
+        )
+
+    def record_event(
+        self,
+        event: str,
+        *,
+        intent_id: int | None = None,
+        peer_id: str | None = None,
+        actor_id: str | None = None,
+        repo_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO intent_events (at, event, intent_id, peer_id, actor_id, repo_id, detail)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (time.time(), event, intent_id, peer_id, actor_id, repo_id, json.dumps(detail or {})),
+        )
+
+    def events(self, limit: int = 100, repo_id: str | None = None) -> list[dict[str, Any]]:
+        where, params = ("WHERE repo_id=?", [repo_id]) if repo_id else ("", [])
+        rows = self._q(
+            f"SELECT * FROM intent_events {where} ORDER BY id DESC LIMIT ?", [*params, limit]
+        )
+        return [_event(r) for r in rows]
+
+    # ---- watches (notify_when_free) ----------------------------------------
+    def add_watch(self, peer_id: str, repo_id: str, patterns: list[str], mode: str) -> None:
+        self.conn.execute(
+            "INSERT INTO watches (peer_id, repo_id, patterns, mode, created_at) VALUES (?,?,?,?,?)",
+            (peer_id, repo_id, json.dumps(patterns), mode, time.time()),
+        )
+
+    def watches(self, repo_id: str) -> list[dict[str, Any]]:
+        rows = self._q("SELECT * FROM watches WHERE repo_id=? ORDER BY id", (repo_id,))
+        return [
+            {
+                "id": r["id"],
+                "peer_id": r["peer_id"],
+                "patterns": json.loads(r["patterns"]),
+                "mode": r["mode"],
+            }
+            for r in rows
+        ]
+
+    def delete_watch(self, watch_id: int) -> None:
+        self.conn.execute("DELETE FROM watches WHERE id=?", (watch_id,))
