@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lockd.testing import LOCKD_ENV, Broker, free_port
+from tests.gitutil import isolate
 
 __all__ = ["Broker", "free_port"]
 
@@ -29,3 +30,9 @@ def broker(lockd_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Broker
     b.start()
     yield b
     b.stop()
+
+
+@pytest.fixture(autouse=True)
+def git_isolation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's git ignores the user's config and has an author."""
+    isolate(monkeypatch, tmp_path / "git-home")

@@ -1,0 +1,211 @@
+"""`lockd-mcp` as agents meet it: real stdio sessions driven by the `mcp`
+package's client (legacy handshake, as Claude Code), against a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import psutil
+import pytest
+
+from lockd.testing import Broker
+from tests.gitutil import add_worktree, make_repo
+from tests.mcputil import mcp_session
+
+TOOLS = {
+    "list_peers",
+    "send_message",
+    "set_summary",
+    "check_messages",
+    "whoami",
+    "announce_intent",
+    "list_locks",
+    "release_intent",
+    "check_paths",
+}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(
+        tmp_path / "proj",
+        {"src/api/app.py": "x\n", "src/api/db.py": "y\n", "docs/a.md": "d\n", "README.md": "r\n"},
+    )
+
+
+@pytest.fixture
+def env(broker: Broker) -> dict[str, str]:
+    return {**os.environ, **broker.env}
+
+
+async def until(predicate, timeout: float = 5.0) -> None:  # noqa: ANN001
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def test_tools_schemas_and_channel_capability(repo: Path, env: dict[str, str]) -> None:
+    async with mcp_session(str(repo), env, "a") as s:
+        tools = (await s.client.list_tools()).tools
+        assert {t.name for t in tools} == TOOLS
+        for tool in tools:
+            assert tool.output_schema is not None, tool.name
+            assert tool.description and len(tool.description) > 40, tool.name
+        caps = s.client.server_capabilities
+        assert caps.experimental and "claude/channel" in caps.experimental
+        me = await s.call("whoami")
+        assert me["peer_id"].startswith("p-") and me["cwd"] == str(repo)
+        result = await s.client.call_tool("whoami", {})
+        assert result.content and me["peer_id"] in result.content[0].text  # text too
+
+
+async def test_repo_scope_across_worktree_and_pushed_messages(
+    repo: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    wt = add_worktree(repo, tmp_path / "wt", "feature")
+    async with mcp_session(str(repo), env, "a") as a, mcp_session(str(wt), env, "b") as b:
+        me_a, me_b = await a.call("whoami"), await b.call("whoami")
+        assert me_a["repo"] == me_b["repo"]
+        peers = (await a.call("list_peers", scope="repo"))["peers"]
+        assert [p["peer_id"] for p in peers] == [me_b["peer_id"]]
+        assert (await a.call("list_peers", scope="directory"))["peers"] == []
+        await a.call("set_summary", summary="refactoring the API")
+        sent = await a.call("send_message", to=me_b["name"], message="hello from a")
+        assert sent["recipients"] == [me_b["peer_id"]]
+        await until(lambda: len(b.channel) == 1)
+        note = b.channel[0]
+        assert note.content == "hello from a"
+        assert note.meta["from_id"] == me_a["peer_id"]
+        assert note.meta["from_name"] == me_a["name"]
+        assert note.meta["message_id"] == sent["message_id"]
+        assert note.meta["from_summary"] == "refactoring the API"
+        assert all(k.isidentifier() for k in note.meta)
+        await asyncio.sleep(0.3)
+        assert len(b.channel) == 1  # never twice
+        inbox = (await b.call("check_messages"))["messages"]
+        assert [(m["message_id"], m["pushed"]) for m in inbox] == [(sent["message_id"], True)]
+        assert (await b.call("check_messages"))["messages"] == []
+        await b.call("send_message", to="@repo", message="broadcast")
+        await until(lambda: any(n.content == "broadcast" for n in a.channel))
+
+
+async def test_unread_count_rides_on_every_result(repo: Path, env: dict[str, str]) -> None:
+    async with mcp_session(str(repo), env, "a") as a, mcp_session(str(repo), env, "b") as b:
+        me_b = await b.call("whoami")
+        await a.call("send_message", to=me_b["peer_id"], message="one")
+        await until(lambda: len(b.channel) == 1)
+        assert (await b.call("list_locks"))["unread"] == 1
+        await b.call("check_messages")
+        assert (await b.call("list_locks"))["unread"] == 0
+
+
+async def test_claims_conflict_between_sessions(repo: Path, env: dict[str, str]) -> None:
+    async with mcp_session(str(repo), env, "a") as a, mcp_session(str(repo), env, "b") as b:
+        got = await a.call("announce_intent", patterns=["src/api"], reason="rewrite the API")
+        assert got["granted"] and got["intents"][0]["pattern"] == "/src/api/"
+        refused = await b.call(
+            "announce_intent", patterns=["src/**/*.py"], reason="lint", notify_when_free=True
+        )
+        assert not refused["granted"]
+        (c,) = refused["conflicts"]
+        assert c["pattern"] == "/src/api/" and c["reason"] == "rewrite the API"
+        assert sorted(c["paths"]) == ["src/api/app.py", "src/api/db.py"]
+        await until(lambda: any("wanted files you claim" in n.content for n in a.channel))
+        check = await b.call("check_paths", paths=["src/api/app.py", "docs/a.md"])
+        assert [len(p["claims"]) for p in check["paths"]] == [1, 0]
+        assert check["paths"][0]["claims"][0]["mine"] is False
+        locks = await a.call("list_locks", path="src/api/db.py")
+        assert [lk["mine"] for lk in locks["locks"]] == [True]
+        released = await a.call("release_intent")
+        assert released["released"] == [got["intents"][0]["intent_id"]]
+        await until(lambda: any("free now" in n.content for n in b.channel))
+        assert (await b.call("announce_intent", patterns=["src/**/*.py"], reason="lint"))["granted"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "needle"),
+    [
+        ("announce_intent", {"patterns": ["!src"], "reason": "x"}, "negation"),
+        ("announce_intent", {"patterns": ["../etc/passwd"], "reason": "x"}, "leaves the repo"),
+        ("announce_intent", {"patterns": [""], "reason": "x"}, "empty pattern"),
+        ("announce_intent", {"patterns": ["a"] * 101, "reason": "x"}, "limit is 100"),
+        ("announce_intent", {"patterns": ["x" * 600], "reason": "x"}, "limit is 512"),
+        ("announce_intent", {"patterns": ["src/"], "reason": " "}, "reason is empty"),
+        ("announce_intent", {"patterns": ["src/"], "reason": "x", "mode": "mine"}, "mode"),
+        ("announce_intent", {"patterns": ["src/"], "reason": "x", "ttl_seconds": -5}, "ttl"),
+        ("send_message", {"to": "nobody-here", "message": "hi"}, "no peer"),
+        ("send_message", {"to": "@everyone", "message": "hi"}, "broadcasts"),
+        ("list_peers", {"scope": "galaxy"}, "scope"),
+        ("release_intent", {"intent_ids": ["i999999"]}, "no live intent"),
+        ("check_paths", {"paths": ["/etc/passwd"]}, "outside the checkout"),
+        ("set_summary", {"summary": "s" * 1001}, "at most 1000"),
+        ("list_locks", {"path": "/elsewhere/x.py"}, "outside the checkout"),
+    ],
+)
+async def test_bad_input_is_a_tool_error(
+    repo: Path, env: dict[str, str], tool: str, args: dict, needle: str
+) -> None:
+    async with mcp_session(str(repo), env, "a") as a:
+        text = await a.fail(tool, **args)
+        assert needle in text
+        assert (await a.call("list_locks"))["locks"] == []
+
+
+def _mcp_children() -> list[psutil.Process]:
+    me = psutil.Process()
+    return [p for p in me.children(recursive=True) if "mcp_tools" in " ".join(p.cmdline())]
+
+
+async def test_killed_session_keeps_identity_and_inbox(repo: Path, env: dict[str, str]) -> None:
+    async with mcp_session(str(repo), env, "sender") as sender:
+        async with mcp_session(str(repo), env, "victim") as victim:
+            me = await victim.call("whoami")
+            await victim.call("announce_intent", patterns=["docs/"], reason="docs")
+            (proc,) = [
+                p for p in _mcp_children() if p.environ().get("LOCKD_SESSION_KEY") == "victim"
+            ]
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(5)
+            # Its claims go within 2 s: the broker sees the stream close and the process gone.
+            for _ in range(100):
+                if not (await sender.call("list_locks"))["locks"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert (await sender.call("list_locks"))["locks"] == []
+            await sender.call("send_message", to=me["peer_id"], message="while you were out")
+        async with mcp_session(str(repo), env, "victim") as again:
+            assert (await again.call("whoami"))["peer_id"] == me["peer_id"]
+            await until(lambda: any(n.content == "while you were out" for n in again.channel))
+
+
+async def test_eight_sessions_starting_at_once_make_one_broker(
+    repo: Path, lockd_home: Path
+) -> None:
+    from lockd.testing import free_port
+
+    port = free_port()
+    env = {**os.environ, "LOCKD_HOME": str(lockd_home), "LOCKD_PORT": str(port)}
+
+    async def one(i: int) -> str:
+        async with mcp_session(str(repo), env, f"s{i}") as s:
+            return (await s.call("whoami"))["peer_id"]
+
+    try:
+        ids = await asyncio.gather(*(one(i) for i in range(8)))
+        assert len(set(ids)) == 8
+        brokers = [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"] and "serve" in p.info["cmdline"] and str(port) in p.info["cmdline"]
+        ]
+        assert len(brokers) == 1
+    finally:
+        from lockd.client import Api, Client
+
+        token = (lockd_home / "token").read_text().strip()
+        Client(f"http://127.0.0.1:{port}", token=token).call(Api.shutdown())
