@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
-from lockd.repo import relpath_in_repo
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.stdio import stdio_server
@@ -19,6 +18,7 @@ from mcp.types import NotificationParams
 from lockd import __version__, claiming, config
 from lockd.client import Api
 from lockd.errors import LockdError
+from lockd.repo import relpath_in_repo
 from lockd.session import AgentSession
 from mcp_tools import shapes
 from mcp_tools.channel import CAPABILITY, Channel
