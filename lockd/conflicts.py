@@ -10,7 +10,7 @@ or floating ones; everything else is skipped without touching the automaton.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from lockd import patterns
@@ -53,6 +53,10 @@ class IntentIndex:
         self.floating: dict[str, Intent] = {}
         self.by_id: dict[str, Intent] = {}
         self._where: dict[str, list[str] | None] = {}
+        # Per intent: a literal suffix every claimed path ends with (cheap
+        # `endswith` rejects most candidates) and the compiled matcher, both
+        # made once at add time so a check never compiles a pattern.
+        self._tests: dict[str, tuple[str, Callable[[str], object]]] = {}
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -63,11 +67,18 @@ class IntentIndex:
     def _key(self, seg: str) -> str:
         return seg.lower() if self.ignorecase else seg
 
+    _fold = _key
+
     def add(self, intent: Intent) -> None:
         self.remove(intent.intent_id)
         segs = anchor_segments(intent.pattern)
         self.by_id[intent.intent_id] = intent
         self._where[intent.intent_id] = segs
+        suffix = patterns.literal_suffix(intent.pattern) or ""
+        self._tests[intent.intent_id] = (
+            self._fold(suffix),
+            patterns.matcher(intent.pattern, self.ignorecase),
+        )
         if segs is None:
             self.floating[intent.intent_id] = intent
             return
@@ -81,6 +92,7 @@ class IntentIndex:
         if intent is None:
             return None
         segs = self._where.pop(intent_id)
+        del self._tests[intent_id]
         if segs is None:
             self.floating.pop(intent_id, None)
             return intent
@@ -113,18 +125,25 @@ class IntentIndex:
 
     def claims_on(self, path: str) -> list[Intent]:
         """Intents that claim this repo-relative file path."""
-        found = [i for i in self.floating.values() if self._matches(i.pattern, path)]
+        folded = self._fold(path)
+        found = self._claiming(self.floating, path, folded)
         node: _Node | None = self.root
         for seg in ["", *path.split("/")[:-1]]:
             if seg:
                 node = node.children.get(self._key(seg)) if node else None
             if node is None:
                 break
-            found.extend(i for i in node.items.values() if self._matches(i.pattern, path))
+            found.extend(self._claiming(node.items, path, folded))
         return found
 
-    def _matches(self, pattern: str, path: str) -> bool:
-        return patterns.matches(pattern, path, ignorecase=self.ignorecase)
+    def _claiming(self, items: dict[str, Intent], path: str, folded: str) -> list[Intent]:
+        tests = self._tests
+        out = []
+        for intent_id, intent in items.items():
+            suffix, full = tests[intent_id]
+            if folded.endswith(suffix) and full(path):
+                out.append(intent)
+        return out
 
     def conflicts(self, peer_id: str, requested: list[str], mode: str) -> list[tuple[str, Intent]]:
         """Every (requested pattern, other peer's intent) pair that clashes."""

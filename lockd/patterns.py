@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -264,6 +265,11 @@ def _regex(pattern: str, ignorecase: bool) -> re.Pattern[str]:
             out.append("/")
     flags = re.IGNORECASE | re.ASCII if ignorecase else 0
     return re.compile("".join(out), flags | re.DOTALL)
+
+
+def matcher(pattern: str, ignorecase: bool = False) -> Callable[[str], object]:
+    """A compiled test for one pattern: call it with a path, truthy if claimed."""
+    return _regex(pattern, ignorecase).fullmatch
 
 
 def matches(pattern: str, path: str, ignorecase: bool = False) -> bool:

@@ -26,7 +26,7 @@ from lockd.errors import LockdError
 from lockd.events import EventHub
 from lockd.registry import Registry
 from lockd.server.routes import router
-from lockd.server.security import Guard
+from lockd.server.security import Guard, RequestCount
 from lockd.store.sqlite import SqliteStore
 
 log = logging.getLogger("lockd")
@@ -91,7 +91,8 @@ def create_app(
             status_code=500,
         )
 
-    app.add_middleware(Guard, token=token, port=port)
+    app.state.requests = RequestCount()
+    app.add_middleware(Guard, token=token, port=port, count=app.state.requests)
     return app
 
 

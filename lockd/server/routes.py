@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from lockd import __version__, config
 from lockd.errors import LockdError
@@ -58,8 +58,9 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/v1/status", response_model=None)
-async def status(reg: Reg) -> dict[str, Any]:
+async def status(request: Request, reg: Reg) -> dict[str, Any]:
     return {
+        "requests": request.app.state.requests.total,
         "version": __version__,
         "pid": os.getpid(),
         "started_at": reg.started_at,
@@ -206,8 +207,8 @@ async def locks(
     repo: str | None = None,
     path: str | None = None,
     peer: str | None = None,
-) -> dict[str, Any]:
-    return {"locks": reg.claims.locks(repo, path, peer, me)}
+) -> Response:
+    return _plain_json({"locks": reg.claims.locks(repo, path, peer, me)})
 
 
 @router.post("/v1/intents/release", response_model=None)
@@ -219,9 +220,15 @@ async def release(body: schemas.ReleaseBody, me: Me, reg: Reg) -> dict[str, Any]
 
 
 @router.post("/v1/check", response_model=None)
-async def check(body: schemas.CheckBody, reg: Reg, me: MaybeMe) -> dict[str, Any]:
+async def check(body: schemas.CheckBody, reg: Reg, me: MaybeMe) -> Response:
     viewer = me or (reg.find_peer(body.viewer) if body.viewer else None)
-    return {"paths": reg.claims.check(body.repo_id, body.paths, viewer)}
+    return _plain_json({"paths": reg.claims.check(body.repo_id, body.paths, viewer)})
+
+
+def _plain_json(data: dict[str, Any]) -> Response:
+    """Large answers of plain JSON types skip FastAPI's `jsonable_encoder`,
+    which took half of a 1,000-path check."""
+    return Response(json.dumps(data, separators=(",", ":")), media_type="application/json")
 
 
 @router.post("/v1/notices/commit", response_model=None)

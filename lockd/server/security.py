@@ -24,9 +24,19 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
+class RequestCount:
+    """HTTP requests seen, for `/v1/status`: proves an idle session stays quiet."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+
 class Guard:
-    def __init__(self, app: ASGIApp, token: str, port: int) -> None:
+    def __init__(
+        self, app: ASGIApp, token: str, port: int, count: RequestCount | None = None
+    ) -> None:
         self.app = app
+        self.count = count or RequestCount()
         self.token = token.encode()
         self.port = port
         self.origins = {f"http://{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]")}
@@ -35,6 +45,7 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        self.count.total += 1
         refusal = self.check(scope)
         if refusal is not None:
             status, kind, message = refusal
