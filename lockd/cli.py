@@ -39,6 +39,17 @@ def age(since: float | None) -> str:
     return f"{s}s"
 
 
+def remaining(expires_at: float | None) -> str:
+    """Time left until `expires_at`, rounded: a fresh 8 h claim shows 8h, not 7h."""
+    if not expires_at:
+        return "never"
+    s = max(0, round(expires_at - time.time()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{round(s / size)}{unit}"
+    return f"{s}s"
+
+
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
 
@@ -162,7 +173,7 @@ def cmd_claim(args: argparse.Namespace) -> int:
     if data["granted"]:
         text = "\n".join(
             f"claimed {i['intent_id']} {i['pattern']} ({i['mode']}, expires in "
-            f"{age(time.time() * 2 - i['expires_at']) if i['expires_at'] else 'never'})"
+            f"{remaining(i['expires_at'])})"
             for i in data["intents"]
         )
     else:
@@ -185,6 +196,10 @@ def cmd_release(args: argparse.Namespace) -> int:
     pats = [t for t in args.targets if t not in ids]
     if args.force and pats:
         raise invalid("--force takes intent ids (like i12), not patterns: see `lockd locks`")
+    if pats:  # the same words that claimed a directory (`src/api`) release it
+        from lockd.claiming import prepare
+
+        pats = prepare(info, pats)
     data = client.call(
         Api.release(info.repo_id if not ids else None, ids or None, pats or None, args.force)
     )
@@ -241,7 +256,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 # ---- parser -------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
+# Run on every commit and every edit: their parser skips the rest of the CLI.
+HOT_COMMANDS = ("hook-run", "guard")
+
+
+def build_parser(hot_only: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lockd", description="Coordination broker for coding agents sharing a repository."
     )
@@ -257,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print JSON for scripts")
         return p
 
+    if hot_only:
+        from lockd.githooks import add_commands
+
+        add_commands(sub, add)
+        return parser
     p = add("serve", cmd_serve, "run the broker in the foreground", json_flag=False)
     p.add_argument(
         "--port", type=int, default=None, help=f"port (default LOCKD_PORT or {config.DEFAULT_PORT})"
@@ -306,7 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(hot_only=bool(argv) and argv[0] in HOT_COMMANDS)
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))

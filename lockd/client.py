@@ -1,20 +1,19 @@
 """The only way any adapter (CLI, hooks, MCP server, dashboard tests) reaches
 the broker: one wire format, one error decoding, one place for `LOCKD_URL`.
 
-Requests are described once by `Api` as plain tuples; `Client` (sync, stdlib
-`http.client`, so hooks import nothing heavy) and `AsyncClient` (httpx, for
-the MCP server's concurrent calls and its event stream) both execute them.
+Requests are described once by `Api` as plain tuples; `Client` (sync, a
+lean HTTP/1.1 exchange on a socket, so hooks import nothing heavy) and
+`AsyncClient` (httpx, for the MCP server's concurrent calls and its event
+stream) both execute them.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import urllib.parse
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from lockd import config
 from lockd.errors import LockdError
@@ -22,15 +21,17 @@ from lockd.errors import LockdError
 SESSION_HEADER = "X-Lockd-Session"
 
 
-@dataclass(frozen=True)
-class Req:
+class Req(NamedTuple):
+    """One broker call. A NamedTuple, not a dataclass: `dataclasses` pulls in
+    `inspect`, a cost every git commit would pay through the hook."""
+
     method: str
     path: str
     body: dict[str, Any] | None = None
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] | None = None
 
     def target(self) -> str:
-        params = {k: _param(v) for k, v in self.params.items() if v is not None}
+        params = {k: _param(v) for k, v in (self.params or {}).items() if v is not None}
         return self.path + ("?" + urllib.parse.urlencode(params) if params else "")
 
 
@@ -195,7 +196,12 @@ def _unreachable(url: str, exc: BaseException) -> LockdError:
 
 
 class Client:
-    """Synchronous client on the standard library: cheap to import for hooks."""
+    """Synchronous client for the CLI and the hooks, on a plain socket.
+
+    Not `http.client`: importing it (and the `email` package it needs) cost a
+    third of the git hook's budget. The broker answers every non-stream
+    request with Content-Length; chunked bodies are read too, for proxies in
+    front of a team server. `https://` URLs wrap the socket in TLS."""
 
     def __init__(
         self,
@@ -212,39 +218,81 @@ class Client:
         self._https = parts.scheme == "https"
         self._host = parts.hostname or config.HOST
         self._port = parts.port or (443 if self._https else 80)
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn: socket.socket | None = None
+        self._reader: Any = None
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self) -> socket.socket:
         if self._conn is None:
-            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            self._conn = cls(self._host, self._port, timeout=self.timeout)
-            self._conn.connect()
+            sock = socket.create_connection((self._host, self._port), timeout=self.timeout)
             # Without this, a request's small writes wait on delayed ACKs (~40 ms each).
-            self._conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._https:
+                import ssl
+
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self._host)
+            self._conn, self._reader = sock, sock.makefile("rb")
         return self._conn
+
+    def _head(self, req: Req, data: bytes | None) -> bytes:
+        lines = [f"{req.method} {req.target()} HTTP/1.1", f"Host: {self._host}:{self._port}"]
+        lines += [f"{k}: {v}" for k, v in _headers(self.token, self.credential, bool(data)).items()]
+        if data is not None:
+            lines.append(f"Content-Length: {len(data)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def _response(self) -> tuple[int, bytes]:
+        reader = self._reader
+        status_line = reader.readline(65537)
+        if not status_line:
+            raise ConnectionResetError("the broker closed the connection")
+        try:
+            status = int(status_line.split()[1])
+        except (IndexError, ValueError):
+            raise OSError(f"not an HTTP response: {status_line[:80]!r}") from None
+        length, chunked, close = None, False, False
+        while (line := reader.readline(65537)) not in (b"\r\n", b"\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            name, value = name.strip().lower(), value.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "transfer-encoding":
+                chunked = "chunked" in value
+            elif name == "connection":
+                close = value == "close"
+        if chunked:
+            body = b""
+            while size := int(reader.readline(65537).split(b";")[0].strip() or b"0", 16):
+                body += reader.read(size + 2)[:-2]
+            while reader.readline(65537) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+        else:
+            body = reader.read(length) if length is not None else reader.read()
+            close = close or length is None
+        if close:
+            self.close()
+        return status, body
 
     def call(self, req: Req) -> dict[str, Any]:
         data = json.dumps(req.body).encode() if req.body is not None else None
-        headers = _headers(self.token, self.credential, data is not None)
         for attempt in (1, 2):  # a kept-alive connection the broker closed: retry once
             try:
                 conn = self._connection()
-                conn.request(req.method, req.target(), body=data, headers=headers)
-                resp = conn.getresponse()
-                return _decode(resp.status, resp.read())
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                conn.sendall(self._head(req, data) + (data or b""))
+                return _decode(*self._response())
+            except (BrokenPipeError, ConnectionResetError) as exc:
                 self.close()
                 if attempt == 2:
                     raise _unreachable(self.url, exc) from None
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, ValueError) as exc:
                 self.close()
                 raise _unreachable(self.url, exc) from None
         raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self._conn is not None:
+            self._reader.close()
             self._conn.close()
-            self._conn = None
+            self._conn = self._reader = None
 
     def alive(self) -> bool:
         try:

@@ -7,7 +7,6 @@ process at several brokers by changing the environment.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 from lockd.errors import LockdError
@@ -94,6 +93,8 @@ def ensure_token() -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
+    import secrets  # only the broker's first start needs it
+
     token = secrets.token_urlsafe(32)
     tmp = path.with_name(f".token.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -41,6 +41,27 @@ def rev_parse_info(cwd: str) -> dict[str, str]:
     return {"toplevel": top, "git_dir": git_dir, "git_common_dir": common}
 
 
+# The settings lockd reads, fetched with one `git config` for all of them:
+# the hook pays for every git process it starts.
+FACT_KEYS = ("remote.origin.url", "core.ignorecase", "lockd.hookmode", "core.hookspath")
+
+
+def config_facts(cwd: str) -> dict[str, str]:
+    """The values of FACT_KEYS that are set (last one wins, as in git)."""
+    pattern = "^(" + "|".join(k.replace(".", "\\.") for k in FACT_KEYS) + ")$"
+    try:
+        proc = subprocess.run(["git", "config", "-z", "--get-regexp", pattern], cwd=cwd,
+                              capture_output=True, timeout=10, check=False)  # fmt: skip
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return {}
+    facts: dict[str, str] = {}
+    for entry in proc.stdout.split(b"\0"):
+        key, _, value = entry.decode(errors="replace").partition("\n")
+        if key:
+            facts[key.lower()] = value
+    return facts
+
+
 def toplevel(cwd: str) -> str | None:
     try:
         return rev_parse_info(cwd)["toplevel"]
@@ -75,19 +96,12 @@ def _name_status(data: bytes) -> list[str]:
     return list(paths)
 
 
-def _has_head(cwd: str) -> bool:
-    try:
-        run(["rev-parse", "--verify", "--quiet", "HEAD"], cwd=cwd)
-        return True
-    except LockdError:
-        return False
-
-
 def staged_paths(cwd: str) -> list[str]:
-    """Added, modified, deleted, type-changed, renamed (both sides), copied."""
-    base = "HEAD" if _has_head(cwd) else EMPTY_TREE
+    """Added, modified, deleted, type-changed, renamed (both sides), copied.
+    Without a commit, `git diff --cached` compares against HEAD, or against
+    nothing on an unborn branch: one process either way."""
     return _name_status(run(["diff", "--cached", "--name-status", "-z", "-M", "-C",
-                             "--no-ext-diff", base], cwd=cwd))  # fmt: skip
+                             "--no-ext-diff"], cwd=cwd))  # fmt: skip
 
 
 def changed_paths_between(cwd: str, old: str, new: str) -> list[str]:
@@ -96,14 +110,17 @@ def changed_paths_between(cwd: str, old: str, new: str) -> list[str]:
 
 
 def paths_of_new_commits(cwd: str, new: str, remote: str) -> list[str]:
-    """Files changed by commits reachable from `new` but from no ref of `remote`."""
-    revs = run(["rev-list", new, "--not", f"--remotes={remote}"], cwd=cwd).decode().split()
-    paths: dict[str, None] = {}
-    for rev in revs:
-        out = run(["diff-tree", "--root", "-r", "-z", "--name-status", "-M", "-C",
-                   "--no-commit-id", rev], cwd=cwd)  # fmt: skip
-        paths.update(dict.fromkeys(_name_status(out)))
-    return list(paths)
+    """Files changed by commits reachable from `new` but from no ref of `remote`.
+
+    git hands a pre-push hook the remote's name, or its URL when pushed to a
+    URL: then no remote-tracking ref is named by it, and commits any remote
+    already has are left out instead of the whole history. One `git log`,
+    not one process per commit."""
+    named = bool(remote) and config_get(cwd, f"remote.{remote}.url") is not None
+    known = f"--remotes={remote}" if named else "--remotes"
+    out = run(["log", "--format=", "-z", "--name-status", "-M", "-C", "--root", "--no-ext-diff",
+               new, "--not", known], cwd=cwd)  # fmt: skip
+    return _name_status(out)
 
 
 def ls_files(cwd: str) -> list[str]:

@@ -22,6 +22,7 @@ from lockd import gitcmd
 from lockd.client import Api, Client
 from lockd.errors import LockdError, invalid
 from lockd.identity import committer
+from lockd.repo import identify
 
 MARKER = "# lockd-managed-hook"
 HOOK_TYPES = ("pre-commit", "pre-push")
@@ -30,8 +31,11 @@ CHUNK = 1000
 MODES = ("warn", "block")
 
 
-def hook_mode(cwd: str) -> str:
-    mode = os.environ.get("LOCKD_HOOK_MODE") or gitcmd.config_get(cwd, "lockd.hookMode") or "warn"
+def hook_mode(cwd: str, configured: str | None = None) -> str:
+    """LOCKD_HOOK_MODE, else `lockd.hookMode` (pass it when already read), else warn."""
+    if configured is None and not os.environ.get("LOCKD_HOOK_MODE"):
+        configured = gitcmd.config_get(cwd, "lockd.hookMode")
+    mode = os.environ.get("LOCKD_HOOK_MODE") or configured or "warn"
     mode = mode.strip().lower()
     if mode not in MODES:
         print(f"lockd: hook mode {mode!r} is not warn or block; using warn", file=sys.stderr)
@@ -71,6 +75,12 @@ def push_paths(cwd: str, remote: str, stdin: str) -> list[str]:
     return list(seen)
 
 
+def _push_remote(argv: list[str]) -> str:
+    """git passes the remote (name or URL) as the first argument; the pre-commit
+    framework passes none and says it in PRE_COMMIT_REMOTE_NAME."""
+    return (argv[0] if argv else "") or os.environ.get("PRE_COMMIT_REMOTE_NAME") or "origin"
+
+
 def check(
     client: Client, repo_id: str, paths: list[str], viewer: str | None
 ) -> list[dict[str, Any]]:
@@ -104,12 +114,14 @@ def run(hook: str, argv: list[str], stdin: str = "", cwd: str | None = None) -> 
     """The hook itself. Never blocks on a broker it cannot reach."""
     cwd = cwd or os.getcwd()
     try:
-        info = gitcmd.rev_parse_info(cwd)
-        repo_id = repo_id_of(cwd, info)
+        repo = identify(cwd)
+        if not repo.is_git:
+            raise LockdError("invalid", f"{cwd} is not inside a git work tree")
+        repo_id = repo.repo_id
         paths = (
             gitcmd.staged_paths(cwd)
             if hook == "pre-commit"
-            else push_paths(cwd, argv[0] if argv else "origin", stdin)
+            else push_paths(cwd, _push_remote(argv), stdin)
         )
     except LockdError as exc:
         print(f"lockd: {hook} skipped: {exc.message}", file=sys.stderr)
@@ -130,7 +142,7 @@ def run(hook: str, argv: list[str], stdin: str = "", cwd: str | None = None) -> 
             print(f"lockd: {hook} not checked: {exc.message}", file=sys.stderr)
         return 0
     clashes, reminders, exclusive = report(results, viewer)
-    mode = hook_mode(cwd)
+    mode = hook_mode(cwd, repo.hook_mode or "")
     if clashes:
         what = "this commit touches" if hook == "pre-commit" else "this push carries"
         print(f"lockd: {what} files other peers have claimed:", file=sys.stderr)
@@ -163,9 +175,7 @@ def _tell_holders(
         client.call(Api.commit_notice(repo_id, ids, paths, hook, who["peer_id"] if who else None))
 
 
-def repo_id_of(cwd: str, info: dict[str, str] | None = None) -> str:
-    from lockd.repo import identify
-
+def repo_id_of(cwd: str) -> str:
     return identify(cwd).repo_id
 
 
@@ -258,8 +268,6 @@ def status(cwd: str) -> dict[str, Any]:
 
 # ---- CLI wiring -----------------------------------------------------------------
 def add_commands(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
-    from lockd.guard import cmd_guard
-
     p = add("hooks", _cmd_hooks, "install, remove or show lockd's git hooks in this checkout")
     p.add_argument("action", choices=["install", "uninstall", "status"])
     p.add_argument("--mode", choices=list(MODES), help="warn (default) or block on clashes")
@@ -274,7 +282,7 @@ def add_commands(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("args", nargs="*")
     p = add(
         "guard",
-        cmd_guard,
+        _cmd_guard,
         "Claude Code PreToolUse/PostToolUse hook: claims before edits",
         json_flag=False,
     )
@@ -310,6 +318,12 @@ def _cmd_hooks(args: argparse.Namespace) -> int:
     lines = install(cwd, args.mode, args.pre_push) if args.action == "install" else uninstall(cwd)
     print(json.dumps(lines) if args.json else "\n".join(lines))
     return 0
+
+
+def _cmd_guard(args: argparse.Namespace) -> int:
+    from lockd.guard import cmd_guard  # only `lockd guard` pays for its imports
+
+    return cmd_guard(args)
 
 
 def _cmd_hook_run(args: argparse.Namespace) -> int:

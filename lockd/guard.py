@@ -12,11 +12,11 @@ import os
 import sys
 from typing import Any
 
-from lockd import gitcmd
 from lockd.client import Api, Client
 from lockd.errors import LockdError
-from lockd.githooks import hook_mode, repo_id_of
+from lockd.githooks import hook_mode
 from lockd.identity import committer
+from lockd.repo import identify
 
 EDIT_TOOLS = {"Edit", "Write", "MultiEdit", "NotebookEdit"}
 
@@ -54,15 +54,11 @@ def decide(payload: dict[str, Any], auto_claim: bool = False) -> dict[str, Any] 
     if path is None:
         return None
     folder = _existing_dir(os.path.realpath(path))
-    try:
-        top = gitcmd.rev_parse_info(folder)["toplevel"]
-    except LockdError:
-        top = None
-    root = top or folder
+    repo = identify(folder)
+    root, repo_id = repo.root, repo.repo_id
     rel = os.path.relpath(os.path.realpath(path), root)
     if rel.startswith(".."):
         return None
-    repo_id = repo_id_of(root)
     who = committer()
     client = Client(timeout=2.0, credential=(who or {}).get("credential"))
     viewer = None if client.credential else (who or {}).get("peer_id")
@@ -80,13 +76,17 @@ def decide(payload: dict[str, Any], auto_claim: bool = False) -> dict[str, Any] 
         )
         exclusive = any(c["mode"] == "exclusive" for c in others)
         text = "\n".join(lines) + "\n" + advice
-        if event == "PreToolUse" and exclusive and hook_mode(root) == "block":
+        if event == "PreToolUse" and exclusive and hook_mode(root, repo.hook_mode or "") == "block":
             return _answer(event, deny=text)
         return _answer(event, context=text)
     if auto_claim and not result["claims"] and client.credential:
+        from lockd import patterns  # the auto-claim path only
+
         got = client.call(
             Api.announce(
-                repo_id, ["/" + rel], f"auto-claimed: edited with {payload.get('tool_name')}"
+                repo_id,
+                [patterns.escape("/" + rel)],
+                f"auto-claimed: edited with {payload.get('tool_name')}",
             )
         )
         if got.get("granted"):

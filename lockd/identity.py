@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lockd import config, liveness
+from lockd import config
 
 
 def sessions_dir() -> Path:
@@ -42,6 +42,8 @@ def session_of_ancestors(pid: int | None = None) -> dict[str, Any] | None:
     for s in sessions:
         if s.get("agent_pid"):
             by_agent.setdefault(s["agent_pid"], []).append(s)
+    from lockd import liveness  # psutil: imported only when there are sessions to match
+
     for apid, start in liveness.ancestors(pid or os.getpid()):
         for s in by_agent.get(apid, []):
             if (

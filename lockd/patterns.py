@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from lockd.errors import invalid
+from lockd.errors import LockdError, invalid
 
 MAX_PATTERN_LEN = 512
 MAX_PATTERNS = 100
@@ -37,7 +37,7 @@ def normalize(raw: str, checkout_root: str | None = None) -> str:
     """Validate and return the canonical text the registry stores."""
     if not isinstance(raw, str):
         raise invalid(f"pattern {raw!r} is not a string")
-    text = raw.strip()
+    text = _strip(raw)
     if not text:
         raise invalid("empty pattern: name files like src/app.py, src/api/ or *.md")
     if len(text) > MAX_PATTERN_LEN:
@@ -64,6 +64,7 @@ def normalize(raw: str, checkout_root: str | None = None) -> str:
             if not parts or parts[-1] == "**":
                 raise invalid(f"pattern {raw.strip()!r} leaves the repository with ..")
             parts.pop()
+            anchored = True  # `a/../b` had a middle slash: it names the root's b
             continue
         parts.append(seg)
     if not parts:
@@ -76,7 +77,25 @@ def normalize(raw: str, checkout_root: str | None = None) -> str:
     # A slash other than a trailing one anchors, as in .gitignore.
     if anchored or "/" in body:
         body = "/" + body
-    return body + ("/" if trailing and not body.endswith("/**") else "")
+    elif body[0] == "!" or body[0].isspace():  # `./!x`, `./ x`: keep them on a second pass
+        body = "\\" + body
+    head = body[:-1]
+    if not trailing and body[-1].isspace() and (len(head) - len(head.rstrip("\\"))) % 2 == 0:
+        body = head + "\\" + body[-1]
+    out = body + ("/" if trailing and not body.endswith("/**") else "")
+    if len(out) > MAX_PATTERN_LEN:  # the stored form obeys the limit too
+        raise invalid(f"pattern {out[:40]!r}… is {len(out)} characters once normalized; "
+                      f"the limit is {MAX_PATTERN_LEN}")  # fmt: skip
+    return out
+
+
+def _strip(raw: str) -> str:
+    """Surrounding whitespace goes, except a trailing one escaped with `\\`."""
+    text = raw.lstrip()
+    body = text.rstrip()
+    if len(body) < len(text) and (len(body) - len(body.rstrip("\\"))) % 2 == 1:
+        body = text[: len(body) + 1]
+    return body
 
 
 def normalize_all(raws: list[str], checkout_root: str | None = None) -> list[str]:
@@ -104,6 +123,16 @@ def claims_tree(pattern: str) -> bool:
 class _Tok:
     kind: str  # "set" (one char of `chars`), "star" (any run without /)
     chars: Intervals = ()
+    negated: Intervals | None = None  # `[!…]`: the listed chars, for case folding
+
+    def charset(self, ignorecase: bool) -> Intervals:
+        """The chars this token accepts; case-folded as git does: a negated
+        class refuses every case of what it lists (`[!a]` matches neither a nor A)."""
+        if not ignorecase:
+            return self.chars
+        if self.negated is not None:
+            return _minus_slash(_complement(_fold(self.negated)))
+        return _fold(self.chars)
 
 
 DSTAR, DSTAR_PLUS = "**", "**+"
@@ -176,15 +205,15 @@ def _tokens(seg: str, raw: str) -> list[_Tok]:
             toks.append(_Tok("set", ANY_BUT_SLASH))
             i += 1
         elif c == "[":
-            chars, i = _class(seg, i, raw)
-            toks.append(_Tok("set", chars))
+            chars, i, negated = _class(seg, i, raw)
+            toks.append(_Tok("set", chars, negated))
         else:
             toks.append(_Tok("set", ((ord(c), ord(c)),)))
             i += 1
     return toks
 
 
-def _class(seg: str, i: int, raw: str) -> tuple[Intervals, int]:
+def _class(seg: str, i: int, raw: str) -> tuple[Intervals, int, Intervals | None]:
     j = i + 1
     negate = j < len(seg) and seg[j] in "!^"
     if negate:
@@ -209,10 +238,10 @@ def _class(seg: str, i: int, raw: str) -> tuple[Intervals, int]:
             j += 1
     if j >= len(seg):
         raise invalid(f"pattern {raw!r}: [ without a closing ]; escape it as \\[")
-    chars = _merge(items)
+    listed = _merge(items)
     if negate:
-        chars = _complement(chars)
-    return _minus_slash(chars), j + 1
+        return _minus_slash(_complement(listed)), j + 1, listed
+    return _minus_slash(listed), j + 1, None
 
 
 @lru_cache(maxsize=65536)
@@ -260,11 +289,12 @@ def _regex(pattern: str, ignorecase: bool) -> re.Pattern[str]:
             out.append("[^/]+(?:/[^/]+)*")
             continue
         for tok in item:  # type: ignore[attr-defined]
-            out.append("[^/]*" if tok.kind == "star" else _re_class(tok.chars))
+            out.append("[^/]*" if tok.kind == "star" else _re_class(tok.charset(ignorecase)))
         if n + 1 < len(items):
             out.append("/")
-    flags = re.IGNORECASE | re.ASCII if ignorecase else 0
-    return re.compile("".join(out), flags | re.DOTALL)
+    # Case folding is in the char sets, the same ones the automaton uses: re's
+    # IGNORECASE would fold `[!a]` after negating it and so match `a`.
+    return re.compile("".join(out), re.DOTALL)
 
 
 def matcher(pattern: str, ignorecase: bool = False) -> Callable[[str], object]:
@@ -305,9 +335,6 @@ def _nfa(pattern: str, ignorecase: bool) -> _NFA:
         eps.append([])
         return len(edges) - 1
 
-    def chars(iv: Intervals) -> Intervals:
-        return _fold(iv) if ignorecase else iv
-
     start = cur = new()
     items = _parse(pattern)
     for n, item in enumerate(items):
@@ -336,7 +363,7 @@ def _nfa(pattern: str, ignorecase: bool) -> _NFA:
                 cur = loop
             else:
                 nxt = new()
-                edges[cur].append((chars(tok.chars), nxt))
+                edges[cur].append((tok.charset(ignorecase), nxt))
                 cur = nxt
         if n + 1 < len(items):
             nxt = new()
@@ -345,22 +372,36 @@ def _nfa(pattern: str, ignorecase: bool) -> _NFA:
     return _NFA(edges, eps, start, cur)
 
 
+# The names of a real path: not empty, not `.` or `..`. States: 0 at the start
+# of a name, 1 after `.`, 2 after `..`, 3 a valid name so far (the only accepting
+# one). Run in step with both patterns, so a witness is a path git could hold.
+DOT = ord(".")
+_SEG_PARTS: tuple[tuple[Intervals, tuple[int | None, ...]], ...] = (
+    (((SLASH, SLASH),), (None, None, None, 0)),
+    (((DOT, DOT),), (1, 2, 3, 3)),
+    (((0, DOT - 1), (SLASH + 1, MAX_CHAR)), (3, 3, 3, 3)),
+)
+
+
 def _product(a: str, b: str, ignorecase: bool) -> str | None:
     """A path both claim (shortest by edges), or None when they cannot meet."""
     na, nb = _nfa(a, ignorecase), _nfa(b, ignorecase)
     ca = [na.closure(s) for s in range(len(na.edges))]
     cb = [nb.closure(s) for s in range(len(nb.edges))]
-    start = (ca[na.start], cb[nb.start])
-    parent: dict[tuple[frozenset[int], frozenset[int]], tuple[object, str]] = {start: (None, "")}
+    Node = tuple[frozenset[int], frozenset[int], int]
+    start: Node = (ca[na.start], cb[nb.start], 0)
+    parent: dict[Node, tuple[Node | None, str]] = {start: (None, "")}
     queue = deque([start])
     while queue:
-        sa, sb = node = queue.popleft()
-        if na.accept in sa and nb.accept in sb:
-            out, cursor = [], node
-            while parent[cursor][0] is not None:
+        node = queue.popleft()
+        sa, sb, name = node
+        if name == 3 and na.accept in sa and nb.accept in sb:
+            out: list[str] = []
+            cursor: Node | None = node
+            while cursor is not None and parent[cursor][0] is not None:
                 prev, ch = parent[cursor]
                 out.append(ch)
-                cursor = prev  # type: ignore[assignment]
+                cursor = prev
             return "".join(reversed(out))
         moves: dict[Intervals, tuple[set[int], set[int]]] = {}
         for s in sa:
@@ -373,10 +414,16 @@ def _product(a: str, b: str, ignorecase: bool) -> str | None:
                             bucket[0].update(ca[ta])
                             bucket[1].update(cb[tb])
         for iv, (xa, xb) in moves.items():
-            nxt = (frozenset(xa), frozenset(xb))
-            if nxt not in parent:
-                parent[nxt] = (node, _pick(iv))
-                queue.append(nxt)
+            fa, fb = frozenset(xa), frozenset(xb)
+            for chars, step in _SEG_PARTS:
+                after = step[name]
+                part = _intersect(iv, chars) if after is not None else ()
+                if not part:
+                    continue
+                nxt = (fa, fb, after)
+                if nxt not in parent:
+                    parent[nxt] = (node, _pick(part))
+                    queue.append(nxt)
     return None
 
 
@@ -404,6 +451,11 @@ def example_path(a: str, b: str, ignorecase: bool = False) -> str | None:
     return _product(a, b, ignorecase)
 
 
+def escape(path: str) -> str:
+    """A pattern that claims exactly this path, whatever characters it holds."""
+    return re.sub(r"([*?\[\\])", r"\\\1", path)
+
+
 # ---- cheap sound pre-filters for the index --------------------------------------------
 WILD = re.compile(r"[*?\[\\]")
 
@@ -426,12 +478,18 @@ def literal_suffix(pattern: str) -> str | None:
     if claims_tree(pattern):
         return None
     last = pattern.rsplit("/", 1)[-1]
-    found = list(WILD.finditer(last))
-    m = found[-1] if found else None
-    if m is not None and m.group() in ("\\", "["):
-        return None  # an escape or class at the end: not worth parsing here
-    tail = last[m.end() :] if m else last
-    return tail or None
+    end = i = 0
+    while (m := WILD.search(last, i)) is not None:
+        i = m.end()
+        if m.group() == "\\":
+            i += 1  # the escaped char is literal, but cut the suffix after it
+        elif m.group() == "[":
+            try:  # a `*`, `?` or `\\` inside a class is not a wildcard of its own
+                i = _class(last, m.start(), pattern)[1]
+            except LockdError:
+                return None
+        end = i
+    return last[end:] or None
 
 
 def could_overlap(a: str, b: str, ignorecase: bool = False) -> bool:

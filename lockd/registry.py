@@ -16,6 +16,7 @@ import re
 import secrets
 import socket
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -66,6 +67,7 @@ class Registry:
         self._pending_seen: dict[str, float] = {}
         self._closed_at: dict[str, float] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
         self.claims = ClaimRegistry(self)
         self.started_at = time.time()
 
@@ -80,7 +82,22 @@ class Registry:
         if sweep:
             self._sweeper = asyncio.create_task(self._sweep_forever())
 
+    def later(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run work the caller need not wait for (a git hook's notice to holders);
+        failures go to the log, and `stop` lets pending work finish."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._background.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("background work failed", exc_info=t.exception())
+
+        task.add_done_callback(done)
+
     async def stop(self) -> None:
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=5)
         if self._sweeper:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import urllib.parse
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from lockd import gitcmd
 from lockd.errors import LockdError, invalid
@@ -21,14 +21,14 @@ DEFAULT_PORTS = {"ssh": "22", "git+ssh": "22", "ssh+git": "22", "https": "443", 
                  "git": "9418"}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class RepoInfo:
+class RepoInfo(NamedTuple):  # not a dataclass: keeps `inspect` off the hook's path
     repo_id: str
     root: str  # this checkout's root (worktree root), real path
     common_dir: str | None
     origin: str | None  # normalized
     ignorecase: bool = False
     is_git: bool = True
+    hook_mode: str | None = None  # `git config lockd.hookMode`, read with the rest
 
 
 def _strip_path(path: str) -> str:
@@ -83,17 +83,26 @@ def repo_id_for(origin: str | None, common_dir: str | None, directory: str) -> s
 
 
 def identify(cwd: str) -> RepoInfo:
+    """Two git processes: rev-parse for the roots, one config read for the rest."""
     cwd = os.path.realpath(cwd)
     try:
         info = gitcmd.rev_parse_info(cwd)
     except LockdError:
         return RepoInfo(repo_id_for(None, None, cwd), cwd, None, None, False, is_git=False)
     top = info["toplevel"]
-    raw_origin = gitcmd.config_get(top, "remote.origin.url")
+    facts = gitcmd.config_facts(top)
+    raw_origin = facts.get("remote.origin.url")
     origin = normalize_remote_url(raw_origin, base=top) if raw_origin else None
-    ignorecase = (gitcmd.config_get(top, "core.ignorecase") or "").lower() == "true"
+    ignorecase = facts.get("core.ignorecase", "").lower() == "true"
     common = info["git_common_dir"]
-    return RepoInfo(repo_id_for(origin, common, top), top, common, origin, ignorecase)
+    return RepoInfo(
+        repo_id_for(origin, common, top),
+        top,
+        common,
+        origin,
+        ignorecase,
+        hook_mode=facts.get("lockd.hookmode"),
+    )
 
 
 def relpath_in_repo(info: RepoInfo, path: str, cwd: str | None = None) -> str:

@@ -233,11 +233,14 @@ def _plain_json(data: dict[str, Any]) -> Response:
 
 @router.post("/v1/notices/commit", response_model=None)
 async def commit_notice(body: schemas.CommitNoticeBody, reg: Reg) -> dict[str, Any]:
-    """A hook saw a commit or push touch these claims: tell their holders."""
-    told = await reg.claims.commit_touched(
-        body.repo_id, body.intent_ids, body.paths, body.hook, body.committer
+    """A hook saw a commit or push touch these claims: tell their holders.
+    Accepted at once, done right after: the hook's verdict does not wait on it."""
+    reg.later(
+        reg.claims.commit_touched(
+            body.repo_id, body.intent_ids, body.paths, body.hook, body.committer
+        )
     )
-    return {"told": told}
+    return {"accepted": True}
 
 
 @router.get("/v1/events", response_model=None)
