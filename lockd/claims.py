@@ -44,6 +44,12 @@ def _key(intent: Intent) -> int:
     return int(intent.intent_id[1:])
 
 
+def _current(intent: Intent, now: float) -> bool:
+    """Not past its TTL: an expired claim counts for nothing, even in the up to
+    one second before the sweeper releases and records it."""
+    return intent.expires_at is None or intent.expires_at > now
+
+
 class ClaimRegistry:
     def __init__(self, registry: Registry) -> None:
         self.reg = registry
@@ -109,7 +115,11 @@ class ClaimRegistry:
         expires = now + ttl_seconds if ttl_seconds else None
         async with self._lock:
             idx = self.index(repo_id, ignorecase)
-            clashes = idx.conflicts(peer.peer_id, wanted, mode)
+            clashes = [
+                (req, held)
+                for req, held in idx.conflicts(peer.peer_id, wanted, mode)
+                if _current(held, now)
+            ]
             if clashes:
                 return await self._refuse(
                     peer, repo_id, wanted, mode, reason, clashes, notify_when_free
@@ -269,8 +279,8 @@ class ClaimRegistry:
             if path:
                 raise invalid("path needs a repo: run inside a checkout or pass repo")
             found = self.all_live()
-        if peer_id:
-            found = [i for i in found if i.peer_id == peer_id]
+        now = time.time()
+        found = [i for i in found if _current(i, now) and (not peer_id or i.peer_id == peer_id)]
         found.sort(key=lambda i: (i.repo_id, i.since, i.intent_id))
         return [self._view(i, viewer) for i in found]
 
@@ -282,8 +292,9 @@ class ClaimRegistry:
         clean = [normalize_path(p) for p in paths]
         idx = self.indexes.get(repo_id)
         out = []
+        now = time.time()
         for path in clean:
-            claims = idx.claims_on(path) if idx else []
+            claims = [i for i in idx.claims_on(path) if _current(i, now)] if idx else []
             out.append({"path": path, "claims": [self._view(i, viewer) for i in claims]})
         return out
 

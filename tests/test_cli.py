@@ -1,0 +1,297 @@
+"""`lockd …` as a person at a terminal runs it: the real CLI in a subprocess,
+inside a real git checkout, against a real broker process. Exit codes are
+part of the contract (see lockd.cli): 0 ok, 2 bad input, 3 not allowed,
+4 not found, 5 conflict, 6 broker unreachable."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockd.cli import build_parser
+from lockd.client import Api, Client
+from lockd.repo import identify
+from lockd.testing import Broker, free_port
+from tests.gitutil import add_worktree, bare_origin, clone, make_repo
+
+EIGHT_HOURS = 8 * 3600
+
+
+def lockd(
+    env: dict[str, str], cwd: Path | str, *args: str, code: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m lockd ARGS`; check the exit code unless `code` is None."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "lockd", *args],
+        cwd=cwd,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    if code is not None:
+        assert proc.returncode == code, (
+            f"lockd {' '.join(args)} exited {proc.returncode}, wanted {code}\n"
+            f"stdout: {proc.stdout}\nstderr: {proc.stderr}"
+        )
+    return proc
+
+
+def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(
+        tmp_path / "proj",
+        {
+            "src/api/app.py": "a\n",
+            "src/api/db.py": "b\n",
+            "src/cli.py": "c\n",
+            "docs/guide.md": "d\n",
+            "README.md": "r\n",
+        },
+    )
+
+
+@pytest.fixture
+def env(broker: Broker) -> dict[str, str]:
+    return {**broker.env, "LOCKD_NAME": "pat"}
+
+
+def agent(broker: Broker, repo: Path, name: str, **extra: Any) -> Client:
+    """Another peer working in the same repo (as an MCP session would be)."""
+    info = identify(str(repo))
+    return broker.register(
+        name=name, cwd=info.root, repo_id=info.repo_id, repo_root=info.root, **extra
+    )
+
+
+# ---- help -----------------------------------------------------------------------
+def test_help_on_every_subcommand(tmp_path: Path, lockd_home: Path) -> None:
+    """`--help` needs no broker and no checkout, and works for every command."""
+    env = dict(os.environ)
+    top = lockd(env, tmp_path, "--help")
+    assert "usage: lockd" in top.stdout
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    names = sorted(sub.choices)  # type: ignore[arg-type]
+    assert {
+        "serve",
+        "status",
+        "stop",
+        "peers",
+        "send",
+        "claim",
+        "release",
+        "locks",
+        "check",
+    } <= set(names)
+    with ThreadPoolExecutor(4) as pool:  # 15 interpreters: run them side by side
+        outs = list(pool.map(lambda n: lockd(env, tmp_path, n, "--help").stdout, names))
+    for name, out in zip(names, outs, strict=True):
+        assert f"usage: lockd {name}" in out, name
+        assert name in top.stdout
+    assert "--reason" in lockd(env, tmp_path, "claim", "--help").stdout
+    assert lockd(env, tmp_path, "--version").stdout.startswith("lockd ")
+    script = Path(sys.executable).parent / "lockd"
+    assert script.exists(), "console script `lockd` is installed"
+    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "usage: lockd" in done.stdout
+    assert not (lockd_home / "lockd.db").exists()  # help started no broker
+
+
+# ---- claim, locks, check --------------------------------------------------------------
+def test_claim_shows_in_locks_with_the_person_ttl(broker: Broker, repo: Path, env: dict) -> None:
+    """A person's claim carries the 8 h default TTL unless told, and `locks` shows it from any
+    directory of the checkout."""
+    out = lockd(env, repo, "claim", "src/api", "--reason", "auth refactor").stdout
+    assert "/src/api/" in out and "exclusive" in out and "expires in 8h" in out
+    data = as_json(lockd(env, repo, "claim", "docs/", "--reason", "typos", "--shared",
+                         "--ttl", "30m", "--json"))  # fmt: skip
+    assert data["granted"] and data["intents"][0]["mode"] == "shared"
+    assert data["intents"][0]["expires_at"] == pytest.approx(time.time() + 1800, abs=30)
+
+    found = {lk["pattern"]: lk for lk in as_json(lockd(env, repo, "locks", "--json"))["locks"]}
+    assert set(found) == {"/src/api/", "docs/"}
+    api = found["/src/api/"]
+    assert (api["peer_name"], api["mode"], api["reason"]) == ("pat", "exclusive", "auth refactor")
+    assert api["expires_at"] == pytest.approx(time.time() + EIGHT_HOURS, abs=30)
+    assert api["repo"] == identify(str(repo)).repo_id
+
+    table = lockd(env, repo, "locks").stdout
+    assert "/src/api/" in table and "pat" in table and "auth refactor" in table
+    on_file = as_json(lockd(env, repo / "src" / "api", "locks", "--path", "db.py", "--json"))
+    assert [lk["pattern"] for lk in on_file["locks"]] == ["/src/api/"]
+    everywhere = as_json(lockd(env, "/", "locks", "--all-repos", "--json"))["locks"]
+    assert len(everywhere) == 2
+    assert len(as_json(lockd(env, "/", "locks", "--json"))["locks"]) == 0  # not this repo
+
+
+def test_check_names_the_holder(broker: Broker, repo: Path, env: dict) -> None:
+    """`check` says who holds a file and why; `--exit-code` lets scripts stop on it."""
+    bob = agent(broker, repo, "bob")
+    bob.call(Api.announce(identify(str(repo)).repo_id, ["/src/api/"], "fixing login"))
+    out = lockd(env, repo, "check", "src/api/app.py", "README.md").stdout
+    assert "src/api/app.py: /src/api/ by bob (exclusive" in out and "fixing login" in out
+    assert "README.md" not in out
+    assert lockd(env, repo / "src", "check", "api/db.py").stdout.startswith("src/api/db.py:")
+    lockd(env, repo, "check", "src/api/app.py", "--exit-code", code=5)
+    free = lockd(env, repo, "check", "README.md", "src/cli.py", "--exit-code")
+    assert "no claims" in free.stdout
+    data = as_json(lockd(env, repo, "check", "src/api/app.py", "README.md", "--json"))
+    claims = {p["path"]: [c["peer_name"] for c in p["claims"]] for p in data["paths"]}
+    assert claims == {"src/api/app.py": ["bob"], "README.md": []}
+    bad = lockd(env, repo, "check", "/etc/passwd", code=2)
+    assert "outside the checkout" in bad.stderr
+
+
+def test_conflict_exits_5_and_names_the_holder(broker: Broker, repo: Path, env: dict) -> None:
+    """A refused claim exits 5, names holder, reason and shared files, and tells the holder."""
+    bob = agent(broker, repo, "bob", summary="login flow")
+    bob.call(Api.announce(identify(str(repo)).repo_id, ["src/api/app.py"], "fixing login"))
+    out = lockd(env, repo, "claim", "src", "--reason", "rewrite", code=5).stdout
+    assert "refused" in out and "bob" in out and "fixing login" in out
+    assert "/src/api/app.py" in out and "both claim src/api/app.py" in out
+    data = as_json(lockd(env, repo, "claim", "src/api/", "--reason", "again", "--json", code=5))
+    (c,) = data["conflicts"]
+    assert (c["peer_name"], c["summary"], c["paths"]) == ("bob", "login flow", ["src/api/app.py"])
+    told = [m for m in bob.call(Api.inbox())["messages"] if m["from_id"] == "lockd"]
+    assert told and "pat" in told[0]["text"] and "rewrite" in told[0]["text"]
+    assert len(as_json(lockd(env, repo, "locks", "--json"))["locks"]) == 1  # only bob's
+    # A shared claim beside a shared claim is fine; beside an exclusive one it is not.
+    lockd(env, repo, "claim", "docs", "--reason", "read", "--shared")
+    lockd(env, repo, "claim", "src/api/app.py", "--reason", "read", "--shared", code=5)
+
+
+def test_release_by_id_by_pattern_all_and_force(broker: Broker, repo: Path, env: dict) -> None:
+    """Release by id, by the words used to claim, all; another's only with --force, and they are
+    told."""
+    claim = ["claim", "src/api", "docs", "README.md", "src/cli.py", "src/api/db.py", "-r", "r"]
+    mine = as_json(lockd(env, repo, *claim, "--json"))["intents"]
+    ids = {i["pattern"]: i["intent_id"] for i in mine}
+    out = lockd(env, repo, "release", ids["README.md"]).stdout
+    assert out.strip() == f"released {ids['README.md']}"
+    # The words that claimed a directory release it; an absolute path inside
+    # the checkout means the same as the repo-relative one.
+    assert lockd(env, repo, "release", "src/api", "docs").stdout.split()[1:] == [
+        f"{ids['/src/api/']},",
+        ids["docs/"],
+    ]
+    by_abs = lockd(env, repo / "docs", "release", str(repo / "src/cli.py")).stdout
+    assert by_abs.strip() == f"released {ids['/src/cli.py']}"
+    nothing = lockd(env, repo, "release", "nothing/here.py", code=4)
+    assert "nothing/here.py" in nothing.stderr
+    assert ids["/src/api/db.py"] in lockd(env, repo, "release").stdout  # all of mine here
+    assert lockd(env, repo, "release").stdout.strip() == "nothing to release"
+    gone = lockd(env, repo, "release", "i99999", code=4)
+    assert "i99999" in gone.stderr
+
+    bob = agent(broker, repo, "bob")
+    theirs = bob.call(Api.announce(identify(str(repo)).repo_id, ["/src/"], "bob's"))
+    iid = theirs["intents"][0]["intent_id"]
+    refused = lockd(env, repo, "release", iid, code=3)
+    assert "bob" in refused.stderr and "force" in refused.stderr
+    assert len(as_json(lockd(env, repo, "locks", "--json"))["locks"]) == 1
+    lockd(env, repo, "release", "--force", "src/", code=2)
+    assert iid in lockd(env, repo, "release", "--force", iid).stdout
+    assert as_json(lockd(env, repo, "locks", "--json"))["locks"] == []
+    told = [m for m in bob.call(Api.inbox())["messages"] if m["meta"].get("event")]
+    assert [m["meta"]["event"] for m in told] == ["force_released"]
+    assert "pat" in told[0]["text"] and iid in told[0]["text"]
+
+
+def test_bad_input_exits_2_with_a_message(broker: Broker, repo: Path, env: dict) -> None:
+    """Bad input exits 2 with a `lockd:` line (JSON with --json) and writes nothing."""
+    neg = lockd(env, repo, "claim", "!src/x.py", "--reason", "r", code=2)
+    assert "negation" in neg.stderr and "'!src/x.py'" in neg.stderr
+    assert neg.stderr.startswith("lockd: ")
+    js = lockd(env, repo, "claim", "!x", "--reason", "r", "--json", code=2)
+    assert json.loads(js.stderr)["error"] == "invalid"
+    assert "duration" in lockd(env, repo, "claim", "x", "-r", "r", "--ttl", "soon", code=2).stderr
+    assert "leaves the repository" in lockd(env, repo, "claim", "../x", "-r", "r", code=2).stderr
+    assert "reason is empty" in lockd(env, repo, "claim", "x", "-r", " ", code=2).stderr
+    assert "--reason" in lockd(env, repo, "claim", "x", code=2).stderr  # argparse
+    assert "invalid choice" in lockd(env, repo, "peers", "--scope", "galaxy", code=2).stderr
+    assert as_json(lockd(env, repo, "locks", "--json"))["locks"] == []
+
+
+def test_repo_scope_across_worktree_and_clone(broker: Broker, tmp_path: Path, env: dict) -> None:
+    """A claim from one clone is seen from its worktree and a second clone, not from another
+    repo."""
+    seed = make_repo(tmp_path / "seed", {"src/app.py": "x\n"})
+    origin = bare_origin(tmp_path / "origin.git", seed)
+    one = clone(origin, tmp_path / "one")
+    tree = add_worktree(one, tmp_path / "one-wt", "feature")
+    two = clone(origin, tmp_path / "two")
+    other = make_repo(tmp_path / "other", {"src/app.py": "x\n"})
+    lockd(env, one, "claim", "src/app.py", "--reason", "from one")
+    for place in (tree, two, two / "src"):
+        (lk,) = as_json(lockd(env, place, "locks", "--json"))["locks"]
+        assert lk["pattern"] == "/src/app.py" and lk["reason"] == "from one"
+    assert as_json(lockd(env, other, "locks", "--json"))["locks"] == []
+    lockd(env, other, "check", "src/app.py", "--exit-code")
+    lockd(env, tree, "check", "src/app.py", "--exit-code", code=5)
+
+
+# ---- peers, messages, status, stop ----------------------------------------------------
+def test_peers_send_status_and_stop(broker: Broker, repo: Path, env: dict, tmp_path: Path) -> None:
+    """The broker-facing commands a person uses, down to stopping it; then the CLI says it is
+    unreachable (exit 6)."""
+    bob = agent(broker, repo, "bob")
+    broker.register(name="far", cwd="/elsewhere", repo_id="dir:/elsewhere")
+    everyone = {p["name"] for p in as_json(lockd(env, repo, "peers", "--json"))["peers"]}
+    assert {"bob", "far"} <= everyone
+    here = {
+        p["name"] for p in as_json(lockd(env, repo, "peers", "--scope", "repo", "--json"))["peers"]
+    }
+    assert "bob" in here and "far" not in here
+    assert "bob" in lockd(env, repo, "peers").stdout
+
+    sent = lockd(env, repo, "send", "bob", "please pull main").stdout
+    assert sent.startswith("sent m") and bob.peer["peer_id"] in sent  # type: ignore[attr-defined]
+    (msg,) = bob.call(Api.inbox())["messages"]
+    assert (msg["from_name"], msg["text"]) == ("pat", "please pull main")
+    assert "nobody" in lockd(env, repo, "send", "nobody", "hi", code=4).stderr
+    me = as_json(lockd(env, repo, "whoami", "--json"))
+    assert me["name"] == "pat" and "credential" not in me
+
+    status = as_json(lockd(env, repo, "status", "--json"))
+    assert status["pid"] == broker.proc.pid  # type: ignore[union-attr]
+    assert status["url"] == broker.url and status["home"] == str(broker.home)
+    assert status["peers"] >= 3 and status["intents"] == 0
+    assert f"at {broker.url}" in lockd(env, repo, "status").stdout
+
+    assert "broker stopped" in lockd(env, repo, "stop").stdout
+    assert broker.proc is not None and broker.proc.wait(10) == 0
+    down = lockd(env, repo, "status", code=6)
+    assert "no lockd broker answers" in down.stderr and "lockd serve" in down.stderr
+
+
+# ---- serve -----------------------------------------------------------------------
+def test_serve_on_a_taken_port_fails_clearly(lockd_home: Path, tmp_path: Path) -> None:
+    """Another program on the port: exit 5 and a message that says what to do."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = lockd(dict(os.environ), tmp_path, "serve", "--port", str(port), code=5)
+    assert f"port {port}" in proc.stderr and "taken" in proc.stderr
+    assert "--port" in proc.stderr  # says what to do
+
+
+def test_second_broker_for_the_same_home_refuses(broker: Broker, tmp_path: Path) -> None:
+    """One broker per LOCKD_HOME, even on a different port."""
+    proc = lockd(broker.env, tmp_path, "serve", "--port", str(free_port()), code=5)
+    assert "already serves" in proc.stderr and str(broker.home) in proc.stderr
+    assert broker.client().alive()  # the first one is untouched
