@@ -22,7 +22,9 @@ EDIT_TOOLS = {"Edit", "Write", "MultiEdit", "NotebookEdit"}
 
 
 def target_file(payload: dict[str, Any]) -> str | None:
-    tool_input = payload.get("tool_input") or {}
+    tool_input = payload.get("tool_input")
+    if not isinstance(tool_input, dict):
+        return None
     path = tool_input.get("file_path") or tool_input.get("notebook_path")
     if not isinstance(path, str) or not path:
         return None
@@ -104,6 +106,8 @@ def cmd_guard(args: argparse.Namespace) -> int:
     try:
         payload = json.loads(raw) if raw.strip() else {}
     except ValueError:
+        payload = None
+    if not isinstance(payload, dict):  # `[]`, `"x"`, `3` parse too, and would crash
         print("lockd guard: stdin is not the hook's JSON; nothing checked", file=sys.stderr)
         return 0
     try:
