@@ -16,16 +16,17 @@ MAX_CONFLICT_PATHS = 20
 
 
 def prepare(info: RepoInfo, raws: list[str]) -> list[str]:
-    """Normalize against the checkout; `src/api` naming a directory becomes `src/api/`."""
+    """Normalize against the checkout. A glob-free name of an existing directory
+    means that directory's tree, anchored where it is: `src` -> `/src/` (not
+    every `src/` at any depth, which is what `src/` typed by hand means)."""
     out = []
+    root = info.root.rstrip("/")
     for raw in raws:
         text = raw.strip()
         if text and not (GLOB_CHARS & set(text)) and not text.endswith("/"):
-            rel = text
-            if os.path.isabs(text) and text.startswith(info.root.rstrip("/") + "/"):
-                rel = text[len(info.root.rstrip("/")) + 1 :]
-            if os.path.isdir(os.path.join(info.root, rel.lstrip("/"))):
-                text = text + "/"
+            rel = text[len(root) + 1 :] if text.startswith(root + "/") else text.lstrip("/")
+            if rel and os.path.isdir(os.path.join(root, rel)):
+                text = "/" + rel + "/"
         out.append(text)
     return patterns.normalize_all(out, checkout_root=info.root)
 

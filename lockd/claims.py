@@ -107,7 +107,9 @@ class ClaimRegistry:
         if len(reason) > config.MAX_REASON_CHARS:
             raise LockdError("too_large", f"reason is over {config.MAX_REASON_CHARS} characters")
         if ttl_seconds is not None and not 0 < ttl_seconds <= MAX_TTL_SECONDS:
-            raise invalid(f"ttl_seconds={ttl_seconds} must be between 1 and {MAX_TTL_SECONDS}")
+            raise invalid(
+                f"ttl_seconds={ttl_seconds} must be more than 0 and at most {MAX_TTL_SECONDS}"
+            )
         if not repo_id:
             raise invalid("repo is empty")
         wanted = patterns.normalize_all(list(raw_patterns))

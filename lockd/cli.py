@@ -212,13 +212,14 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def cmd_locks(args: argparse.Namespace) -> int:
-    from lockd.client import Api, Client
-    from lockd.repo import identify, relpath_in_repo
+    from lockd.client import Api
+    from lockd.repo import relpath_in_repo
+    from lockd.session import person_client
 
-    info = identify(os.getcwd())
+    client, _, info = person_client()  # as yourself, so your own claims say mine
     path = relpath_in_repo(info, args.path) if args.path else None
     repo = None if args.all_repos else info.repo_id
-    data = Client().call(Api.locks(repo, path))
+    data = client.call(Api.locks(repo, path))
     rows = [
         [
             lk["intent_id"],
@@ -237,12 +238,13 @@ def cmd_locks(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from lockd.client import Api, Client
-    from lockd.repo import identify, relpath_in_repo
+    from lockd.client import Api
+    from lockd.repo import relpath_in_repo
+    from lockd.session import person_client
 
-    info = identify(os.getcwd())
+    client, _, info = person_client()
     paths = [relpath_in_repo(info, p) for p in args.paths]
-    data = Client().call(Api.check(info.repo_id, paths))
+    data = client.call(Api.check(info.repo_id, paths))
     lines = []
     for entry in data["paths"]:
         for c in entry["claims"]:

@@ -316,7 +316,14 @@ class AsyncClient:
         self.url = url or config.broker_url()
         self.token = token if token is not None else config.read_token()
         self.credential = credential
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout)
+        # httpx writes a request's head and body separately; with Nagle on, the
+        # body waits for the broker's delayed ACK (measured: +6 ms per call).
+        nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            timeout=timeout,
+            transport=httpx.AsyncHTTPTransport(socket_options=nodelay),
+        )
 
     async def call(self, req: Req) -> dict[str, Any]:
         import httpx

@@ -93,6 +93,12 @@ class LockdMCP:
         except ToolError:
             return 0
 
+    async def call_counting(self, req: Any) -> tuple[dict[str, Any], int]:
+        """A call and the unread count every result carries, side by side:
+        one round trip of latency, not two."""
+        data, unread = await asyncio.gather(self.call(req), self.unread())
+        return data, unread
+
 
 def _repo_path(state: LockdMCP, path: str) -> str:
     assert state.session is not None
@@ -125,10 +131,10 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
         )
     )
     async def list_peers(scope: Literal["repo", "directory", "machine"] = "repo") -> shapes.Peers:
-        data = await state.call(Api.peers(scope))
+        data, unread = await state.call_counting(Api.peers(scope))
         return shapes.Peers(
             peers=[shapes.PeerInfo(**_pick(p, shapes.PeerInfo)) for p in data["peers"]],
-            unread=await state.unread(),
+            unread=unread,
         )
 
     @server.tool(
@@ -139,17 +145,17 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
         )
     )
     async def send_message(to: str, message: str) -> shapes.Sent:
-        data = await state.call(Api.send(to, message))
+        data, unread = await state.call_counting(Api.send(to, message))
         return shapes.Sent(
             message_id=data["message_id"],
             recipients=data["recipients"],
-            unread=await state.unread(),
+            unread=unread,
         )
 
     @server.tool(description="Say in one line what you are working on; other peers see it.")
     async def set_summary(summary: str) -> shapes.Summary:
-        data = await state.call(Api.set_summary(summary))
-        return shapes.Summary(summary=data["summary"], unread=await state.unread())
+        data, unread = await state.call_counting(Api.set_summary(summary))
+        return shapes.Summary(summary=data["summary"], unread=unread)
 
     @server.tool(
         description=(
@@ -201,7 +207,7 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
             )
         except LockdError as exc:
             raise ToolError(exc.message) from None
-        data = await state.call(req)
+        data, unread = await state.call_counting(req)
         data = await asyncio.to_thread(claiming.fill_conflict_paths, session.repo, data)
         return shapes.Announcement(
             granted=data["granted"],
@@ -209,7 +215,7 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
                 shapes.GrantedIntent(**_pick(i, shapes.GrantedIntent)) for i in data["intents"]
             ],
             conflicts=[shapes.Conflict(**_pick(c, shapes.Conflict)) for c in data["conflicts"]],
-            unread=await state.unread(),
+            unread=unread,
         )
 
     @server.tool(
@@ -226,10 +232,10 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
         if path is not None and repo is None:
             repo = session.repo.repo_id
         rel = _repo_path(state, path) if path else None
-        data = await state.call(Api.locks(repo, rel))
+        data, unread = await state.call_counting(Api.locks(repo, rel))
         return shapes.Locks(
             locks=[shapes.Lock(**_pick(lk, shapes.Lock)) for lk in data["locks"]],
-            unread=await state.unread(),
+            unread=unread,
         )
 
     @server.tool(
@@ -248,8 +254,8 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
             except LockdError as exc:
                 raise ToolError(exc.message) from None
         repo = None if intent_ids else session.repo.repo_id
-        data = await state.call(Api.release(repo, intent_ids, patterns))
-        return shapes.Released(released=data["released"], unread=await state.unread())
+        data, unread = await state.call_counting(Api.release(repo, intent_ids, patterns))
+        return shapes.Released(released=data["released"], unread=unread)
 
     @server.tool(
         description=(
@@ -260,7 +266,7 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
     async def check_paths(paths: list[str]) -> shapes.PathReport:
         session = await state.ready()
         rel = [_repo_path(state, p) for p in paths]
-        data = await state.call(Api.check(session.repo.repo_id, rel))
+        data, unread = await state.call_counting(Api.check(session.repo.repo_id, rel))
         return shapes.PathReport(
             paths=[
                 shapes.PathClaims(
@@ -269,7 +275,7 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
                 )
                 for e in data["paths"]
             ],
-            unread=await state.unread(),
+            unread=unread,
         )
 
     low = server._lowlevel_server

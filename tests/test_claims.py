@@ -575,8 +575,8 @@ def test_worktree_and_second_clone_share_claims_unrelated_repo_does_not(
 
     p_one, p_tree, p_two, p_other = peer("one"), peer("tree"), peer("two"), peer("other")
     a = claiming.announce(p_one, ids["one"], str(one), ["src"], "from clone one")
-    # `src` names a directory of the checkout, so it means the tree `src/`.
-    assert a["granted"] and a["intents"][0]["pattern"] == "src/"
+    # `src` names a directory of the checkout, so it means that tree, anchored.
+    assert a["granted"] and a["intents"][0]["pattern"] == "/src/"
     for who, name in ((p_tree, "tree"), (p_two, "two")):
         res = claiming.announce(who, ids[name], str(ids[name].root), ["src/app.py"], "me too")
         assert res["granted"] is False
@@ -647,7 +647,7 @@ BASE = {"repo_id": REPO, "patterns": ["src/ok.py"], "reason": "ok"}
         ({"reason": " \n\t"}, 422, ["reason is empty"]),
         ({"reason": "x" * 1001}, 413, ["reason", "1000"]),
         ({"mode": "greedy"}, 422, ["mode", "'exclusive' or 'shared'"]),
-        ({"ttl_seconds": 0}, 422, ["ttl_seconds=0", "between 1 and"]),
+        ({"ttl_seconds": 0}, 422, ["ttl_seconds=0", "more than 0"]),
         ({"ttl_seconds": -5}, 422, ["ttl_seconds=-5"]),
         ({"ttl_seconds": 10**9}, 422, ["ttl_seconds=1000000000"]),
         ({"ttl_seconds": "8h"}, 422, ["ttl_seconds", "number"]),

@@ -186,7 +186,7 @@ def test_release_by_id_by_pattern_all_and_force(broker: Broker, repo: Path, env:
     # the checkout means the same as the repo-relative one.
     assert lockd(env, repo, "release", "src/api", "docs").stdout.split()[1:] == [
         f"{ids['/src/api/']},",
-        ids["docs/"],
+        ids["/docs/"],
     ]
     by_abs = lockd(env, repo / "docs", "release", str(repo / "src/cli.py")).stdout
     assert by_abs.strip() == f"released {ids['/src/cli.py']}"

@@ -238,3 +238,20 @@ def test_not_a_repo_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LockdError, match="failed|not inside"):
         gitcmd.rev_parse_info(str(tmp_path))
     assert gitcmd.toplevel(str(tmp_path)) is None
+
+
+def test_roots_agree_with_gitpython(tmp_path: Path) -> None:
+    """GitPython as an independent oracle for the roots `identify` reads with
+    one `git rev-parse` (GitPython itself stays off the hook's path: importing
+    it costs more than the hook's whole budget)."""
+    import git as gitpython
+
+    main = make_repo(tmp_path / "main")
+    wt = add_worktree(main, tmp_path / "wt", "side")
+    (main / "pkg" / "sub").mkdir(parents=True)
+    for where in (main, wt, main / "pkg" / "sub"):
+        oracle = gitpython.Repo(where, search_parent_directories=True)
+        info = identify(str(where))
+        assert info.root == os.path.realpath(oracle.working_tree_dir)
+        assert info.common_dir == os.path.realpath(oracle.common_dir)
+        assert info.repo_id == f"gitdir:{os.path.realpath(oracle.common_dir)}"

@@ -36,8 +36,14 @@ def _describe(errors: list[Any]) -> str:
     parts = []
     for err in errors:
         where = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
-        parts.append(f"{where or 'body'}: {err.get('msg')}")
+        got = f" (got {_short(err['input'])})" if "input" in err else ""
+        parts.append(f"{where or 'body'}: {err.get('msg')}{got}")
     return "; ".join(parts)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def create_app(
