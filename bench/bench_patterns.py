@@ -155,14 +155,17 @@ def index_latency(n: int, rounds: int) -> list[tuple[str, str, str]]:
     return rows
 
 
+def run(pairs: int = 3_000, intents: int = 10_000, rounds: int = 100) -> list[tuple[str, str, str]]:
+    return overlap_rate(pairs) + index_latency(intents, rounds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=3_000)
     parser.add_argument("--intents", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=100)
     args = parser.parse_args()
-    rows = overlap_rate(args.pairs) + index_latency(args.intents, args.rounds)
-    print(table("Patterns", rows))
+    print(table("Patterns", run(args.pairs, args.intents, args.rounds)))
 
 
 if __name__ == "__main__":

@@ -149,6 +149,14 @@ class IntentIndex:
         """Every (requested pattern, other peer's intent) pair that clashes."""
         out: list[tuple[str, Intent]] = []
         for pattern in requested:
+            path = patterns.literal_path(pattern)
+            if path is not None:  # a plain file: whoever claims that path, nothing else
+                out += [
+                    (pattern, other)
+                    for other in self.claims_on(path)
+                    if other.peer_id != peer_id and modes_clash(mode, other.mode)
+                ]
+                continue
             for other in self.candidates(pattern):
                 if other.peer_id == peer_id or not modes_clash(mode, other.mode):
                     continue

@@ -436,7 +436,56 @@ def _pick(iv: Intervals) -> str:
 
 @lru_cache(maxsize=65536)
 def _overlap(a: str, b: str, ignorecase: bool) -> str | None:
+    """A path both claim, or None. Most live intents are plain files or plain
+    directory trees; for those the answer needs no automaton product (230 µs),
+    only a regex match or a prefix test (about 1 µs)."""
+    for x, y in ((a, b), (b, a)):
+        path = literal_path(x)
+        if path is not None:
+            return path if matches(y, path, ignorecase) else None
+    for x, y in ((a, b), (b, a)):
+        tree = _literal_tree(x)
+        if tree is None:
+            continue
+        prefix = literal_prefix(y)
+        fold = str.lower if ignorecase else str
+        if prefix is None:  # floating: whatever it claims, it claims inside the tree too
+            inner = _sample(y, ignorecase)
+            return tree + inner if inner is not None else None
+        if fold(prefix).startswith(fold(tree)):  # every path of y lies inside the tree
+            return _sample(y, ignorecase)
+        if y.startswith(f"/{prefix}**/") and fold(tree).startswith(fold(prefix)):
+            # `/src/**/x.py` vs `/src/api/`: the `**` reaches into the tree
+            inner = _sample(y[len(prefix) + 1 :], ignorecase)
+            return tree + inner if inner is not None else None
     return _product(a, b, ignorecase)
+
+
+def literal_path(pattern: str) -> str | None:
+    """The one path a wildcard-free anchored file pattern claims (`/src/a.py`)."""
+    if not pattern.startswith("/") or claims_tree(pattern) or WILD.search(pattern):
+        return None
+    return pattern[1:]
+
+
+def _literal_tree(pattern: str) -> str | None:
+    """`src/api/` for a wildcard-free anchored tree (`/src/api/`, `/src/api/**`);
+    `""` for the whole repo (`/**`)."""
+    if not pattern.startswith("/"):
+        return None
+    if pattern.endswith("/**"):
+        body = pattern[1:-2]
+    elif pattern.endswith("/"):
+        body = pattern[1:]
+    else:
+        return None
+    return None if WILD.search(body) else body
+
+
+@lru_cache(maxsize=65536)
+def _sample(pattern: str, ignorecase: bool) -> str | None:
+    """Some path the pattern claims; None only if it claims none (`[/]`)."""
+    return _product(pattern, pattern, ignorecase)
 
 
 def overlaps(a: str, b: str, ignorecase: bool = False) -> bool:
@@ -448,18 +497,21 @@ def overlaps(a: str, b: str, ignorecase: bool = False) -> bool:
 
 def example_path(a: str, b: str, ignorecase: bool = False) -> str | None:
     """A path both patterns claim, to show a user why they clash."""
-    return _product(a, b, ignorecase)
+    return _overlap(*sorted((a, b)), ignorecase)
 
 
 def escape(path: str) -> str:
     """A pattern that claims exactly this path, whatever characters it holds."""
-    return re.sub(r"([*?\[\\])", r"\\\1", path)
+    escaped = re.sub(r"([*?\[\\])", r"\\\1", path)
+    stripped = escaped.rstrip(" ")  # gitignore drops unescaped trailing spaces
+    return stripped + "\\ " * (len(escaped) - len(stripped))
 
 
 # ---- cheap sound pre-filters for the index --------------------------------------------
 WILD = re.compile(r"[*?\[\\]")
 
 
+@lru_cache(maxsize=65536)
 def literal_prefix(pattern: str) -> str | None:
     """Anchored patterns: the literal text every claimed path starts with
     (`/src/api/*.py` -> `src/api/`); None for floating ones."""
@@ -472,6 +524,7 @@ def literal_prefix(pattern: str) -> str | None:
     return body[: m.start()] if m else body
 
 
+@lru_cache(maxsize=65536)
 def literal_suffix(pattern: str) -> str | None:
     """Non-tree patterns: the literal text every claimed path ends with
     (`*.py` -> `.py`); None for trees or when there is none."""

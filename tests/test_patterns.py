@@ -618,3 +618,38 @@ def test_matches_ignorecase_agrees_with_oracle(raw: str, path: str) -> None:
     norm = _normalized(raw)
     for p in (path, path.upper()):
         assert matches(norm, p, ignorecase=True) is Oracle.parse(raw, ignorecase=True).match(p)
+
+
+@FAST
+@given(PATTERNS, PATTERNS, st.booleans())
+def test_shortcuts_agree_with_the_automaton(a: str, b: str, ignorecase: bool) -> None:
+    """Plain files and plain trees skip the automaton product; the answer and
+    its witness must be the product's."""
+    from lockd import patterns
+
+    na, nb = _normalized(a), _normalized(b)
+    fast = patterns._overlap(na, nb, ignorecase)
+    assert (fast is None) is (patterns._product(na, nb, ignorecase) is None)
+    if fast is not None:
+        assert valid_path(fast), fast
+        assert matches(na, fast, ignorecase) and matches(nb, fast, ignorecase), fast
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "witness"),
+    [
+        ("/src/a.py", "src/*.py", "src/a.py"),
+        ("/src/a.py", "/src/b.py", None),
+        ("/src/api/", "*.py", "src/api/.py"),
+        ("/src/api/", "/src/api/*_1.py", "src/api/_1.py"),
+        ("/src/api/", "/srcx/*.py", None),
+        ("/**", "/[!a]", "b"),
+    ],
+)
+def test_shortcut_cases(a: str, b: str, witness: str | None) -> None:
+    from lockd import patterns
+
+    got = patterns._overlap(normalize(a), normalize(b), False)
+    assert (got is None) is (witness is None)
+    if witness is not None:
+        assert matches(normalize(a), got) and matches(normalize(b), got)
