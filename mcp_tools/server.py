@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.stdio import stdio_server
 from mcp.types import NotificationParams
 
 from lockd import __version__, claiming, config
@@ -22,6 +21,7 @@ from lockd.repo import relpath_in_repo
 from lockd.session import AgentSession
 from mcp_tools import shapes
 from mcp_tools.channel import CAPABILITY, Channel
+from mcp_tools.stdio import event_loop_stdio
 
 log = logging.getLogger("lockd.mcp")
 
@@ -303,7 +303,7 @@ def _pick(data: dict[str, Any], model: type[Any]) -> dict[str, Any]:
 async def serve_stdio() -> None:
     server = build_server()
     low = server._lowlevel_server
-    async with stdio_server() as (read_stream, write_stream):
+    async with event_loop_stdio() as (read_stream, write_stream):
         await low.run(read_stream, write_stream, low.create_initialization_options())
 
 
