@@ -209,3 +209,50 @@ async def test_eight_sessions_starting_at_once_make_one_broker(
 
         token = (lockd_home / "token").read_text().strip()
         Client(f"http://127.0.0.1:{port}", token=token).call(Api.shutdown())
+
+
+INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
+
+
+def _inspector() -> str:
+    """The MCP Inspector CLI, installed once from the npm registry into a cache."""
+    import shutil
+    import subprocess
+
+    if not (shutil.which("node") and shutil.which("npm")):
+        pytest.skip("node/npm not installed: the MCP Inspector check needs them")
+    home = Path.home() / ".cache" / "lockd-tests" / "inspector-2.12.0"
+    binary = home / "node_modules" / ".bin" / "mcp-inspector"
+    if not binary.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(home), INSPECTOR],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if proc.returncode != 0 or not binary.exists():
+            pytest.skip(f"could not install {INSPECTOR}: {proc.stderr[-300:]}")
+    return str(binary)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_mcp_inspector_cli_lists_the_tools(repo: Path, env: dict[str, str], strict: bool) -> None:
+    """A third-party client: the official Inspector's CLI (tools/list, --strict)."""
+    import json
+    import subprocess
+    import sys
+
+    cmd = [_inspector(), "--cli", sys.executable, "-m", "mcp_tools", "--method", "tools/list"]
+    proc = subprocess.run(
+        cmd + (["--strict"] if strict else []),
+        cwd=repo,
+        env={**env, "LOCKD_SESSION_KEY": f"inspector-{strict}"},
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    tools = json.loads(proc.stdout)["tools"]
+    assert {t["name"] for t in tools} == TOOLS
+    assert all(t.get("outputSchema") for t in tools)
