@@ -101,6 +101,23 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from lockd.client import Api
+    from lockd.session import person_client
+
+    client, _, _ = person_client()  # the page acts as you
+    data = client.call(Api.dashboard_ticket())
+    url = client.url + data["path"]
+    if args.no_open:
+        emit(args, {**data, "url": url}, url)
+        return 0
+    import webbrowser
+
+    opened = webbrowser.open(url)
+    print(f"{'opened' if opened else 'open this link (one use, within a minute)'}: {url}")
+    return 0
+
+
 # ---- peers and messages -----------------------------------------------------
 def cmd_peers(args: argparse.Namespace) -> int:
     from lockd.client import Api, Client
@@ -290,6 +307,8 @@ def build_parser(hot_only: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="debug logging to the log file")
     add("status", cmd_status, "show whether the broker runs, and what it holds")
     add("stop", cmd_stop, "stop the broker", json_flag=False)
+    p = add("dashboard", cmd_dashboard, "open the live dashboard in a browser")
+    p.add_argument("--no-open", action="store_true", help="print the one-time link instead")
     p = add("peers", cmd_peers, "list live peers")
     p.add_argument("--scope", choices=["machine", "directory", "repo"], default="machine")
     add("whoami", cmd_whoami, "show your own peer (a person at this terminal)")

@@ -165,6 +165,11 @@ class Api:
     def events(repo: str | None = None, limit: int = 100) -> Req:
         return Req("GET", "/v1/events", params={"repo": repo, "limit": limit})
 
+    @staticmethod
+    def dashboard_ticket() -> Req:
+        """A one-time dashboard link for the session's own peer."""
+        return Req("POST", "/v1/dashboard/ticket", {})
+
 
 def _headers(token: str | None, credential: str | None, has_body: bool) -> dict[str, str]:
     headers = {"Accept": "application/json"}

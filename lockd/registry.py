@@ -16,6 +16,7 @@ import re
 import secrets
 import socket
 import time
+from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from functools import partial
@@ -70,6 +71,9 @@ class Registry:
         self._background: set[asyncio.Task[Any]] = set()
         self.claims = ClaimRegistry(self)
         self.started_at = time.time()
+        # What the dashboard shows that the events table does not keep (messages,
+        # joins): the last few, in memory only.
+        self.recent: deque[dict[str, Any]] = deque(maxlen=200)
 
     # ---- lifecycle -------------------------------------------------------
     async def start(self, sweep: bool = True) -> None:
@@ -346,7 +350,9 @@ class Registry:
 
     # ---- dashboard bus ---------------------------------------------------
     def publish_dashboard(self, kind: str, **data: Any) -> None:
-        self.hub.publish(DASHBOARD, {"type": kind, "at": time.time(), **data})
+        event = {"type": kind, "at": time.time(), **data}
+        self.recent.append(event)
+        self.hub.publish(DASHBOARD, event)
 
     # ---- liveness --------------------------------------------------------
     def _process_gone(self, peer: Peer) -> bool:

@@ -25,6 +25,7 @@ from lockd import __version__, config
 from lockd.errors import LockdError
 from lockd.events import EventHub
 from lockd.registry import Registry
+from lockd.server import dashboard
 from lockd.server.routes import router
 from lockd.server.security import Guard, RequestCount
 from lockd.store.sqlite import SqliteStore
@@ -69,6 +70,8 @@ def create_app(
     )
     app.state.shutdown = on_shutdown or (lambda: None)
     app.include_router(router)
+    app.state.dashboard = dashboard.DashboardAuth(port)
+    app.include_router(dashboard.router)
 
     @app.exception_handler(LockdError)
     async def domain_error(_: Request, exc: LockdError) -> JSONResponse:
@@ -98,7 +101,9 @@ def create_app(
         )
 
     app.state.requests = RequestCount()
-    app.add_middleware(Guard, token=token, port=port, count=app.state.requests)
+    app.add_middleware(
+        Guard, token=token, port=port, count=app.state.requests, dashboard=app.state.dashboard
+    )
     return app
 
 

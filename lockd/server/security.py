@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lockd import config
+
+if TYPE_CHECKING:
+    from lockd.server.dashboard import DashboardAuth
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 OPEN_PATHS = {("GET", "/health")}
@@ -33,9 +36,15 @@ class RequestCount:
 
 class Guard:
     def __init__(
-        self, app: ASGIApp, token: str, port: int, count: RequestCount | None = None
+        self,
+        app: ASGIApp,
+        token: str,
+        port: int,
+        count: RequestCount | None = None,
+        dashboard: DashboardAuth | None = None,
     ) -> None:
         self.app = app
+        self.dashboard = dashboard
         self.count = count or RequestCount()
         self.token = token.encode()
         self.port = port
@@ -73,6 +82,9 @@ class Guard:
                 return 415, "invalid", f"content-type {ctype or 'none'!r}: send application/json"
         if (method, path) in OPEN_PATHS:
             return None
+        if self.dashboard is not None and (path == "/dashboard" or path.startswith("/dashboard/")):
+            # The browser page: its cookie, never the token, and only on these routes.
+            return self.dashboard.refusal(method, path, headers)
         auth = headers.get("authorization", "")
         given = auth[7:].strip().encode() if auth.lower().startswith("bearer ") else b""
         if not given or not hmac.compare_digest(given, self.token):

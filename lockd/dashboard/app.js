@@ -1,0 +1,234 @@
+// lockd dashboard: reads /dashboard/api/state whenever the broker's event
+// stream says something changed (no polling), and acts as the person who ran
+// `lockd dashboard`. Plain DOM, textContent only: names and reasons are data.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+let state = null;
+let clockSkew = 0; // server time minus ours, so ages do not depend on our clock
+let fetching = false;
+let again = false;
+let stream = null;
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) {
+      node.append(child instanceof Node ? child : String(child));
+    }
+  }
+  return node;
+}
+
+function span(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s >= 86400) return Math.round(s / 86400) + "d";
+  if (s >= 3600) return Math.round(s / 3600) + "h";
+  if (s >= 60) return Math.round(s / 60) + "m";
+  return s + "s";
+}
+
+const now = () => Date.now() / 1000 + clockSkew;
+const ago = (t) => span(now() - t) + " ago";
+const ttl = (t) => (t ? span(t - now()) : "none");
+const clock = (t) => new Date(t * 1000).toLocaleTimeString();
+
+function notice(text, isError) {
+  const box = $("#notice");
+  box.textContent = text;
+  box.className = isError ? "error" : "ok";
+  box.hidden = !text;
+}
+
+function setStatus(kind, text) {
+  const badge = $("#status");
+  badge.className = "status " + kind;
+  badge.textContent = text || kind;
+}
+
+async function post(path, body) {
+  const resp = await fetch(path, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-Lockd-Dashboard": "1" },
+    body: JSON.stringify(body),
+  });
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new Error(data.message || resp.status + " " + resp.statusText);
+  return data;
+}
+
+// ---- reading the state -------------------------------------------------------
+async function refresh() {
+  if (fetching) {
+    again = true; // one more read after this one: never miss a change
+    return;
+  }
+  fetching = true;
+  try {
+    do {
+      again = false;
+      const resp = await fetch("/dashboard/api/state", { credentials: "same-origin" });
+      if (resp.status === 401) return signedOut();
+      if (!resp.ok) throw new Error("state: " + resp.status);
+      state = await resp.json();
+      clockSkew = state.now - Date.now() / 1000;
+      render();
+    } while (again);
+  } catch (err) {
+    notice(String(err.message || err), true);
+  } finally {
+    fetching = false;
+  }
+}
+
+function signedOut() {
+  if (stream) stream.close();
+  setStatus("closed", "signed out");
+  notice("This dashboard session has ended (the broker restarted, or it expired). " +
+         "Run `lockd dashboard` again.", true);
+}
+
+function connect() {
+  stream = new EventSource("/dashboard/api/events");
+  stream.addEventListener("open", () => {
+    setStatus("live");
+    refresh(); // after subscribing, so nothing falls in between
+  });
+  stream.addEventListener("changed", refresh);
+  stream.addEventListener("error", () => {
+    if (stream.readyState === EventSource.CLOSED) {
+      // Refused (401) or gone for good: find out which by reading the state.
+      setStatus("closed", "disconnected");
+      fetch("/dashboard/api/state", { credentials: "same-origin" })
+        .then((r) => (r.status === 401 ? signedOut() : setTimeout(connect, 2000)))
+        .catch(() => setTimeout(connect, 2000));
+    } else {
+      setStatus("connecting", "reconnecting");
+    }
+  });
+}
+
+// ---- drawing -----------------------------------------------------------------
+function render() {
+  $("#me").textContent = "signed in as " + state.me.name;
+  renderConflicts();
+  renderPeers();
+  renderClaims();
+  renderEvents();
+}
+
+function renderConflicts() {
+  const list = $("#conflicts");
+  list.replaceChildren(...state.conflicts.map((c) => el("li", { class: "conflict" },
+    el("strong", {}, c.peer_name), " wanted ", el("code", {}, c.patterns.join(", ")),
+    " (" + c.mode + ", " + ago(c.at) + ")",
+    c.reason ? ": " + c.reason : "",
+    " — blocked by " + c.blocked_by.map(holding).join(", "),
+  )));
+  $("#conflicts-section").hidden = state.conflicts.length === 0;
+}
+
+function holding(intentId) {
+  const claim = state.claims.find((c) => c.intent_id === intentId);
+  return claim ? `${claim.peer_name}'s ${claim.pattern} (${intentId})` : intentId;
+}
+
+function renderPeers() {
+  const rows = state.peers.map((p) => el("tr", { "data-peer": p.peer_id, class: p.me ? "me" : "" },
+    el("td", {}, el("strong", {}, p.name), p.me ? " (you)" : ""),
+    el("td", {}, p.client + (p.kind === "person" ? " · person" : "")),
+    el("td", { class: "repo", title: p.cwd }, p.repo),
+    el("td", {}, p.summary),
+    el("td", { class: "age", "data-since": p.last_seen }, ago(p.last_seen)),
+  ));
+  $("#peers tbody").replaceChildren(...rows);
+  $("#peer-count").textContent = "(" + state.peers.length + ")";
+  $("#peer-names").replaceChildren(
+    ...state.peers.filter((p) => !p.me).map((p) => el("option", { value: p.name })));
+}
+
+function renderClaims() {
+  const byRepo = new Map();
+  for (const c of state.claims) {
+    if (!byRepo.has(c.repo)) byRepo.set(c.repo, []);
+    byRepo.get(c.repo).push(c);
+  }
+  const blocks = [...byRepo].map(([repo, claims]) => el("div", { class: "repo-block" },
+    el("h3", {}, repo),
+    el("table", { class: "claims" },
+      el("thead", {}, el("tr", {}, ...["id", "pattern", "holder", "mode", "reason", "age", "TTL", ""]
+        .map((h) => el("th", {}, h)))),
+      el("tbody", {}, ...claims.map(claimRow)),
+    ),
+  ));
+  $("#claims").replaceChildren(...(blocks.length ? blocks : [el("p", { class: "empty" }, "No claims.")]));
+}
+
+function claimRow(c) {
+  const button = c.mine
+    ? el("button", { class: "release", onclick: () => release(c, false) }, "Release")
+    : el("button", { class: "force", onclick: () => release(c, true) }, "Force release");
+  return el("tr", { "data-intent": c.intent_id, class: c.contested ? "contested" : "" },
+    el("td", {}, c.intent_id),
+    el("td", {}, el("code", {}, c.pattern)),
+    el("td", {}, c.peer_name + (c.mine ? " (you)" : "")),
+    el("td", {}, el("span", { class: "mode " + c.mode }, c.mode)),
+    el("td", {}, c.reason, c.contested ? el("span", { class: "badge" }, "contested") : null),
+    el("td", { class: "age", "data-since": c.since }, span(now() - c.since)),
+    el("td", { class: "ttl", "data-expires": c.expires_at || "" }, ttl(c.expires_at)),
+    el("td", {}, button),
+  );
+}
+
+function renderEvents() {
+  $("#events").replaceChildren(...state.events.map((e) => el("li", { class: "event " + e.kind },
+    el("time", {}, clock(e.at)), " ", e.text)));
+}
+
+// Ages and TTLs move with the clock; only the text changes, no request is made.
+function tick() {
+  for (const cell of document.querySelectorAll("td.age")) {
+    const since = Number(cell.dataset.since);
+    cell.textContent = cell.closest("#peers") ? ago(since) : span(now() - since);
+  }
+  for (const cell of document.querySelectorAll("td.ttl")) {
+    cell.textContent = ttl(Number(cell.dataset.expires) || 0);
+  }
+}
+
+// ---- acting ------------------------------------------------------------------
+async function release(claim, force) {
+  if (force && !confirm(`Force-release ${claim.pattern} (${claim.intent_id}) held by ` +
+                        `${claim.peer_name}? They will be told, and it is recorded.`)) {
+    return;
+  }
+  try {
+    await post("/dashboard/api/release", { intent_id: claim.intent_id, force });
+    notice(`released ${claim.intent_id} ${claim.pattern}`);
+  } catch (err) {
+    notice(err.message, true);
+  }
+}
+
+async function send(event) {
+  event.preventDefault();
+  const to = $("#send-to").value.trim();
+  const text = $("#send-text");
+  try {
+    const data = await post("/dashboard/api/send", { to, message: text.value });
+    notice(`sent ${data.message_id} to ${to}`);
+    text.value = "";
+  } catch (err) {
+    notice(err.message, true);
+  }
+}
+
+$("#send").addEventListener("submit", send);
+setInterval(tick, 5000);
+connect();

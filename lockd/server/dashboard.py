@@ -1,0 +1,367 @@
+"""The live dashboard: a page the broker serves to a person's browser.
+
+Auth follows Jupyter's pattern. `lockd dashboard` asks for a one-time ticket
+with the broker token and the person's session credential; the browser trades
+the ticket (once, within a minute) for an HttpOnly, SameSite=Strict cookie
+bound to that person, so everything the page does acts as that person. The
+cookie opens only `/dashboard*` routes, and writes also need the header
+`X-Lockd-Dashboard: 1` and a JSON body: a cross-site form cannot send either,
+and a cross-site fetch that tries is stopped by CORS (the broker allows none).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import Field
+
+from lockd import config
+from lockd.errors import LockdError
+from lockd.models import Peer
+from lockd.registry import DASHBOARD, Registry
+from lockd.server.routes import PING_SECONDS, Me, Reg, _sse
+from lockd.server.schemas import Body
+
+TICKET_SECONDS = 60.0  # a ticket printed in a terminal is used at once or never
+SESSION_SECONDS = 12 * 3600.0  # a working day; then `lockd dashboard` again
+CONTEST_SECONDS = 1800.0  # a refusal this recent still marks the claims it hit
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+ASSETS = {
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+# The page loads only its own files: no inline script, nothing from elsewhere.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _cookies(header: str) -> dict[str, str]:
+    out = {}
+    for part in header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name:
+            out.setdefault(name, value)
+    return out
+
+
+class DashboardAuth:
+    """Tickets and browser sessions, in memory and hashed: a broker restart
+    ends every dashboard session, which is what a stale tab should see."""
+
+    def __init__(self, port: int, clock: Callable[[], float] = time.time) -> None:
+        # Cookies are per host, not per port: name it after the port so two
+        # brokers on one machine do not log each other's page out.
+        self.cookie = f"lockd_dashboard_{port}"
+        self.clock = clock
+        self._tickets: dict[str, tuple[str, float]] = {}
+        self._sessions: dict[str, tuple[str, float]] = {}
+
+    def issue_ticket(self, peer_id: str) -> tuple[str, float]:
+        now = self.clock()
+        self._tickets = {h: t for h, t in self._tickets.items() if t[1] > now}
+        ticket = secrets.token_urlsafe(32)
+        expires = now + TICKET_SECONDS
+        self._tickets[_hash(ticket)] = (peer_id, expires)
+        return ticket, expires
+
+    def redeem(self, ticket: str) -> str | None:
+        """The peer a ticket was issued for; the ticket is spent either way."""
+        found = self._tickets.pop(_hash(ticket), None)
+        if found is None or found[1] <= self.clock():
+            return None
+        return found[0]
+
+    def open_session(self, peer_id: str) -> str:
+        now = self.clock()
+        self._sessions = {h: s for h, s in self._sessions.items() if s[1] > now}
+        secret = secrets.token_urlsafe(32)
+        self._sessions[_hash(secret)] = (peer_id, now + SESSION_SECONDS)
+        return secret
+
+    def session(self, secret: str | None) -> str | None:
+        """The peer a cookie acts as, or None when it is missing, unknown or old."""
+        if not secret:
+            return None
+        found = self._sessions.get(_hash(secret))
+        if found is None or found[1] <= self.clock():
+            return None
+        return found[0]
+
+    def refusal(
+        self, method: str, path: str, headers: dict[str, str]
+    ) -> tuple[int, str, str] | None:
+        """The Guard's verdict on a `/dashboard*` request (Host and Origin are
+        already checked). The page itself decides on its ticket or cookie."""
+        if method == "GET" and path == "/dashboard":
+            return None
+        if self.session(_cookies(headers.get("cookie", "")).get(self.cookie)) is None:
+            return (
+                401,
+                "unauthorized",
+                "no dashboard session: open the link that `lockd dashboard` prints",
+            )
+        if method in WRITE_METHODS:
+            if headers.get("x-lockd-dashboard") != "1":
+                return 403, "forbidden", "dashboard writes need the header X-Lockd-Dashboard: 1"
+            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                return 415, "invalid", f"content-type {ctype or 'none'!r}: send application/json"
+        return None
+
+
+def _auth(request: Request) -> DashboardAuth:
+    return request.app.state.dashboard  # type: ignore[no-any-return]
+
+
+async def person(request: Request, reg: Reg) -> Peer:
+    """The peer the cookie was issued for: the page acts as this person."""
+    auth = _auth(request)
+    peer_id = auth.session(request.cookies.get(auth.cookie))
+    peer = reg.peers.get(peer_id) if peer_id else None
+    if peer is None:
+        raise LockdError("unauthorized", "no dashboard session: run `lockd dashboard` again")
+    return peer
+
+
+Person = Annotated[Peer, Depends(person)]
+
+
+# ---- the ticket (token + session credential) --------------------------------
+@router.post("/v1/dashboard/ticket", response_model=None)
+async def ticket(request: Request, me: Me) -> dict[str, Any]:
+    """A one-time link for the person asking: `lockd dashboard` opens it."""
+    value, expires = _auth(request).issue_ticket(me.peer_id)
+    return {"ticket": value, "path": f"/dashboard?ticket={value}", "expires_at": expires}
+
+
+# ---- the page ------------------------------------------------------------------
+def _asset(name: str) -> bytes:
+    return resources.files("lockd").joinpath("dashboard", name).read_bytes()
+
+
+def _refused(status: int, why: str) -> HTMLResponse:
+    html = (
+        "<!doctype html><html lang=en><meta charset=utf-8><title>lockd dashboard</title>"
+        f"<h1>lockd dashboard: {'not signed in' if status == 401 else 'link refused'}</h1>"
+        f"<p>{why}</p><p>Run <code>lockd dashboard</code> in a terminal to open it.</p></html>"
+    )
+    return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+
+
+@router.get("/dashboard", response_model=None)
+async def page(request: Request, ticket: str | None = None) -> Response:
+    auth = _auth(request)
+    signed_in = auth.session(request.cookies.get(auth.cookie)) is not None
+    if ticket is not None:
+        peer_id = auth.redeem(ticket)
+        if peer_id is None and not signed_in:
+            return _refused(403, "This link was already used or has expired.")
+        # Redirect either way, so the ticket leaves the address bar and history.
+        resp = RedirectResponse("/dashboard", status_code=303, headers=PAGE_HEADERS)
+        if peer_id is not None:
+            resp.set_cookie(
+                auth.cookie,
+                auth.open_session(peer_id),
+                max_age=int(SESSION_SECONDS),
+                path="/dashboard",
+                httponly=True,
+                samesite="strict",
+            )
+        return resp
+    if not signed_in:
+        return _refused(401, "This page needs the one-time link that `lockd dashboard` prints.")
+    return HTMLResponse(_asset("index.html"), headers=PAGE_HEADERS)
+
+
+@router.get("/dashboard/{name}", response_model=None)
+async def asset(name: str) -> Response:
+    if name not in ASSETS:
+        raise LockdError("not_found", f"no dashboard file {name!r}")
+    return Response(_asset(name), media_type=ASSETS[name], headers=PAGE_HEADERS)
+
+
+# ---- what the page shows -------------------------------------------------------
+def _name(reg: Registry, peer_id: str | None, fallback: str = "someone") -> str:
+    peer = reg.peers.get(peer_id) if peer_id else None
+    return peer.name if peer else (peer_id or fallback)
+
+
+def describe(reg: Registry, event: dict[str, Any]) -> dict[str, Any] | None:
+    """One line of the page's feed, from a recorded claim event (`event`) or a
+    bus event (`type`); None for bus events the recorded ones already cover."""
+    at = event["at"]
+    if "type" in event:
+        kind = event["type"]
+        if kind == "message":
+            direct = not event["to"].startswith("@") and event["recipients"]
+            to = _name(reg, event["recipients"][0]) if direct else event["to"]
+            text = f"{event['from_name']} sent a message to {to}"
+        elif kind == "peer_joined":
+            text = f"{event['peer']['name']} joined ({event['peer']['client']})"
+        elif kind == "peer_left":
+            text = f"{event['peer']['name']} left ({event.get('cause', 'gone')})"
+        elif kind == "summary":
+            text = f"{event['peer']['name']} is now: {event['peer']['summary'] or '(no summary)'}"
+        else:
+            return None
+        return {"at": at, "kind": kind, "text": text, "repo": event.get("peer", {}).get("repo")}
+    kind, detail = event["event"], event["detail"]
+    who = _name(reg, event["peer_id"])
+    pattern = detail.get("pattern", "")
+    if kind == "granted":
+        text = f"{who} claimed {pattern} ({detail.get('mode')}): {detail.get('reason', '')}"
+    elif kind == "refused":
+        holders = ", ".join(_name(reg, h) for h in detail.get("holders", [])) or "another peer"
+        text = (
+            f"{who} was refused {', '.join(detail.get('patterns', []))} "
+            f"({detail.get('mode')}): held by {holders}. Wanted for: {detail.get('reason', '')}"
+        )
+    elif kind == "released":
+        text = f"{who} released {pattern}"
+    elif kind == "forced":
+        text = f"{_name(reg, event['actor_id'])} force-released {who}'s {pattern}"
+    elif kind == "expired":
+        text = f"{who}'s claim {pattern} expired"
+    elif kind == "peer_gone":
+        text = f"{who}'s claim {pattern} was released: the session is gone"
+    elif kind == "commit_touched":
+        paths = detail.get("paths", [])
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        actor = _name(reg, event["actor_id"], "a person or unknown process")
+        text = f"{actor} ran a {detail.get('hook', 'commit')} touching claimed files: {shown}"
+    else:
+        text = f"{who}: {kind} {pattern}"
+    return {"at": at, "kind": kind, "text": text, "repo": event["repo"]}
+
+
+def contested(reg: Registry, history: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    """Recent refusals whose blocking claims are still held: the collisions a
+    supervisor may want to settle (talk to someone, or force-release)."""
+    out, seen = [], set()
+    for event in history:
+        if event["event"] != "refused" or now - event["at"] > CONTEST_SECONDS:
+            continue
+        wanted, mode = event["detail"].get("patterns", []), event["detail"].get("mode", "")
+        key = (event["peer_id"], event["repo"], tuple(wanted), mode)
+        idx = reg.claims.indexes.get(event["repo"])
+        if key in seen or idx is None:
+            continue
+        seen.add(key)
+        held = {
+            i.intent_id: i
+            for _, i in idx.conflicts(event["peer_id"], wanted, mode)
+            if i.expires_at is None or i.expires_at > now
+        }
+        if held:
+            out.append(
+                {
+                    "at": event["at"],
+                    "repo": event["repo"],
+                    "peer_id": event["peer_id"],
+                    "peer_name": _name(reg, event["peer_id"]),
+                    "patterns": wanted,
+                    "mode": mode,
+                    "reason": event["detail"].get("reason", ""),
+                    "blocked_by": sorted(held),
+                }
+            )
+    return out
+
+
+@router.get("/dashboard/api/state", response_model=None)
+async def state(reg: Reg, me: Person) -> dict[str, Any]:
+    now = time.time()
+    history = await reg.history(200)
+    conflicts = contested(reg, history, now)
+    hit = {i for c in conflicts for i in c["blocked_by"]}
+    claims = [{**c, "contested": c["intent_id"] in hit} for c in reg.claims.locks(viewer=me)]
+    feed = [describe(reg, e) for e in history[:100]] + [describe(reg, e) for e in reg.recent]
+    events = sorted((e for e in feed if e), key=lambda e: e["at"], reverse=True)[:100]
+    peers = sorted(reg.live_peers(), key=lambda p: (p.repo_id, p.name))
+    return {
+        "now": now,
+        "me": {"peer_id": me.peer_id, "name": me.name},
+        "peers": [{**p.public(), "me": p.peer_id == me.peer_id} for p in peers],
+        "claims": claims,
+        "conflicts": conflicts,
+        "events": events,
+    }
+
+
+@router.get("/dashboard/api/events", response_model=None)
+async def changes(reg: Reg, me: Person) -> StreamingResponse:
+    """Server-sent `changed` nudges; the page re-reads the state on each. A burst
+    (a release that wakes watchers, a peer leaving with claims) is one nudge."""
+    sub = reg.hub.subscribe(DASHBOARD)
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            yield b"retry: 2000\n\n" + _sse("hello", {"peer_id": me.peer_id})
+            while True:
+                try:
+                    event = await asyncio.wait_for(sub.get(), PING_SECONDS)
+                except TimeoutError:
+                    yield b": ping\n\n"
+                    continue
+                if sub.overflowed:
+                    return  # the page reconnects and re-reads everything
+                kinds = {event["type"]}
+                await asyncio.sleep(0.05)
+                while not sub.queue.empty():
+                    kinds.add(sub.queue.get_nowait()["type"])
+                yield _sse("changed", {"kinds": sorted(kinds)})
+        finally:
+            sub.close()
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+# ---- what the page does, as the person ----------------------------------------
+class ReleaseBody(Body):
+    intent_id: str = Field(max_length=32)
+    force: bool = False
+
+
+class SendBody(Body):
+    to: str = Field(min_length=1, max_length=200)
+    message: str = Field(max_length=config.MAX_MESSAGE_BYTES)
+
+
+@router.post("/dashboard/api/release", response_model=None)
+async def release(body: ReleaseBody, reg: Reg, me: Person) -> dict[str, Any]:
+    reg.touch(me)
+    released = await reg.claims.release(me, intent_ids=[body.intent_id], force=body.force)
+    return {"released": released}
+
+
+@router.post("/dashboard/api/send", response_model=None)
+async def send(body: SendBody, reg: Reg, me: Person) -> dict[str, Any]:
+    reg.touch(me)
+    message, recipients = await reg.send(me, body.to, body.message)
+    return {"message_id": message.message_id, "recipients": recipients}
