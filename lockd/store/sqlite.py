@@ -5,8 +5,15 @@ waiting, runs them in a single transaction on the connection's thread, each
 under its own SAVEPOINT so a failing job changes nothing and fails alone,
 then COMMITs once with `synchronous=FULL` (fsync) and only then answers each
 job and runs its after-commit callback in commit order. So: an acknowledged
-write is on disk; no request ever meets "database is locked"; and under load
-many writes share one fsync instead of queueing behind one each.
+write is on disk; the broker never contends with itself for the database; and
+under load many writes share one fsync instead of queueing behind one each.
+
+Only another process can hold the database locked (an open sqlite3 shell, a
+backup): a batch waits BUSY_TIMEOUT_SECONDS for it, then its requests fail
+with a clear `unavailable` (503). Short enough that even a job queued behind
+a waiting batch gets that answer before a client's own 5 s timeout, which
+would misreport a running broker as unreachable and leave the write's fate
+unknown to the caller.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from lockd.store.tx import Tx
 
 T = TypeVar("T")
 MAX_BATCH = 256
+BUSY_TIMEOUT_SECONDS = 2.0
 Job = tuple[Callable[[Tx], Any], "asyncio.Future[Any]", Callable[[Any], None] | None]
 
 
@@ -81,13 +89,13 @@ class SqliteStore:
         self._writer: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
-        db = await aiosqlite.connect(self.path, isolation_level=None, timeout=30.0)
+        db = await aiosqlite.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
         db.row_factory = sqlite3.Row
         for pragma in (
             "journal_mode=WAL",
             "synchronous=FULL",
             "foreign_keys=ON",
-            "busy_timeout=30000",
+            f"busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}",
         ):
             await db.execute(f"PRAGMA {pragma}")
         self._db = db
@@ -108,7 +116,17 @@ class SqliteStore:
         if self._db is None:
             raise LockdError("unavailable", "the store is not open")
         db = self._db
-        return await db._execute(lambda: fn(db._conn, *args))  # type: ignore[no-any-return]
+        try:
+            return await db._execute(lambda: fn(db._conn, *args))  # type: ignore[no-any-return]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            raise LockdError(
+                "unavailable",
+                f"the database {self.path} is locked by another process (waited "
+                f"{BUSY_TIMEOUT_SECONDS:g} s): try again; if it lasts, close whatever holds it "
+                "(an open sqlite3 shell, a backup)",
+            ) from None
 
     async def write(self, job: Callable[[Tx], T], after: Callable[[T], None] | None = None) -> T:
         """Run `job` in the next group commit; return once it is on disk."""
