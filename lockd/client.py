@@ -279,14 +279,17 @@ class Client:
 
     def call(self, req: Req) -> dict[str, Any]:
         data = json.dumps(req.body).encode() if req.body is not None else None
-        for attempt in (1, 2):  # a kept-alive connection the broker closed: retry once
+        for attempt in (1, 2):
+            reused = self._conn is not None
             try:
                 conn = self._connection()
                 conn.sendall(self._head(req, data) + (data or b""))
                 return _decode(*self._response())
             except (BrokenPipeError, ConnectionResetError) as exc:
                 self.close()
-                if attempt == 2:
+                # Retry only on a kept-alive connection (the broker closes idle
+                # ones): on a fresh one the broker may have acted, so say so.
+                if attempt == 2 or not reused:
                     raise _unreachable(self.url, exc) from None
             except (OSError, ValueError) as exc:
                 self.close()

@@ -32,6 +32,16 @@ def broker(lockd_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Broker
     b.stop()
 
 
+@pytest.fixture(scope="module")
+def shared_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """One real broker for a whole module whose tests each work in their own
+    repo (so their own claims): a broker start per test costs most of the time."""
+    b = Broker(tmp_path_factory.mktemp("lockd-home"), free_port())
+    b.start()
+    yield b
+    b.stop()
+
+
 @pytest.fixture(autouse=True)
 def git_isolation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test's git ignores the user's config and has an author."""

@@ -79,13 +79,10 @@ def guard(
     return proc, (json.loads(proc.stdout) if proc.stdout.strip() else None)
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """One real broker for the module; each test has its own repo."""
-    b = Broker(tmp_path_factory.mktemp("lockd-home"), free_port())
-    b.start()
-    yield b
-    b.stop()
+@pytest.fixture
+def broker(shared_broker: Broker) -> Broker:
+    """This module shares one broker (see conftest)."""
+    return shared_broker
 
 
 @pytest.fixture

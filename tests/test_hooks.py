@@ -80,14 +80,10 @@ def claim(
     return peer
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """One real broker for the module (each test has its own repo, so its own
-    claims): a broker start per test would cost most of the module's time."""
-    b = Broker(tmp_path_factory.mktemp("lockd-home"), free_port())
-    b.start()
-    yield b
-    b.stop()
+@pytest.fixture
+def broker(shared_broker: Broker) -> Broker:
+    """This module shares one broker (see conftest)."""
+    return shared_broker
 
 
 @pytest.fixture
