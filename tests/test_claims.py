@@ -25,6 +25,7 @@ from lockd.client import Api, Client
 from lockd.errors import LockdError
 from lockd.repo import identify
 from lockd.testing import Broker, free_port
+from tests.agentproc import SESSION
 from tests.gitutil import add_worktree, bare_origin, clone, make_repo
 
 REPO = "git:example.com/org/proj"
@@ -360,31 +361,6 @@ def test_a_claim_past_its_ttl_blocks_nobody(broker: Broker) -> None:
         assert not announce(bob, [f"gen{n}/x.py"])["granted"]
         time.sleep(max(0.0, gone_at - time.time()) + 0.02)
         assert announce(bob, [f"gen{n}/x.py"])["granted"], f"round {n}"
-
-
-# A session as an agent runs it: its own process registers with its pid and
-# start time, holds the event stream open, and claims. It is then killed -9.
-SESSION = r"""
-import http.client, json, os, sys, psutil
-from lockd.client import Api, Client
-url, token, port, repo = sys.argv[1:5]
-me = os.getpid()
-c = Client(url, token=token)
-peer = c.call(Api.register(cwd="/tmp/s", repo_id=repo, repo_root="/tmp/s", kind="agent",
-                           client="test", name="doomed", pid=me,
-                           pid_start=psutil.Process(me).create_time()))
-c.credential = peer["credential"]
-stream = http.client.HTTPConnection("127.0.0.1", int(port))
-stream.request("GET", "/v1/stream", headers={"Authorization": "Bearer " + token,
-               "X-Lockd-Session": peer["credential"], "Accept": "text/event-stream"})
-resp = stream.getresponse()
-assert resp.status == 200
-resp.readline()
-res = c.call(Api.announce(repo, ["src/core/", "*.lock"], "doomed work"))
-print(json.dumps({"peer_id": peer["peer_id"], "granted": res["granted"]}), flush=True)
-while resp.read(1):
-    pass
-"""
 
 
 def test_killed_session_releases_its_claims_within_two_seconds(broker: Broker) -> None:

@@ -30,6 +30,7 @@ from lockd.errors import LockdError
 from lockd.repo import identify
 from lockd.store.sqlite import BUSY_TIMEOUT_SECONDS
 from lockd.testing import Broker
+from tests.agentproc import SESSION
 from tests.gitutil import git, make_repo
 
 PY = sys.executable
@@ -388,29 +389,7 @@ def test_broker_kill9_mid_claim_burst_keeps_every_granted_intent_once(
 # ---- kill -9 of a session ---------------------------------------------------------------
 # An agent session as the MCP server runs one: registered with its own pid,
 # holding its event stream, claiming files.
-SESSION = r"""
-import http.client, json, os, sys
-import psutil
-from lockd.client import Api, Client, Req
-url, token, port, repo = sys.argv[1:5]
-me = os.getpid()
-c = Client(url, token=token)
-peer = c.call(Api.register(cwd="/tmp/s", repo_id=repo, repo_root="/tmp/s", kind="agent",
-                           client="test", name="doomed", pid=me,
-                           pid_start=psutil.Process(me).create_time()))
-c.credential = peer["credential"]
-stream = http.client.HTTPConnection("127.0.0.1", int(port))
-stream.request("GET", "/v1/stream", headers={"Authorization": "Bearer " + token,
-               "X-Lockd-Session": peer["credential"], "Accept": "text/event-stream"})
-resp = stream.getresponse()
-assert resp.status == 200
-resp.readline()
-res = c.call(Api.announce(repo, ["src/core/", "*.lock"], "doomed work"))
-print(json.dumps({"peer_id": peer["peer_id"], "credential": peer["credential"],
-                  "granted": res["granted"]}), flush=True)
-while resp.read(1):
-    pass
-"""
+
 
 # The same session back: a new process re-registers with the saved credential.
 RESUMED = r"""
