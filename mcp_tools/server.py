@@ -24,6 +24,7 @@ from mcp_tools.channel import CAPABILITY, Channel
 from mcp_tools.stdio import event_loop_stdio
 
 log = logging.getLogger("lockd.mcp")
+PATH_MAX = 4096  # bytes, as on Linux
 
 INSTRUCTIONS = """\
 lockd coordinates you with the other agents and people working on this machine and repository.
@@ -102,6 +103,12 @@ class LockdMCP:
 
 def _repo_path(state: LockdMCP, path: str) -> str:
     assert state.session is not None
+    # Both went out as a tool error without a message: the OS refuses a NUL
+    # (ValueError), and a path beyond PATH_MAX made list_locks' URL too long.
+    if "\x00" in path:
+        raise ToolError(f"path {path[:60]!r} contains a NUL byte; name a file in the repo")
+    if len(path.encode()) > PATH_MAX:
+        raise ToolError(f"path is {len(path.encode())} bytes; the limit is {PATH_MAX}")
     try:
         return relpath_in_repo(state.session.repo, path)
     except LockdError as exc:

@@ -20,9 +20,10 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from lockd import __version__, config
-from lockd.errors import LockdError
+from lockd.errors import KINDS, LockdError
 from lockd.events import EventHub
 from lockd.registry import Registry
 from lockd.server import dashboard
@@ -76,6 +77,17 @@ def create_app(
     @app.exception_handler(LockdError)
     async def domain_error(_: Request, exc: LockdError) -> JSONResponse:
         return JSONResponse(exc.to_json(), status_code=exc.http_status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        """Starlette's own refusals (a body that is not UTF-8 JSON, an unknown
+        route, a wrong method) in the broker's error shape, not {"detail": ...}."""
+        kind = next((k for k, v in KINDS.items() if v[0] == exc.status_code), "invalid")
+        return JSONResponse(
+            {"error": kind, "message": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:

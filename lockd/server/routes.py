@@ -20,7 +20,12 @@ from lockd.server import schemas
 
 # Handlers return plain JSON-able dicts: skipping FastAPI's response-model
 # validation of them halves the broker's CPU per request.
-router = APIRouter(default_response_class=JSONResponse)
+# Every refusal has one body shape (ErrorBody, not FastAPI's default
+# HTTPValidationError for 422): the OpenAPI document says so for all 4xx.
+router = APIRouter(
+    default_response_class=JSONResponse,
+    responses={"4XX": {"model": schemas.ErrorBody, "description": "Refused: the body says why"}},
+)
 PING_SECONDS = 25.0
 
 

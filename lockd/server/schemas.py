@@ -3,11 +3,23 @@ so a typo is an error, not a silently ignored option."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockd import config
+
+# Process ids are C ints: a bigger one overflowed SQLite's INTEGER (a 500).
+MAX_PID = 2**31 - 1
+
+
+class ErrorBody(BaseModel):
+    """Every refusal (4xx), from the front door or a route: documented in the
+    OpenAPI so that its clients parse what the broker really sends."""
+
+    error: str
+    message: str
+    detail: dict[str, Any] | None = None
 
 
 class Body(BaseModel):
@@ -22,9 +34,9 @@ class RegisterBody(Body):
     kind: Literal["agent", "person"] = "agent"
     name: str | None = Field(default=None, max_length=config.MAX_NAME_CHARS)
     summary: str = Field(default="", max_length=config.MAX_SUMMARY_CHARS)
-    pid: int | None = Field(default=None, ge=1)
+    pid: int | None = Field(default=None, ge=1, le=MAX_PID)
     pid_start: float | None = None
-    agent_pid: int | None = Field(default=None, ge=1)
+    agent_pid: int | None = Field(default=None, ge=1, le=MAX_PID)
     agent_start: float | None = None
     host: str | None = Field(default=None, max_length=255)
     credential: str | None = Field(default=None, max_length=256)
