@@ -4,6 +4,10 @@ leases and TTLs, and the notices they cause.
 Atomicity: one broker process decides every claim under `_lock` and writes
 the decision in one transaction, so two peers racing for overlapping
 exclusive patterns can never both win, whichever processes they come from.
+On a shared store (PostgreSQL, where other brokers may write the same
+database) memory can be stale, so the decision is made inside the write
+transaction instead, against the repo's live intents read there; the store
+serializes those transactions across brokers with an advisory lock.
 """
 
 from __future__ import annotations
@@ -42,6 +46,16 @@ def normalize_path(path: str) -> str:
 
 def _key(intent: Intent) -> int:
     return int(intent.intent_id[1:])
+
+
+class _Lost(Exception):
+    """Raised inside a shared store's grant job: the database holds a clashing
+    claim (made through another broker) that this broker's memory lacked."""
+
+    def __init__(self, fresh: IntentIndex, clashes: list[tuple[str, Intent]]) -> None:
+        super().__init__("claim lost to a clashing claim in the database")
+        self.fresh = fresh
+        self.clashes = clashes
 
 
 def _current(intent: Intent, now: float) -> bool:
@@ -115,12 +129,13 @@ class ClaimRegistry:
         wanted = patterns.normalize_all(list(raw_patterns))
         now = time.time()
         expires = now + ttl_seconds if ttl_seconds else None
+        shared = bool(getattr(self.store, "shared", False))
         async with self._lock:
             idx = self.index(repo_id, ignorecase)
             clashes = [
                 (req, held)
                 for req, held in idx.conflicts(peer.peer_id, wanted, mode)
-                if _current(held, now)
+                if _current(held, now) and not shared  # shared: the database decides
             ]
             if clashes:
                 return await self._refuse(
@@ -128,10 +143,26 @@ class ClaimRegistry:
                 )
             mine = {i.pattern: i for i in idx if i.peer_id == peer.peer_id}
 
+            seen: list[IntentIndex] = []
+
             def grant(tx: Tx) -> list[Intent]:
+                held = mine
+                if shared:
+                    fresh = IntentIndex(idx.ignorecase)
+                    for live in tx.live_intents(repo_id):
+                        fresh.add(live)
+                    lost = [
+                        (req, other)
+                        for req, other in fresh.conflicts(peer.peer_id, wanted, mode)
+                        if _current(other, now)
+                    ]
+                    if lost:
+                        raise _Lost(fresh, lost)
+                    held = {i.pattern: i for i in fresh if i.peer_id == peer.peer_id}
+                    seen.append(fresh)
                 out = []
                 for pattern in wanted:
-                    old = mine.get(pattern)
+                    old = held.get(pattern)
                     if old is not None:
                         tx.update_intent(
                             _key(old),
@@ -172,7 +203,15 @@ class ClaimRegistry:
                     out.append(intent)
                 return out
 
-            granted = await self.store.write(grant)
+            try:
+                granted = await self.store.write(grant)
+            except _Lost as lost:
+                self.indexes[repo_id] = lost.fresh  # memory catches up with the database
+                return await self._refuse(
+                    peer, repo_id, wanted, mode, reason, lost.clashes, notify_when_free
+                )
+            if seen:
+                idx = self.indexes[repo_id] = seen[0]
             for intent in granted:
                 idx.add(intent)
         self.reg.publish_dashboard(

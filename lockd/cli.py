@@ -69,7 +69,7 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     from lockd.server.app import serve  # heavy imports only here
 
-    return serve(port=args.port, verbose=args.verbose)
+    return serve(port=args.port, verbose=args.verbose, db=args.db)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -305,6 +305,12 @@ def build_parser(hot_only: bool = False) -> argparse.ArgumentParser:
         "--port", type=int, default=None, help=f"port (default LOCKD_PORT or {config.DEFAULT_PORT})"
     )
     p.add_argument("--verbose", action="store_true", help="debug logging to the log file")
+    p.add_argument(
+        "--db",
+        default=None,
+        help="a postgresql://user@host/dbname URL for a team server "
+        "(default LOCKD_DB, else SQLite in LOCKD_HOME)",
+    )
     add("status", cmd_status, "show whether the broker runs, and what it holds")
     add("stop", cmd_stop, "stop the broker", json_flag=False)
     p = add("dashboard", cmd_dashboard, "open the live dashboard in a browser")

@@ -27,7 +27,7 @@ from lockd.claims import ClaimRegistry
 from lockd.errors import LockdError, invalid
 from lockd.events import EventHub, Subscription
 from lockd.models import BROADCASTS, SCOPES, Message, Peer, parse_key
-from lockd.store.sqlite import SqliteStore
+from lockd.store import Store
 from lockd.store.tx import Tx
 
 log = logging.getLogger("lockd.registry")
@@ -58,7 +58,7 @@ class Registration:
 
 
 class Registry:
-    def __init__(self, store: SqliteStore, hub: EventHub | None = None) -> None:
+    def __init__(self, store: Store, hub: EventHub | None = None) -> None:
         self.store = store
         self.hub = hub or EventHub()
         self.host = socket.gethostname()

@@ -25,6 +25,7 @@ LOCKD_ENV = (
     "LOCKD_PEER",
     "LOCKD_HOOK_MODE",
     "LOCKD_SESSION_KEY",
+    "LOCKD_DB",
 )
 
 
@@ -39,6 +40,7 @@ class Broker:
     home: Path
     port: int
     proc: subprocess.Popen[bytes] | None = None
+    db: str | None = None  # `lockd serve --db`: a postgresql:// URL; None is SQLite
 
     @property
     def url(self) -> str:
@@ -56,7 +58,15 @@ class Broker:
 
     def start(self, timeout: float = 15.0) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lockd", "serve", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "lockd",
+                "serve",
+                "--port",
+                str(self.port),
+                *(["--db", self.db] if self.db else []),
+            ],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

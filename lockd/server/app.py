@@ -29,7 +29,7 @@ from lockd.registry import Registry
 from lockd.server import dashboard
 from lockd.server.routes import router
 from lockd.server.security import Guard, RequestCount
-from lockd.store.sqlite import SqliteStore
+from lockd.store import make_store
 
 log = logging.getLogger("lockd")
 
@@ -51,14 +51,16 @@ def _short(value: Any) -> str:
 def create_app(
     token: str, port: int, db_path: str, on_shutdown: Callable[[], None] | None = None
 ) -> FastAPI:
+    """db_path: a SQLite file, or a postgresql:// URL for a team server."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = SqliteStore(db_path)
+        store = make_store(db_path)
         await store.open()
         reg = Registry(store, EventHub())
         await reg.start()
         app.state.registry = reg
-        log.info("broker ready on 127.0.0.1:%s, db %s", port, db_path)
+        log.info("broker ready on 127.0.0.1:%s, db %s", port, store.path)
         try:
             yield
         finally:
@@ -181,9 +183,11 @@ def _bind(port: int) -> socket.socket:
     return sock
 
 
-def serve(port: int | None = None, verbose: bool = False) -> int:
-    """Run the broker in the foreground until stopped."""
+def serve(port: int | None = None, verbose: bool = False, db: str | None = None) -> int:
+    """Run the broker in the foreground until stopped. db: --db, else LOCKD_DB,
+    else the SQLite file in LOCKD_HOME (the zero-setup default)."""
     port = port or config.port()
+    db = db or os.environ.get("LOCKD_DB", "").strip() or str(config.db_path())
     lock = _take_home_lock()
     sock = _bind(port)
     setup_logging(verbose)
@@ -195,7 +199,7 @@ def serve(port: int | None = None, verbose: bool = False) -> int:
         if server is not None:
             server.should_exit = True
 
-    app = create_app(token, port, str(config.db_path()), on_shutdown=stop)
+    app = create_app(token, port, db, on_shutdown=stop)
     uv_config = uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2
     )

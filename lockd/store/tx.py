@@ -1,12 +1,20 @@
-"""Statements, as methods of one transaction. Plain sqlite3, run on the store's
-thread: a job is a function of a `Tx`, and the store runs a whole batch of
-jobs in one transaction. Nothing outside lockd.store sees SQL."""
+"""Statements, as methods of one transaction, run on the store's own thread: a
+job is a function of a `Tx`, and the store runs a whole batch of jobs in one
+transaction. Nothing outside lockd.store sees SQL.
+
+One Tx serves both engines (sqlite3 and psycopg 3, both DB-API, both
+synchronous), so every job function in the registry and claims runs unchanged
+on either. The SQL is written once in the common subset (ON CONFLICT upserts,
+INSERT ... RETURNING id, which SQLite has since 3.35); the `Dialect` only
+rewrites `?` placeholders to psycopg's `%s`. Rows are read by column name
+only, so sqlite3.Row and psycopg's dict rows are interchangeable."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from lockd.models import Intent, Message, Peer, intent_key, message_key
@@ -17,13 +25,31 @@ MSG_SELECT = (
 )
 
 
-def _peer(row: sqlite3.Row) -> Peer:
+Row = Mapping[str, Any]  # sqlite3.Row or a psycopg dict row: read by name only
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the engines in the statements Tx sends."""
+
+    name: str
+    placeholder: str  # what `?` becomes
+
+    def sql(self, text: str) -> str:
+        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
+
+
+SQLITE = Dialect("sqlite", "?")
+POSTGRES = Dialect("postgres", "%s")
+
+
+def _peer(row: Row) -> Peer:
     fields = {k: row[k] for k in row.keys() if k != "credential_hash"}  # noqa: SIM118 - iterating a Row gives values
     fields["alive"] = bool(fields["alive"])
     return Peer(**fields)
 
 
-def _intent(row: sqlite3.Row) -> Intent:
+def _intent(row: Row) -> Intent:
     return Intent(
         intent_id=intent_key(row["id"]),
         peer_id=row["peer_id"],
@@ -37,7 +63,7 @@ def _intent(row: sqlite3.Row) -> Intent:
     )
 
 
-def _message(row: sqlite3.Row) -> Message:
+def _message(row: Row) -> Message:
     return Message(
         message_id=message_key(row["id"]),
         from_id=row["sender_id"],
@@ -51,7 +77,7 @@ def _message(row: sqlite3.Row) -> Message:
     )
 
 
-def _event(r: sqlite3.Row) -> dict[str, Any]:
+def _event(r: Row) -> dict[str, Any]:
     return {
         "event_id": r["id"],
         "at": r["at"],
@@ -65,18 +91,29 @@ def _event(r: sqlite3.Row) -> dict[str, Any]:
 
 
 class Tx:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Any, dialect: Dialect = SQLITE) -> None:
         self.conn = conn
+        self.dialect = dialect
 
-    def _q(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
-        return self.conn.execute(sql, params).fetchall()
+    def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Execute one statement; return its cursor (rowcount, fetch*)."""
+        return self.conn.execute(self.dialect.sql(sql), params)
+
+    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            self.conn.cursor().executemany(self.dialect.sql(sql), rows)
+
+    def _q(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self._x(sql, params).fetchall())
 
     # ---- peers -------------------------------------------------------------
     def load_peers(self) -> list[tuple[Peer, str]]:
-        return [(_peer(r), r["credential_hash"]) for r in self._q("SELECT * FROM peers")]
+        rows = self._q("SELECT * FROM peers ORDER BY created_at, peer_id")
+        return [(_peer(r), r["credential_hash"]) for r in rows]
 
     def save_peer(self, peer: Peer, credential_hash: str) -> None:
-        self.conn.execute(
+        self._x(
             """INSERT INTO peers (peer_id, credential_hash, name, kind, client, host, cwd,
                    repo_id, repo_root, summary, pid, pid_start, agent_pid, agent_start,
                    created_at, last_seen, alive)
@@ -111,10 +148,10 @@ class Tx:
 
     def set_peer(self, peer_id: str, **fields: Any) -> None:
         cols = ", ".join(f"{k}=?" for k in fields)
-        self.conn.execute(f"UPDATE peers SET {cols} WHERE peer_id=?", [*fields.values(), peer_id])
+        self._x(f"UPDATE peers SET {cols} WHERE peer_id=?", [*fields.values(), peer_id])
 
     def touch_peers(self, stamps: dict[str, float]) -> None:
-        self.conn.executemany(
+        self._many(
             "UPDATE peers SET last_seen=? WHERE peer_id=?", [(t, p) for p, t in stamps.items()]
         )
 
@@ -130,13 +167,13 @@ class Tx:
         meta: dict[str, str],
     ) -> Message:
         now = time.time()
-        cur = self.conn.execute(
+        cur = self._x(
             "INSERT INTO messages (sender_id, sender_name, to_spec, kind, text, meta, sent_at)"
-            " VALUES (?,?,?,?,?,?,?)",
+            " VALUES (?,?,?,?,?,?,?) RETURNING id",
             (sender_id, sender_name, to_spec, kind, text, json.dumps(meta), now),
         )
-        mid = int(cur.lastrowid or 0)
-        self.conn.executemany(
+        mid = int(cur.fetchall()[0]["id"])
+        self._many(
             "INSERT INTO deliveries (recipient_id, message_id) VALUES (?, ?)",
             [(r, mid) for r in recipients],
         )
@@ -159,16 +196,17 @@ class Tx:
 
     def unread_count(self, recipient: str) -> int:
         rows = self._q(
-            "SELECT count(*) FROM deliveries WHERE recipient_id=? AND read_at IS NULL", (recipient,)
+            "SELECT count(*) AS n FROM deliveries WHERE recipient_id=? AND read_at IS NULL",
+            (recipient,),
         )
-        return int(rows[0][0])
+        return int(rows[0]["n"])
 
     def mark(self, recipient: str, ids: list[int], column: str) -> int:
         """Set delivered_at or read_at on these of the recipient's messages."""
         if column not in ("delivered_at", "read_at") or not ids:
             return 0
         marks = ",".join("?" * len(ids))
-        cur = self.conn.execute(
+        cur = self._x(
             f"UPDATE deliveries SET {column}=? WHERE recipient_id=? AND {column} IS NULL"
             f" AND message_id IN ({marks})",
             [time.time(), recipient, *ids],
@@ -177,10 +215,8 @@ class Tx:
 
     def purge_messages(self, before: float) -> int:
         """Retention: drop deliveries read before `before`, then orphaned messages."""
-        cur = self.conn.execute(
-            "DELETE FROM deliveries WHERE read_at IS NOT NULL AND read_at < ?", (before,)
-        )
-        self.conn.execute(
+        cur = self._x("DELETE FROM deliveries WHERE read_at IS NOT NULL AND read_at < ?", (before,))
+        self._x(
             "DELETE FROM messages WHERE sent_at < ? AND id NOT IN"
             " (SELECT message_id FROM deliveries)",
             (before,),
@@ -188,14 +224,17 @@ class Tx:
         return cur.rowcount
 
     # ---- intents -----------------------------------------------------------
-    def live_intents(self) -> list[Intent]:
-        rows = self._q("SELECT * FROM intents WHERE released_at IS NULL ORDER BY id")
+    def live_intents(self, repo_id: str | None = None) -> list[Intent]:
+        where, params = (" AND repo_id=?", (repo_id,)) if repo_id is not None else ("", ())
+        rows = self._q(
+            f"SELECT * FROM intents WHERE released_at IS NULL{where} ORDER BY id", params
+        )
         return [_intent(r) for r in rows]
 
     def insert_intent(self, intent: Intent) -> Intent:
-        cur = self.conn.execute(
+        cur = self._x(
             "INSERT INTO intents (peer_id, repo_id, pattern, mode, reason, since, expires_at,"
-            " notify_when_free) VALUES (?,?,?,?,?,?,?,?)",
+            " notify_when_free) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
             (
                 intent.peer_id,
                 intent.repo_id,
@@ -207,15 +246,15 @@ class Tx:
                 int(intent.notify_when_free),
             ),
         )
-        intent.intent_id = intent_key(int(cur.lastrowid or 0))
+        intent.intent_id = intent_key(int(cur.fetchall()[0]["id"]))
         return intent
 
     def update_intent(self, intent_id: int, **fields: Any) -> None:
         cols = ", ".join(f"{k}=?" for k in fields)
-        self.conn.execute(f"UPDATE intents SET {cols} WHERE id=?", [*fields.values(), intent_id])
+        self._x(f"UPDATE intents SET {cols} WHERE id=?", [*fields.values(), intent_id])
 
     def release_intent(self, intent_id: int, by: str | None, cause: str) -> None:
-        self.conn.execute(
+        self._x(
             "UPDATE intents SET released_at=?, released_by=?, release_cause=?"
             " WHERE id=? AND released_at IS NULL",
             (time.time(), by, cause, intent_id),
@@ -231,7 +270,7 @@ class Tx:
         repo_id: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        self.conn.execute(
+        self._x(
             "INSERT INTO intent_events (at, event, intent_id, peer_id, actor_id, repo_id, detail)"
             " VALUES (?,?,?,?,?,?,?)",
             (time.time(), event, intent_id, peer_id, actor_id, repo_id, json.dumps(detail or {})),
@@ -246,7 +285,7 @@ class Tx:
 
     # ---- watches (notify_when_free) ----------------------------------------
     def add_watch(self, peer_id: str, repo_id: str, patterns: list[str], mode: str) -> None:
-        self.conn.execute(
+        self._x(
             "INSERT INTO watches (peer_id, repo_id, patterns, mode, created_at) VALUES (?,?,?,?,?)",
             (peer_id, repo_id, json.dumps(patterns), mode, time.time()),
         )
@@ -264,4 +303,4 @@ class Tx:
         ]
 
     def delete_watch(self, watch_id: int) -> None:
-        self.conn.execute("DELETE FROM watches WHERE id=?", (watch_id,))
+        self._x("DELETE FROM watches WHERE id=?", (watch_id,))

@@ -1,0 +1,235 @@
+"""The PostgreSQL store, for a team server: the SqliteStore's interface and
+design on PostgreSQL.
+
+Why psycopg 3 driven synchronously, not asyncpg (or psycopg's async API):
+every write in lockd is a *synchronous* job, a plain function of a `Tx`
+(lockd/store/tx.py), which the registry and claims code hand to
+`store.write`. A job's statements run back to back inside one transaction
+with no await between them, which is what keeps a claim's check-and-insert
+free of interleaving. psycopg 3 speaks DB-API like sqlite3, so those same job
+functions run unchanged on one dedicated thread holding one connection,
+exactly as aiosqlite runs them on its thread. asyncpg would need every job
+rewritten as a coroutine and a second copy of every statement.
+
+The design mirrors SqliteStore: one writer task takes all jobs waiting, runs
+them in a single transaction on the store's thread, each under its own
+SAVEPOINT so a failing job changes nothing and fails alone, COMMITs once, and
+only then answers each job and runs its after-commit callback in commit order.
+
+Atomicity across brokers: each batch first takes a transaction-scoped advisory
+lock (`pg_advisory_xact_lock(LOCK_KEY)`, one key per database), so the batches
+of every broker sharing the database run one at a time, never interleaved;
+the lock is released by the COMMIT/ROLLBACK itself, so a crashed broker cannot
+leave it held. Claims re-read the repo's live intents inside that locked
+transaction (`shared = True`, see lockd/claims.py), so two brokers can never
+both grant overlapping claims. Pushing a message sent through one broker to a
+stream held by another (LISTEN/NOTIFY) is not built yet: each broker pushes
+only what passes through it, and sees other brokers' peers only after a
+restart.
+
+If the server goes away, requests fail with `unavailable` (503) and the next
+request reconnects; nothing is retried silently, so no write is applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
+from psycopg.rows import dict_row
+
+from lockd.errors import LockdError
+from lockd.store.schema import PG_MIGRATIONS
+from lockd.store.tx import POSTGRES, Tx
+
+T = TypeVar("T")
+MAX_BATCH = 256
+CONNECT_TIMEOUT_SECONDS = 5
+# int64 key of the advisory lock every lockd broker on a database takes per
+# write batch: the bytes of "lockd" (an arbitrary constant all brokers agree on).
+LOCK_KEY = int.from_bytes(b"lockd", "big")
+Conn = psycopg.Connection[dict[str, Any]]
+Job = tuple[Callable[[Tx], Any], "asyncio.Future[Any]", Callable[[Any], None] | None]
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for logs and error messages."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://(unparsable URL)"
+    host = info.get("host") or "localhost"
+    port = info.get("port") or "5432"
+    user = f"{info['user']}@" if info.get("user") else ""
+    return f"postgresql://{user}{host}:{port}/{info.get('dbname') or ''}"
+
+
+def _connect(url: str) -> Conn:
+    return psycopg.connect(
+        url,
+        autocommit=True,  # transactions are explicit: BEGIN ... COMMIT per batch
+        row_factory=dict_row,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        application_name="lockd",
+    )
+
+
+def _rollback_if_open(conn: Conn) -> None:
+    if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("ROLLBACK")
+
+
+def _run_batch(conn: Conn, jobs: list[Callable[[Tx], Any]]) -> list[tuple[bool, Any]]:
+    tx = Tx(conn, POSTGRES)
+    outcomes: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN")
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        for job in jobs:
+            conn.execute("SAVEPOINT job")
+            try:
+                outcomes.append((True, job(tx)))
+                conn.execute("RELEASE SAVEPOINT job")
+            except Exception as exc:  # this job's changes vanish; the others stand
+                if isinstance(exc, psycopg.OperationalError) and conn.broken:
+                    raise  # the connection is gone: the whole batch fails
+                conn.execute("ROLLBACK TO SAVEPOINT job")
+                conn.execute("RELEASE SAVEPOINT job")
+                outcomes.append((False, exc))
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback_if_open(conn)
+        raise
+    return outcomes
+
+
+def _migrate(conn: Conn, url: str) -> None:
+    """Apply the missing PG_MIGRATIONS in one transaction under the advisory
+    lock, so brokers starting together on a fresh database migrate it once."""
+    conn.execute("BEGIN")
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        conn.execute("CREATE TABLE IF NOT EXISTS lockd_schema (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT version FROM lockd_schema").fetchone()
+        if row is None:
+            conn.execute("INSERT INTO lockd_schema (version) VALUES (0)")
+            version = 0
+        else:
+            version = int(row["version"])
+        if version > len(PG_MIGRATIONS):
+            raise LockdError(
+                "internal",
+                f"database {describe(url)} has schema version {version}, newer "
+                f"than this lockd knows ({len(PG_MIGRATIONS)}): upgrade lockd",
+            )
+        for index in range(version, len(PG_MIGRATIONS)):
+            _name, sql = PG_MIGRATIONS[index]
+            for statement in sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)  # type: ignore[call-overload]
+            conn.execute("UPDATE lockd_schema SET version = %s", (index + 1,))
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback_if_open(conn)
+        raise
+
+
+class PostgresStore:
+    """SqliteStore's interface (open, close, write, read) on PostgreSQL."""
+
+    # Other brokers may write the same database: claims must re-check the
+    # database inside the write transaction rather than trust memory alone.
+    shared = True
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = describe(url)  # what logs show; never the password
+        self._conn: Conn | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="lockd-pg")
+        await self._call(_migrate, self.url)
+        self._writer = asyncio.create_task(self._write_forever())
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
+            executor.shutdown(wait=True)
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+
+    def _on_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """On the store's thread: (re)connect if needed, then fn(conn, *args)."""
+        if self._conn is None or self._conn.closed:
+            self._conn = _connect(self.url)
+        try:
+            return fn(self._conn, *args)
+        except psycopg.OperationalError:
+            if self._conn.broken or self._conn.closed:
+                self._disconnect()  # the next call reconnects
+            raise
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(connection, *args) on the store's one thread: one hop."""
+        if self._executor is None:
+            raise LockdError("unavailable", "the store is not open")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._on_thread, fn, *args)
+        except psycopg.OperationalError as exc:
+            raise LockdError(
+                "unavailable",
+                f"the PostgreSQL database {self.path} is unreachable: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
+            ) from None
+
+    async def write(self, job: Callable[[Tx], T], after: Callable[[T], None] | None = None) -> T:
+        """Run `job` in the next group commit; return once it is committed."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((job, future, after))
+        return await future
+
+    async def read(self, job: Callable[[Tx], T]) -> T:
+        return await self._call(lambda conn: job(Tx(conn, POSTGRES)))
+
+    async def _write_forever(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < MAX_BATCH:
+                batch.append(self._queue.get_nowait())
+            try:
+                outcomes = await self._call(_run_batch, [job for job, _, _ in batch])
+            except Exception as exc:  # the commit itself failed: nobody's write stands
+                for _, future, _ in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future, after), (ok, value) in zip(batch, outcomes, strict=True):
+                if ok and after is not None:
+                    after(value)  # even if the caller went away: the write stands
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
