@@ -7,19 +7,22 @@ already running); 6 broker unreachable.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from lockd import __version__, config
 from lockd.errors import LockdError, invalid
 
-Handler = Callable[[argparse.Namespace], int]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # argparse and typing: not on the git hook's path
+    import argparse
+    from typing import Any
+
+Handler = Callable[["argparse.Namespace"], int]
 
 
 def parse_duration(text: str) -> float:
@@ -275,11 +278,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 # ---- parser -------------------------------------------------------------------
-# Run on every commit and every edit: their parser skips the rest of the CLI.
-HOT_COMMANDS = ("hook-run", "guard")
+def build_parser() -> argparse.ArgumentParser:
+    import argparse  # not at module level: the git hook's path never parses with it
 
-
-def build_parser(hot_only: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lockd", description="Coordination broker for coding agents sharing a repository."
     )
@@ -295,11 +296,6 @@ def build_parser(hot_only: bool = False) -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print JSON for scripts")
         return p
 
-    if hot_only:
-        from lockd.githooks import add_commands
-
-        add_commands(sub, add)
-        return parser
     p = add("serve", cmd_serve, "run the broker in the foreground", json_flag=False)
     p.add_argument(
         "--port", type=int, default=None, help=f"port (default LOCKD_PORT or {config.DEFAULT_PORT})"
@@ -358,7 +354,18 @@ def build_parser(hot_only: bool = False) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(hot_only=bool(argv) and argv[0] in HOT_COMMANDS)
+    # Every commit and every edit runs these two: straight to them, without
+    # building the CLI's parser (argparse alone is a fifth of the hook's budget).
+    if len(argv) >= 2 and argv[0] == "hook-run" and not {"-h", "--help"} & set(argv):
+        from lockd.githooks import HOOK_TYPES, run_with_stdin
+
+        if argv[1] in HOOK_TYPES:
+            return run_with_stdin(argv[1], argv[2:])
+    if argv[:1] == ["guard"] and "--hook" in argv and set(argv[1:]) <= {"--hook", "--auto-claim"}:
+        from lockd.guard import run_hook
+
+        return run_hook(auto_claim="--auto-claim" in argv)
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))

@@ -11,28 +11,37 @@ from __future__ import annotations
 
 import json
 import socket
-import urllib.parse
+from collections import namedtuple
 from collections.abc import AsyncIterator
-from typing import Any, NamedTuple
 
 from lockd import config
 from lockd.errors import LockdError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs the git hook ~5 ms to import at run time
+    from typing import Any
+
 SESSION_HEADER = "X-Lockd-Session"
 
 
-class Req(NamedTuple):
-    """One broker call. A NamedTuple, not a dataclass: `dataclasses` pulls in
-    `inspect`, a cost every git commit would pay through the hook."""
+class Req(namedtuple("Req", "method path body params", defaults=(None, None))):
+    """One broker call: method, path, JSON body, query params. A plain
+    namedtuple: dataclasses and typing.NamedTuple would pull `inspect` and
+    `typing` into every git commit through the hook."""
 
+    __slots__ = ()
     method: str
     path: str
-    body: dict[str, Any] | None = None
-    params: dict[str, Any] | None = None
+    body: dict[str, Any] | None
+    params: dict[str, Any] | None
 
     def target(self) -> str:
         params = {k: _param(v) for k, v in (self.params or {}).items() if v is not None}
-        return self.path + ("?" + urllib.parse.urlencode(params) if params else "")
+        if not params:
+            return self.path
+        import urllib.parse
+
+        return self.path + "?" + urllib.parse.urlencode(params)
 
 
 def _param(value: Any) -> str:
@@ -219,10 +228,15 @@ class Client:
         self.token = token if token is not None else config.read_token()
         self.credential = credential
         self.timeout = timeout
-        parts = urllib.parse.urlsplit(self.url)
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname or config.HOST
-        self._port = parts.port or (443 if self._https else 80)
+        if url is None and config.remote_url() is None:  # the local broker: no URL parsing
+            self._https, self._host, self._port = False, config.HOST, config.port()
+        else:
+            import urllib.parse
+
+            parts = urllib.parse.urlsplit(self.url)
+            self._https = parts.scheme == "https"
+            self._host = parts.hostname or config.HOST
+            self._port = parts.port or (443 if self._https else 80)
         self._conn: socket.socket | None = None
         self._reader: Any = None
 

@@ -7,9 +7,12 @@ process at several brokers by changing the environment.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from lockd.errors import LockdError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs the git hook ~5 ms to import at run time
+    from pathlib import Path
 
 DEFAULT_PORT = 7899
 HOST = "127.0.0.1"
@@ -28,17 +31,24 @@ DELIVERED_RETENTION_DAYS = 30  # read+delivered messages older than this are pur
 PERSON_TTL_SECONDS = 8 * 3600  # a person's claims expire after this by default
 
 
-def home() -> Path:
-    """The state dir: database, token, logs. Created 0700 on first use."""
+def home_dir() -> str:
+    """The state dir: database, token, logs. Created 0700 on first use.
+    A plain string: the hooks read the token from here without pathlib."""
     raw = os.environ.get("LOCKD_HOME")
     if raw:
-        path = Path(raw).expanduser()
+        path = os.path.expanduser(raw)
     else:
         import platformdirs
 
-        path = Path(platformdirs.user_state_dir("lockd", appauthor=False))
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = platformdirs.user_state_dir("lockd", appauthor=False)
+    os.makedirs(path, mode=0o700, exist_ok=True)
     return path
+
+
+def home() -> Path:
+    from pathlib import Path
+
+    return Path(home_dir())
 
 
 def port() -> int:
@@ -81,7 +91,8 @@ def read_token() -> str | None:
     if env:
         return env.strip()
     try:
-        return token_path().read_text().strip() or None
+        with open(os.path.join(home_dir(), "token")) as fh:
+            return fh.read().strip() or None
     except FileNotFoundError:
         return None
 

@@ -12,19 +12,48 @@ from lockd.errors import LockdError
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # `git hash-object -t tree /dev/null`
 
 
+class Running:
+    """A git command started now and read later, so a hook can run its git
+    processes side by side instead of paying for each in turn."""
+
+    def __init__(self, args: list[str], cwd: str | None = None, stdin: bool = False) -> None:
+        self.args, self.cwd = args, cwd
+        try:
+            self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+                ["git", *args],
+                cwd=cwd,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except FileNotFoundError:
+            self.proc = None
+
+    def finish(self, input: bytes | None = None, timeout: float = 10.0) -> tuple[int, bytes, bytes]:
+        if self.proc is None:
+            raise LockdError("unavailable", "git is not installed or not on PATH")
+        try:
+            out, err = self.proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise LockdError(
+                "unavailable", f"git {self.args[0]} took over {timeout:.0f} s"
+            ) from None
+        return self.proc.returncode, out, err
+
+    def output(self, input: bytes | None = None, timeout: float = 10.0) -> bytes:
+        code, out, err = self.finish(input, timeout)
+        if code != 0:
+            why = err.decode(errors="replace").strip()
+            what = " ".join(self.args[:3])
+            raise LockdError("invalid", f"git {what} failed in {self.cwd}: {why}")
+        return out
+
+
 def run(args: list[str], cwd: str | None = None, input: bytes | None = None,
         timeout: float = 10.0) -> bytes:  # fmt: skip
-    try:
-        proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True,
-                              timeout=timeout, check=False)  # fmt: skip
-    except FileNotFoundError:
-        raise LockdError("unavailable", "git is not installed or not on PATH") from None
-    except subprocess.TimeoutExpired:
-        raise LockdError("unavailable", f"git {args[0]} took over {timeout:.0f} s") from None
-    if proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace").strip()
-        raise LockdError("invalid", f"git {' '.join(args[:3])} failed in {cwd}: {err}")
-    return proc.stdout
+    return Running(args, cwd, stdin=input is not None).output(input, timeout)
 
 
 def zsplit(data: bytes) -> list[str]:
@@ -46,20 +75,28 @@ def rev_parse_info(cwd: str) -> dict[str, str]:
 FACT_KEYS = ("remote.origin.url", "core.ignorecase", "lockd.hookmode", "core.hookspath")
 
 
-def config_facts(cwd: str) -> dict[str, str]:
-    """The values of FACT_KEYS that are set (last one wins, as in git)."""
+def start_config_facts(cwd: str) -> Running:
+    """Start reading FACT_KEYS; `config_facts_of` parses the answer."""
     pattern = "^(" + "|".join(k.replace(".", "\\.") for k in FACT_KEYS) + ")$"
+    return Running(["config", "-z", "--get-regexp", pattern], cwd)
+
+
+def config_facts_of(running: Running) -> dict[str, str]:
+    """The values of FACT_KEYS that are set (last one wins, as in git)."""
     try:
-        proc = subprocess.run(["git", "config", "-z", "--get-regexp", pattern], cwd=cwd,
-                              capture_output=True, timeout=10, check=False)  # fmt: skip
-    except (FileNotFoundError, subprocess.TimeoutExpired):
+        _code, out, _err = running.finish()  # exit 1: none of them is set
+    except LockdError:
         return {}
     facts: dict[str, str] = {}
-    for entry in proc.stdout.split(b"\0"):
+    for entry in out.split(b"\0"):
         key, _, value = entry.decode(errors="replace").partition("\n")
         if key:
             facts[key.lower()] = value
     return facts
+
+
+def config_facts(cwd: str) -> dict[str, str]:
+    return config_facts_of(start_config_facts(cwd))
 
 
 def toplevel(cwd: str) -> str | None:
@@ -96,12 +133,19 @@ def _name_status(data: bytes) -> list[str]:
     return list(paths)
 
 
+def start_staged_paths(cwd: str) -> Running:
+    """Added, modified, deleted, type-changed, renamed (both sides), copied;
+    read with `staged_paths_of`. Without a commit, `git diff --cached` compares
+    against HEAD, or against nothing on an unborn branch: one process either way."""
+    return Running(["diff", "--cached", "--name-status", "-z", "-M", "-C", "--no-ext-diff"], cwd)
+
+
+def staged_paths_of(running: Running) -> list[str]:
+    return _name_status(running.output())
+
+
 def staged_paths(cwd: str) -> list[str]:
-    """Added, modified, deleted, type-changed, renamed (both sides), copied.
-    Without a commit, `git diff --cached` compares against HEAD, or against
-    nothing on an unborn branch: one process either way."""
-    return _name_status(run(["diff", "--cached", "--name-status", "-z", "-M", "-C",
-                             "--no-ext-diff"], cwd=cwd))  # fmt: skip
+    return staged_paths_of(start_staged_paths(cwd))
 
 
 def changed_paths_between(cwd: str, old: str, new: str) -> list[str]:

@@ -8,21 +8,24 @@ GitPython), because it runs on every commit.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import stat
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from lockd import gitcmd
 from lockd.client import Api, Client
 from lockd.errors import LockdError, invalid
 from lockd.identity import committer
 from lockd.repo import identify
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # argparse, pathlib and typing: not on the hook's own path
+    import argparse
+    from pathlib import Path
+    from typing import Any
 
 MARKER = "# lockd-managed-hook"
 HOOK_TYPES = ("pre-commit", "pre-push")
@@ -113,14 +116,16 @@ def report(results: list[dict[str, Any]], who: str | None) -> tuple[list[str], l
 def run(hook: str, argv: list[str], stdin: str = "", cwd: str | None = None) -> int:
     """The hook itself. Never blocks on a broker it cannot reach."""
     cwd = cwd or os.getcwd()
+    # The staged diff runs while identify() asks git for the roots and config.
+    staged = gitcmd.start_staged_paths(cwd) if hook == "pre-commit" else None
     try:
         repo = identify(cwd)
         if not repo.is_git:
             raise LockdError("invalid", f"{cwd} is not inside a git work tree")
         repo_id = repo.repo_id
         paths = (
-            gitcmd.staged_paths(cwd)
-            if hook == "pre-commit"
+            gitcmd.staged_paths_of(staged)
+            if staged is not None
             else push_paths(cwd, _push_remote(argv), stdin)
         )
     except LockdError as exc:
@@ -204,6 +209,12 @@ exit $status
 """
 
 
+def _hooks_path(cwd: str) -> Path:
+    from pathlib import Path  # installing is not the hook's hot path
+
+    return Path(gitcmd.hooks_dir(cwd))
+
+
 def _is_ours(path: Path) -> bool:
     try:
         return MARKER in path.read_text(errors="replace")
@@ -212,7 +223,7 @@ def _is_ours(path: Path) -> bool:
 
 
 def install(cwd: str, mode: str | None = None, pre_push: bool = False) -> list[str]:
-    hooks = Path(gitcmd.hooks_dir(cwd))
+    hooks = _hooks_path(cwd)
     hooks.mkdir(parents=True, exist_ok=True)
     done = []
     for name in ("pre-commit", "pre-push") if pre_push else ("pre-commit",):
@@ -238,7 +249,7 @@ def install(cwd: str, mode: str | None = None, pre_push: bool = False) -> list[s
 
 
 def uninstall(cwd: str) -> list[str]:
-    hooks = Path(gitcmd.hooks_dir(cwd))
+    hooks = _hooks_path(cwd)
     done = []
     for name in HOOK_TYPES:
         target, legacy = hooks / name, hooks / f"{name}.legacy"
@@ -252,7 +263,7 @@ def uninstall(cwd: str) -> list[str]:
 
 
 def status(cwd: str) -> dict[str, Any]:
-    hooks = Path(gitcmd.hooks_dir(cwd))
+    hooks = _hooks_path(cwd)
     return {
         "hooks_dir": str(hooks),
         "mode": hook_mode(cwd),
@@ -327,5 +338,9 @@ def _cmd_guard(args: argparse.Namespace) -> int:
 
 
 def _cmd_hook_run(args: argparse.Namespace) -> int:
+    return run_with_stdin(args.hook, args.args)
+
+
+def run_with_stdin(hook: str, argv: list[str]) -> int:
     stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
-    return run(args.hook, args.args, stdin)
+    return run(hook, argv, stdin)

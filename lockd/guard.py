@@ -6,17 +6,20 @@ With `--auto-claim`, a file nobody claims is announced for the session."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-from typing import Any
 
 from lockd.client import Api, Client
 from lockd.errors import LockdError
 from lockd.githooks import hook_mode
 from lockd.identity import committer
 from lockd.repo import identify
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # not on the guard's run-time path (it runs before every edit)
+    import argparse
+    from typing import Any
 
 EDIT_TOOLS = {"Edit", "Write", "MultiEdit", "NotebookEdit"}
 
@@ -102,6 +105,11 @@ def decide(payload: dict[str, Any], auto_claim: bool = False) -> dict[str, Any] 
 
 
 def cmd_guard(args: argparse.Namespace) -> int:
+    return run_hook(auto_claim=args.auto_claim)
+
+
+def run_hook(auto_claim: bool = False) -> int:
+    """Answer one hook payload from stdin; never in the agent's way."""
     raw = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
     try:
         payload = json.loads(raw) if raw.strip() else {}
@@ -111,7 +119,7 @@ def cmd_guard(args: argparse.Namespace) -> int:
         print("lockd guard: stdin is not the hook's JSON; nothing checked", file=sys.stderr)
         return 0
     try:
-        answer = decide(payload, auto_claim=args.auto_claim)
+        answer = decide(payload, auto_claim=auto_claim)
     except LockdError as exc:
         if exc.kind == "unavailable":
             print(

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-import urllib.parse
-from typing import NamedTuple
+from collections import namedtuple
 
 from lockd import gitcmd
 from lockd.errors import LockdError, invalid
@@ -21,14 +20,24 @@ DEFAULT_PORTS = {"ssh": "22", "git+ssh": "22", "ssh+git": "22", "https": "443", 
                  "git": "9418"}  # fmt: skip
 
 
-class RepoInfo(NamedTuple):  # not a dataclass: keeps `inspect` off the hook's path
+class RepoInfo(
+    namedtuple(
+        "RepoInfo",
+        "repo_id root common_dir origin ignorecase is_git hook_mode",
+        defaults=(False, True, None),
+    )
+):
+    """A plain namedtuple (not a dataclass or typing.NamedTuple), to keep
+    `inspect` and `typing` off the git hook's path."""
+
+    __slots__ = ()
     repo_id: str
     root: str  # this checkout's root (worktree root), real path
     common_dir: str | None
     origin: str | None  # normalized
-    ignorecase: bool = False
-    is_git: bool = True
-    hook_mode: str | None = None  # `git config lockd.hookMode`, read with the rest
+    ignorecase: bool
+    is_git: bool
+    hook_mode: str | None  # `git config lockd.hookMode`, read with the rest
 
 
 def _strip_path(path: str) -> str:
@@ -48,6 +57,8 @@ def normalize_remote_url(url: str, base: str | None = None) -> str:
     if not url:
         raise invalid("remote URL is empty")
     if "://" in url:
+        import urllib.parse
+
         parts = urllib.parse.urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme == "file":
@@ -83,14 +94,17 @@ def repo_id_for(origin: str | None, common_dir: str | None, directory: str) -> s
 
 
 def identify(cwd: str) -> RepoInfo:
-    """Two git processes: rev-parse for the roots, one config read for the rest."""
+    """Two git processes, side by side: rev-parse for the roots, one config
+    read for the rest."""
     cwd = os.path.realpath(cwd)
+    config = gitcmd.start_config_facts(cwd)  # runs beside rev-parse
     try:
         info = gitcmd.rev_parse_info(cwd)
     except LockdError:
+        gitcmd.config_facts_of(config)
         return RepoInfo(repo_id_for(None, None, cwd), cwd, None, None, False, is_git=False)
     top = info["toplevel"]
-    facts = gitcmd.config_facts(top)
+    facts = gitcmd.config_facts_of(config)
     raw_origin = facts.get("remote.origin.url")
     origin = normalize_remote_url(raw_origin, base=top) if raw_origin else None
     ignorecase = facts.get("core.ignorecase", "").lower() == "true"

@@ -1,0 +1,62 @@
+"""Who is this process? The /proc walk must agree with psutil, and finding
+the committer must not load psutil on Linux (the hook's time budget)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from lockd import liveness
+from lockd.identity import _proc_ancestors
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="Linux /proc only")
+def test_proc_ancestor_walk_agrees_with_psutil() -> None:
+    """Same pids, same start times (within psutil's own rounding)."""
+    ours, theirs = _proc_ancestors(os.getpid()), liveness.ancestors(os.getpid())
+    assert ours is not None and [p for p, _ in ours] == [p for p, _ in theirs]
+    for (_, a), (_, b) in zip(ours, theirs, strict=True):
+        assert b is not None and abs(a - b) < 0.02
+
+
+def _who(lockd_home: Path) -> dict[str, object]:
+    code = (
+        "import json, sys; from lockd.identity import session_of_ancestors as s;"
+        "found = s(); print(json.dumps({'found': found and found['peer_id'],"
+        " 'psutil': 'psutil' in sys.modules}))"
+    )
+    env = {**os.environ, "LOCKD_HOME": str(lockd_home)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _session(lockd_home: Path, name: str, pid: int, start: float | None) -> None:
+    folder = lockd_home / "sessions"
+    folder.mkdir(exist_ok=True)
+    data = {"peer_id": name, "credential": "c", "agent_pid": pid, "agent_start": start}
+    (folder / f"{name}.json").write_text(json.dumps(data))
+
+
+def test_a_session_above_us_is_found_and_others_cost_nothing(lockd_home: Path) -> None:
+    me = psutil.Process()
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        born = psutil.Process(stranger.pid).create_time()
+        _session(lockd_home, "p-elsewhere", stranger.pid, born)
+        assert _who(lockd_home) == {"found": None, "psutil": False}
+        # This test process is the child's parent: a session whose agent it is.
+        _session(lockd_home, "p-reused", me.pid, me.create_time() - 100)  # pid reused
+        assert _who(lockd_home)["found"] is None
+        _session(lockd_home, "p-mine", me.pid, me.create_time())
+        linux = os.path.exists("/proc/self/stat")
+        assert _who(lockd_home) == {"found": "p-mine", "psutil": not linux}
+    finally:
+        stranger.kill()
+        stranger.wait()
