@@ -1,10 +1,13 @@
 """The only way any adapter (CLI, hooks, MCP server, dashboard tests) reaches
 the broker: one wire format, one error decoding, one place for `LOCKD_URL`.
 
-Requests are described once by `Api` as plain tuples; `Client` (sync, a
-lean HTTP/1.1 exchange on a socket, so hooks import nothing heavy) and
-`AsyncClient` (httpx, for the MCP server's concurrent calls and its event
-stream) both execute them.
+Requests are described once by `Api` as plain tuples and written and read by
+one small HTTP/1.1 codec (`_request_bytes`, `_parse_head`): `Client` runs it
+on a blocking socket for the CLI and hooks, `AsyncClient` on asyncio streams
+for the MCP server (its calls and its event stream). A general HTTP library
+was measured and dropped twice: `http.client`'s import cost a third of the git
+hook's budget, and httpx took half of the MCP server's CPU per tool call. The
+broker is our own, speaks HTTP/1.1 with Content-Length, and is on loopback.
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ def _param(value: Any) -> str:
 
 class Api:
     """Every broker call, described once."""
+
+    @staticmethod
+    def stream() -> Req:
+        return Req("GET", "/v1/stream")
 
     @staticmethod
     def health() -> Req:
@@ -209,6 +216,48 @@ def _unreachable(url: str, exc: BaseException) -> LockdError:
     )
 
 
+def _endpoint(url: str | None) -> tuple[str, bool, str, int]:
+    """(url, https, host, port); the local broker's address without URL parsing."""
+    if url is None and config.remote_url() is None:
+        return config.broker_url(), False, config.HOST, config.port()
+    import urllib.parse
+
+    full = url or config.broker_url()
+    parts = urllib.parse.urlsplit(full)
+    https = parts.scheme == "https"
+    return full, https, parts.hostname or config.HOST, parts.port or (443 if https else 80)
+
+
+def _request_bytes(
+    req: Req, data: bytes | None, host: str, port: int, headers: dict[str, str]
+) -> bytes:
+    lines = [f"{req.method} {req.target()} HTTP/1.1", f"Host: {host}:{port}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    if data is not None:
+        lines.append(f"Content-Length: {len(data)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (data or b"")
+
+
+def _parse_head(block: bytes) -> tuple[int, int | None, bool, bool]:
+    """(status, content length, chunked, connection close) from a response head."""
+    status_line, _, rest = block.partition(b"\n")
+    try:
+        status = int(status_line.split()[1])
+    except (IndexError, ValueError):
+        raise OSError(f"not an HTTP response: {status_line[:80]!r}") from None
+    length, chunked, close = None, False, False
+    for line in rest.decode("latin-1").splitlines():
+        name, _, value = line.partition(":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == "content-length":
+            length = int(value)
+        elif name == "transfer-encoding":
+            chunked = "chunked" in value
+        elif name == "connection":
+            close = value == "close"
+    return status, length, chunked, close
+
+
 class Client:
     """Synchronous client for the CLI and the hooks, on a plain socket.
 
@@ -224,19 +273,10 @@ class Client:
         credential: str | None = None,
         timeout: float = 5.0,
     ) -> None:
-        self.url = url or config.broker_url()
+        self.url, self._https, self._host, self._port = _endpoint(url)
         self.token = token if token is not None else config.read_token()
         self.credential = credential
         self.timeout = timeout
-        if url is None and config.remote_url() is None:  # the local broker: no URL parsing
-            self._https, self._host, self._port = False, config.HOST, config.port()
-        else:
-            import urllib.parse
-
-            parts = urllib.parse.urlsplit(self.url)
-            self._https = parts.scheme == "https"
-            self._host = parts.hostname or config.HOST
-            self._port = parts.port or (443 if self._https else 80)
         self._conn: socket.socket | None = None
         self._reader: Any = None
 
@@ -252,32 +292,13 @@ class Client:
             self._conn, self._reader = sock, sock.makefile("rb")
         return self._conn
 
-    def _head(self, req: Req, data: bytes | None) -> bytes:
-        lines = [f"{req.method} {req.target()} HTTP/1.1", f"Host: {self._host}:{self._port}"]
-        lines += [f"{k}: {v}" for k, v in _headers(self.token, self.credential, bool(data)).items()]
-        if data is not None:
-            lines.append(f"Content-Length: {len(data)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
     def _response(self) -> tuple[int, bytes]:
-        reader = self._reader
-        status_line = reader.readline(65537)
-        if not status_line:
-            raise ConnectionResetError("the broker closed the connection")
-        try:
-            status = int(status_line.split()[1])
-        except (IndexError, ValueError):
-            raise OSError(f"not an HTTP response: {status_line[:80]!r}") from None
-        length, chunked, close = None, False, False
+        reader, head = self._reader, b""
         while (line := reader.readline(65537)) not in (b"\r\n", b"\n", b""):
-            name, _, value = line.decode("latin-1").partition(":")
-            name, value = name.strip().lower(), value.strip().lower()
-            if name == "content-length":
-                length = int(value)
-            elif name == "transfer-encoding":
-                chunked = "chunked" in value
-            elif name == "connection":
-                close = value == "close"
+            head += line
+        if not head:
+            raise ConnectionResetError("the broker closed the connection")
+        status, length, chunked, close = _parse_head(head)
         if chunked:
             body = b""
             while size := int(reader.readline(65537).split(b";")[0].strip() or b"0", 16):
@@ -293,11 +314,12 @@ class Client:
 
     def call(self, req: Req) -> dict[str, Any]:
         data = json.dumps(req.body).encode() if req.body is not None else None
+        headers = _headers(self.token, self.credential, data is not None)
         for attempt in (1, 2):
             reused = self._conn is not None
             try:
                 conn = self._connection()
-                conn.sendall(self._head(req, data) + (data or b""))
+                conn.sendall(_request_bytes(req, data, self._host, self._port, headers))
                 return _decode(*self._response())
             except (BrokenPipeError, ConnectionResetError) as exc:
                 self.close()
@@ -323,8 +345,22 @@ class Client:
             return False
 
 
+if TYPE_CHECKING:
+    import asyncio
+
+    Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    import asyncio  # not at module level: the git hook imports this module
+
+    return (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)
+
+
 class AsyncClient:
-    """Async client (httpx) with the same requests, plus the event stream."""
+    """The MCP server's client: the same lean HTTP/1.1 exchange on asyncio
+    streams, a few kept-alive connections for concurrent calls, and the event
+    stream. Not httpx: it took half of the MCP server's CPU per tool call."""
 
     def __init__(
         self,
@@ -333,48 +369,92 @@ class AsyncClient:
         credential: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        import httpx
-
-        self.url = url or config.broker_url()
+        self.url, self._https, self._host, self._port = _endpoint(url)
         self.token = token if token is not None else config.read_token()
         self.credential = credential
-        # httpx writes a request's head and body separately; with Nagle on, the
-        # body waits for the broker's delayed ACK (measured: +6 ms per call).
-        nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            timeout=timeout,
-            transport=httpx.AsyncHTTPTransport(socket_options=nodelay),
+        self.timeout = timeout
+        self._idle: list[Conn] = []
+
+    async def _open(self) -> Conn:
+        import asyncio
+
+        tls = None
+        if self._https:
+            import ssl
+
+            tls = ssl.create_default_context()
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self._host, self._port, ssl=tls, limit=2**24), self.timeout
         )
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # head and body go out together; no delayed-ACK stalls
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return reader, writer
+
+    async def _exchange(self, conn: Conn, payload: bytes) -> tuple[int, bytes, bool]:
+        reader, writer = conn
+        writer.write(payload)
+        status, length, chunked, close = _parse_head(await reader.readuntil(b"\r\n\r\n"))
+        if chunked:
+            body = b"".join([chunk async for chunk in _chunks(reader)])
+        elif length is not None:
+            body = await reader.readexactly(length)
+        else:
+            body, close = await reader.read(), True
+        return status, body, close
 
     async def call(self, req: Req) -> dict[str, Any]:
-        import httpx
+        import asyncio
 
         if self.token is None:
             self.token = config.read_token()
         data = json.dumps(req.body).encode() if req.body is not None else None
         headers = _headers(self.token, self.credential, data is not None)
-        try:
-            resp = await self._http.request(req.method, req.target(), content=data, headers=headers)
-        except httpx.HTTPError as exc:
-            raise _unreachable(self.url, exc) from None
-        return _decode(resp.status_code, resp.content)
+        payload = _request_bytes(req, data, self._host, self._port, headers)
+        for attempt in (1, 2):
+            conn = self._idle.pop() if self._idle else None
+            reused = conn is not None
+            done = False
+            try:
+                conn = conn or await self._open()
+                status, body, close = await asyncio.wait_for(
+                    self._exchange(conn, payload), self.timeout
+                )
+                done = True
+            except _network_errors() as exc:
+                # As the sync client: retry only a kept-alive connection the
+                # broker closed; elsewhere it may have acted.
+                stale = isinstance(exc, (ConnectionError, asyncio.IncompleteReadError))
+                if attempt == 1 and reused and stale:
+                    continue
+                raise _unreachable(self.url, exc) from None
+            finally:
+                if conn is not None and not done:
+                    conn[1].close()  # half-read or cancelled: never reuse it
+            if close:
+                conn[1].close()
+            else:
+                self._idle.append(conn)
+            return _decode(status, body)
+        raise AssertionError("unreachable")
 
     async def stream(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Yield (event, data) from GET /v1/stream until it closes."""
-        import httpx
-
         headers = _headers(self.token, self.credential, False)
         headers["Accept"] = "text/event-stream"
-        timeout = httpx.Timeout(10.0, read=None)
+        writer = None
         try:
-            async with self._http.stream(
-                "GET", "/v1/stream", headers=headers, timeout=timeout
-            ) as resp:
-                if resp.status_code >= 400:
-                    _decode(resp.status_code, await resp.aread())
-                event, data = "message", []
-                async for line in resp.aiter_lines():
+            reader, writer = await self._open()
+            writer.write(_request_bytes(Api.stream(), None, self._host, self._port, headers))
+            status, length, chunked, _ = _parse_head(await reader.readuntil(b"\r\n\r\n"))
+            if status >= 400:
+                _decode(status, await reader.readexactly(length) if length else b"")
+            event, data, pending = "message", [], b""
+            async for chunk in _chunks(reader) if chunked else _until_eof(reader):
+                pending += chunk
+                while b"\n" in pending:
+                    raw, pending = pending.split(b"\n", 1)
+                    line = raw.rstrip(b"\r").decode()
                     if not line:
                         if data:
                             yield event, json.loads("\n".join(data))
@@ -383,11 +463,29 @@ class AsyncClient:
                         event = line[6:].strip()
                     elif line.startswith("data:"):
                         data.append(line[5:].strip())
-        except httpx.HTTPError as exc:
+        except _network_errors() as exc:
             raise _unreachable(self.url, exc) from None
+        finally:
+            if writer is not None:
+                writer.close()
+        raise _unreachable(self.url, ConnectionResetError("the event stream ended"))
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        while self._idle:
+            self._idle.pop()[1].close()
+
+
+async def _chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """The pieces of a chunked body, as they arrive."""
+    while size := int((await reader.readline()).split(b";")[0].strip() or b"0", 16):
+        yield (await reader.readexactly(size + 2))[:-2]
+    while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+        pass  # trailers
+
+
+async def _until_eof(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    while chunk := await reader.read(65536):
+        yield chunk
 
 
 def port_is_open(host: str, port: int, timeout: float = 0.2) -> bool:
