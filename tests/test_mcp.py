@@ -221,10 +221,15 @@ def _inspector() -> str:
 
     if not (shutil.which("node") and shutil.which("npm")):
         pytest.skip("node/npm not installed: the MCP Inspector check needs them")
+    import fcntl
+
     home = Path.home() / ".cache" / "lockd-tests" / "inspector-2.12.0"
     binary = home / "node_modules" / ".bin" / "mcp-inspector"
-    if not binary.exists():
-        home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".install.lock", "w") as lock:  # parallel test workers install once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if binary.exists():
+            return str(binary)
         proc = subprocess.run(
             ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(home), INSPECTOR],
             capture_output=True,
@@ -233,7 +238,7 @@ def _inspector() -> str:
         )
         if proc.returncode != 0 or not binary.exists():
             pytest.skip(f"could not install {INSPECTOR}: {proc.stderr[-300:]}")
-    return str(binary)
+        return str(binary)
 
 
 @pytest.mark.parametrize("strict", [False, True])
