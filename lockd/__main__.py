@@ -1,3 +1,3 @@
-from lockd.cli import main
+from lockd.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -381,3 +381,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def entry() -> None:
+    """The console script and `python -m lockd`. The git hook and the edit
+    guard leave without interpreter teardown, a tenth of their time budget."""
+    argv = sys.argv[1:]
+    code = main(argv)
+    if argv[:1] in (["hook-run"], ["guard"]):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
