@@ -45,17 +45,16 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from lockd.errors import LockdError
+from lockd.store.group import GroupCommitStore
 from lockd.store.schema import PG_MIGRATIONS
 from lockd.store.tx import POSTGRES, Tx
 
 T = TypeVar("T")
-MAX_BATCH = 256
 CONNECT_TIMEOUT_SECONDS = 5
 # int64 key of the advisory lock every lockd broker on a database takes per
 # write batch: the bytes of "lockd" (an arbitrary constant all brokers agree on).
 LOCK_KEY = int.from_bytes(b"lockd", "big")
 Conn = psycopg.Connection[dict[str, Any]]
-Job = tuple[Callable[[Tx], Any], "asyncio.Future[Any]", Callable[[Any], None] | None]
 
 
 def describe(url: str) -> str:
@@ -141,32 +140,29 @@ def _migrate(conn: Conn, url: str) -> None:
         raise
 
 
-class PostgresStore:
+class PostgresStore(GroupCommitStore):
     """SqliteStore's interface (open, close, write, read) on PostgreSQL."""
+
+    _run_batch = staticmethod(_run_batch)
 
     # Other brokers may write the same database: claims must re-check the
     # database inside the write transaction rather than trust memory alone.
     shared = True
 
     def __init__(self, url: str) -> None:
+        super().__init__()
         self.url = url
         self.path = describe(url)  # what logs show; never the password
         self._conn: Conn | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._queue: asyncio.Queue[Job] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="lockd-pg")
         await self._call(_migrate, self.url)
-        self._writer = asyncio.create_task(self._write_forever())
+        self._start_writer()
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
+        await self._stop_writer()
         if self._executor is not None:
             executor, self._executor = self._executor, None
             await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
@@ -203,33 +199,5 @@ class PostgresStore:
                 f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
             ) from None
 
-    async def write(self, job: Callable[[Tx], T], after: Callable[[T], None] | None = None) -> T:
-        """Run `job` in the next group commit; return once it is committed."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((job, future, after))
-        return await future
-
     async def read(self, job: Callable[[Tx], T]) -> T:
         return await self._call(lambda conn: job(Tx(conn, POSTGRES)))
-
-    async def _write_forever(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while not self._queue.empty() and len(batch) < MAX_BATCH:
-                batch.append(self._queue.get_nowait())
-            try:
-                outcomes = await self._call(_run_batch, [job for job, _, _ in batch])
-            except Exception as exc:  # the commit itself failed: nobody's write stands
-                for _, future, _ in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future, after), (ok, value) in zip(batch, outcomes, strict=True):
-                if ok and after is not None:
-                    after(value)  # even if the caller went away: the write stands
-                if future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)

@@ -18,8 +18,6 @@ unknown to the caller.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -28,13 +26,12 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from lockd.errors import LockdError
+from lockd.store.group import GroupCommitStore
 from lockd.store.schema import MIGRATIONS
 from lockd.store.tx import Tx
 
 T = TypeVar("T")
-MAX_BATCH = 256
 BUSY_TIMEOUT_SECONDS = 2.0
-Job = tuple[Callable[[Tx], Any], "asyncio.Future[Any]", Callable[[Any], None] | None]
 
 
 def _run_batch(conn: sqlite3.Connection, jobs: list[Callable[[Tx], Any]]) -> list[tuple[bool, Any]]:
@@ -81,12 +78,13 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
             raise
 
 
-class SqliteStore:
+class SqliteStore(GroupCommitStore):
+    _run_batch = staticmethod(_run_batch)
+
     def __init__(self, path: Path | str) -> None:
+        super().__init__()
         self.path = str(path)
         self._db: aiosqlite.Connection | None = None
-        self._queue: asyncio.Queue[Job] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         db = await aiosqlite.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
@@ -100,13 +98,10 @@ class SqliteStore:
             await db.execute(f"PRAGMA {pragma}")
         self._db = db
         await self._call(_migrate, self.path)
-        self._writer = asyncio.create_task(self._write_forever())
+        self._start_writer()
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        await self._stop_writer()
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -128,33 +123,5 @@ class SqliteStore:
                 "(an open sqlite3 shell, a backup)",
             ) from None
 
-    async def write(self, job: Callable[[Tx], T], after: Callable[[T], None] | None = None) -> T:
-        """Run `job` in the next group commit; return once it is on disk."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((job, future, after))
-        return await future
-
     async def read(self, job: Callable[[Tx], T]) -> T:
         return await self._call(lambda conn: job(Tx(conn)))
-
-    async def _write_forever(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while not self._queue.empty() and len(batch) < MAX_BATCH:
-                batch.append(self._queue.get_nowait())
-            try:
-                outcomes = await self._call(_run_batch, [job for job, _, _ in batch])
-            except Exception as exc:  # the commit itself failed: nobody's write stands
-                for _, future, _ in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future, after), (ok, value) in zip(batch, outcomes, strict=True):
-                if ok and after is not None:
-                    after(value)  # even if the caller went away: the write stands
-                if future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
