@@ -117,27 +117,29 @@ RIVALS = [
 ]
 
 
+def start_racer(broker: Broker, i: int) -> subprocess.Popen[str]:
+    """Racer i: its own pattern plus RIVALS[i], which overlaps every other rival."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            RACER,
+            broker.url,
+            broker.token,
+            REPO,
+            f"racer{i}",
+            json.dumps([f"/solo{i}/**", RIVALS[i]]),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=broker.env,
+    )
+
+
 @pytest.fixture
 def racers(broker: Broker) -> Iterator[list[subprocess.Popen[str]]]:
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                RACER,
-                broker.url,
-                broker.token,
-                REPO,
-                f"racer{i}",
-                json.dumps([f"/solo{i}/**", RIVALS[i]]),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=broker.env,
-        )
-        for i in range(len(RIVALS))
-    ]
+    procs = [start_racer(broker, i) for i in range(len(RIVALS))]
     yield procs
     for p in procs:
         if p.poll() is None:

@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,12 +39,12 @@ from tests.test_broker import (  # noqa: F401
     test_stream_pushes_and_redelivers_unacked,
 )
 from tests.test_claims import (  # noqa: F401
-    RACER,
     REPO,
     RIVALS,
     _ask,
     locks,
     racers,
+    start_racer,
     test_a_peer_never_conflicts_with_itself,
     test_check_paths_names_the_claims_on_each,
     test_modes,
@@ -202,25 +201,6 @@ def test_racing_processes_never_both_win(
     _race_rounds(racers, pg, rounds=10)
 
 
-def _racer(broker: Broker, i: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            RACER,
-            broker.url,
-            broker.token,
-            REPO,
-            f"racer{i}",
-            json.dumps([f"/solo{i}/**", RIVALS[i]]),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=broker.env,
-    )
-
-
 def test_two_brokers_on_one_database_never_both_grant(
     broker: Broker, pg: str, tmp_path: Path
 ) -> None:
@@ -231,7 +211,7 @@ def test_two_brokers_on_one_database_never_both_grant(
     home.mkdir()
     other = Broker(home, free_port(), db=pg)
     other.start()
-    procs = [_racer(broker if i % 2 else other, i) for i in range(len(RIVALS))]
+    procs = [start_racer(broker if i % 2 else other, i) for i in range(len(RIVALS))]
     try:
         _race_rounds(procs, pg, rounds=12)
     finally:
