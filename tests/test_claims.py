@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from lockd.repo import identify
 from lockd.testing import Broker, free_port
 from tests.agentproc import SESSION
 from tests.gitutil import add_worktree, bare_origin, clone, make_repo
+from tests.polling import wait_for
 
 REPO = "git:example.com/org/proj"
 
@@ -50,16 +51,6 @@ def locks(broker: Broker, repo: str = REPO) -> list[dict[str, Any]]:
 
 def pid_of(client: Client) -> str:
     return str(client.peer["peer_id"])  # type: ignore[attr-defined]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, step: float = 0.05) -> float:
-    """Poll until true; return the seconds it took (the test fails on timeout)."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(step)
-    return time.monotonic() - start
 
 
 def db_count(broker: Broker, sql: str) -> int:

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from lockd.store.sqlite import BUSY_TIMEOUT_SECONDS
 from lockd.testing import Broker
 from tests.agentproc import SESSION
 from tests.gitutil import git, make_repo
+from tests.polling import wait_for
 
 PY = sys.executable
 REPO = "git:example.com/org/faults"
@@ -55,16 +56,6 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return []
     lines = path.read_text().split("\n")[:-1]
     return [json.loads(line) for line in lines if line]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.02) -> float:
-    """Poll until true; the seconds it took (fails the test on timeout)."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(step)
-    return time.monotonic() - start
 
 
 def finish(proc: subprocess.Popen[str], timeout: float) -> None:
@@ -319,7 +310,9 @@ def test_broker_kill9_mid_claim_burst_keeps_every_granted_intent_once(
     restart. After it, and after a second kill -9 at rest: every acknowledged
     grant that was not released is live with its id, no (peer, pattern) is
     live twice, and no two peers hold overlapping exclusive intents."""
-    rounds = 90
+    # Long enough that the kill lands mid-burst even when this process is
+    # descheduled on a loaded machine: it comes after about 1/8 of the work.
+    rounds = 240
     logs = [tmp_path / f"claim{k}.jsonl" for k in range(4)]
     procs = [
         spawn(
@@ -336,7 +329,7 @@ def test_broker_kill9_mid_claim_burst_keeps_every_granted_intent_once(
         for k, log in enumerate(logs)
     ]
     reaper.extend(procs)
-    wait_for(lambda: sum(len(read_jsonl(log)) for log in logs) >= 4 * rounds // 3, 30)
+    wait_for(lambda: sum(len(read_jsonl(log)) for log in logs) >= rounds // 2, 30)
     kill9_and_restart(broker)
     for p in procs:
         finish(p, 60)

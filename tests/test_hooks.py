@@ -25,6 +25,7 @@ from lockd.liveness import process_start_time
 from lockd.repo import identify
 from lockd.testing import Broker, free_port
 from tests.gitutil import add_worktree, bare_origin, clone, git, make_repo
+from tests.polling import wait_for
 
 PY = sys.executable
 ROOT = Path(__file__).resolve().parents[1]
@@ -241,12 +242,8 @@ def test_warn_mode_prints_each_clash_and_commits(
 
 
 def _inbox_soon(peer: Client, timeout: float = 3.0) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while not (messages := peer.call(Api.inbox(mark_read=False))["messages"]):
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
-    return messages
+    wait_for(lambda: peer.call(Api.inbox(mark_read=False))["messages"], timeout)
+    return peer.call(Api.inbox(mark_read=False))["messages"]
 
 
 def test_the_holder_is_told_someone_committed_into_its_claim(

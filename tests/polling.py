@@ -1,0 +1,16 @@
+"""Waiting for something another process does, with a deadline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 5.0, step: float = 0.02) -> float:
+    """Poll until true; the seconds it took (fails the test on timeout)."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(step)
+    return time.monotonic() - start
