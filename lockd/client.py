@@ -486,11 +486,3 @@ async def _chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
 async def _until_eof(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
     while chunk := await reader.read(65536):
         yield chunk
-
-
-def port_is_open(host: str, port: int, timeout: float = 0.2) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False

@@ -9,8 +9,6 @@ import subprocess
 
 from lockd.errors import LockdError
 
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # `git hash-object -t tree /dev/null`
-
 
 class Running:
     """A git command started now and read later, so a hook can run its git
@@ -95,10 +93,6 @@ def config_facts_of(running: Running) -> dict[str, str]:
     return facts
 
 
-def config_facts(cwd: str) -> dict[str, str]:
-    return config_facts_of(start_config_facts(cwd))
-
-
 def toplevel(cwd: str) -> str | None:
     try:
         return rev_parse_info(cwd)["toplevel"]
@@ -107,13 +101,13 @@ def toplevel(cwd: str) -> str | None:
 
 
 def config_get(cwd: str, key: str) -> str | None:
+    """One setting, or None when unset (or git cannot say)."""
     try:
-        proc = subprocess.run(["git", "config", "--get", key], cwd=cwd, capture_output=True,
-                              timeout=10, check=False)  # fmt: skip
-    except (FileNotFoundError, subprocess.TimeoutExpired):
+        code, out, _err = Running(["config", "--get", key], cwd).finish()
+    except LockdError:
         return None
-    value = proc.stdout.decode(errors="replace").strip()
-    return value if proc.returncode == 0 and value else None
+    value = out.decode(errors="replace").strip()
+    return value if code == 0 and value else None
 
 
 def _name_status(data: bytes) -> list[str]:

@@ -180,10 +180,6 @@ def _tell_holders(
         client.call(Api.commit_notice(repo_id, ids, paths, hook, who["peer_id"] if who else None))
 
 
-def repo_id_of(cwd: str) -> str:
-    return identify(cwd).repo_id
-
-
 # ---- install ------------------------------------------------------------------
 HOOK_SCRIPT = """#!/bin/sh
 {marker}
