@@ -354,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Every commit and every edit runs these two: straight to them, without
+    # Every commit and every edit runs these: straight to them, without
     # building the CLI's parser (argparse alone is a fifth of the hook's budget).
     if len(argv) >= 2 and argv[0] == "hook-run" and not {"-h", "--help"} & set(argv):
         from lockd.githooks import HOOK_TYPES, run_with_stdin
@@ -365,6 +365,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lockd.guard import run_hook
 
         return run_hook(auto_claim="--auto-claim" in argv)
+    if argv == ["inbox", "--hook"]:  # and this one on every prompt and tool use
+        from lockd.inbox import run_hook as print_inbox
+
+        return print_inbox()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -384,11 +388,12 @@ if __name__ == "__main__":
 
 
 def entry() -> None:
-    """The console script and `python -m lockd`. The git hook and the edit
-    guard leave without interpreter teardown, a tenth of their time budget."""
+    """The console script and `python -m lockd`. The git hook, the edit guard
+    and the inbox hook leave without interpreter teardown (a tenth of the git
+    hook's time budget)."""
     argv = sys.argv[1:]
     code = main(argv)
-    if argv[:1] in (["hook-run"], ["guard"]):
+    if argv[:1] in (["hook-run"], ["guard"]) or argv == ["inbox", "--hook"]:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
 
 from lockd.client import Api, Client
 from lockd.errors import LockdError
 from lockd.identity import session_of_ancestors
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # runs on every prompt and tool use: typing stays out
+    from typing import Any
 
 
 def format_messages(messages: list[dict[str, Any]]) -> str:
