@@ -27,7 +27,7 @@ from lockd import config
 from lockd.errors import LockdError
 from lockd.models import Peer
 from lockd.registry import DASHBOARD, Registry
-from lockd.server.routes import PING_SECONDS, Me, Reg, _sse
+from lockd.server.routes import PING, Me, Reg, _event_stream, _pinged, _sse
 from lockd.server.schemas import Body
 
 TICKET_SECONDS = 60.0  # a ticket printed in a terminal is used at once or never
@@ -319,14 +319,10 @@ async def changes(reg: Reg, me: Person) -> StreamingResponse:
     async def stream() -> AsyncIterator[bytes]:
         try:
             yield b"retry: 2000\n\n" + _sse("hello", {"peer_id": me.peer_id})
-            while True:
-                try:
-                    event = await asyncio.wait_for(sub.get(), PING_SECONDS)
-                except TimeoutError:
-                    yield b": ping\n\n"
+            async for event in _pinged(sub):  # ends on overflow: the page re-reads all
+                if event is None:
+                    yield PING
                     continue
-                if sub.overflowed:
-                    return  # the page reconnects and re-reads everything
                 kinds = {event["type"]}
                 await asyncio.sleep(0.05)
                 while not sub.queue.empty():
@@ -335,11 +331,7 @@ async def changes(reg: Reg, me: Person) -> StreamingResponse:
         finally:
             sub.close()
 
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return _event_stream(stream())
 
 
 # ---- what the page does, as the person ----------------------------------------

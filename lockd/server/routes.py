@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from lockd import __version__, config
 from lockd.errors import LockdError
+from lockd.events import Subscription
 from lockd.models import Peer
 from lockd.registry import Registration, Registry
 from lockd.server import schemas
@@ -155,6 +156,32 @@ def _sse(event: str, data: dict[str, Any], event_id: str | None = None) -> bytes
     return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
+PING = b": ping\n\n"
+
+
+async def _pinged(sub: Subscription) -> AsyncIterator[dict[str, Any] | None]:
+    """A subscription's events, and None after each PING_SECONDS of quiet (send
+    PING then, so clients and proxies keep the stream). Ends when the
+    subscriber fell behind: the client reconnects and re-syncs."""
+    while True:
+        try:
+            event = await asyncio.wait_for(sub.get(), PING_SECONDS)
+        except TimeoutError:
+            yield None
+            continue
+        if sub.overflowed:
+            return
+        yield event
+
+
+def _event_stream(body: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
 @router.get("/v1/stream", response_model=None)
 async def stream(me: Me, reg: Reg) -> StreamingResponse:
     """Server-sent events: the backlog of unacknowledged messages, then each new
@@ -168,14 +195,10 @@ async def stream(me: Me, reg: Reg) -> StreamingResponse:
             for message in backlog:
                 seen = max(seen, int(message.message_id[1:]))
                 yield _sse("message", message.as_dict(), message.message_id)
-            while True:
-                try:
-                    event = await asyncio.wait_for(sub.get(), PING_SECONDS)
-                except TimeoutError:
-                    yield b": ping\n\n"
+            async for event in _pinged(sub):
+                if event is None:
+                    yield PING
                     continue
-                if sub.overflowed:
-                    return  # the client reconnects and re-syncs from the store
                 message = event["message"]
                 if int(message["message_id"][1:]) <= seen:
                     continue
@@ -183,11 +206,7 @@ async def stream(me: Me, reg: Reg) -> StreamingResponse:
         finally:
             await asyncio.shield(reg.close_stream(me, sub))
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return _event_stream(events())
 
 
 # ---- intents -----------------------------------------------------------------
