@@ -340,7 +340,7 @@ def test_ttl_expires_and_is_recorded(broker: Broker) -> None:
     expired = [e for e in history(broker) if e["event"] == "expired"]
     assert [e["intent_id"] for e in expired] == [short["intent_id"]]
     assert expired[0]["peer_id"] == pid_of(alice) and expired[0]["detail"]["pattern"] == "src/"
-    assert notices(bob, "free")  # the watcher hears it too
+    wait_for(lambda: notices(bob, "free"), timeout=3)  # the watcher hears it too, just after
     assert announce(bob, ["src/x.py"])["granted"]
 
 
@@ -386,7 +386,7 @@ def test_killed_session_releases_its_claims_within_two_seconds(broker: Broker) -
     assert len(gone) == 2 and {e["peer_id"] for e in gone} == {hello["peer_id"]}
     peers = broker.client().call(Api.peers("machine"))["peers"]
     assert hello["peer_id"] not in {p["peer_id"] for p in peers}
-    assert notices(bob, "free")
+    wait_for(lambda: notices(bob, "free"), timeout=3)  # the sweeper tells watchers just after
     assert announce(bob, ["src/core/x.py"])["granted"]
 
 
