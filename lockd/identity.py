@@ -80,18 +80,22 @@ def _proc_ancestors(pid: int) -> list[tuple[int, float]] | None:
         with open("/proc/stat", "rb") as fh:
             boot = next(float(line.split()[1]) for line in fh if line.startswith(b"btime "))
         ticks = os.sysconf("SC_CLK_TCK")
-        while pid > 1 and len(found) < 64:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                stat = fh.read()
-            fields = stat[stat.rindex(b")") + 2 :].split()  # "pid (comm) S ppid …"
-            pid = int(fields[1])
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                parent = fh.read()
-            start = int(parent[parent.rindex(b")") + 2 :].split()[19])  # field 22: starttime
-            found.append((pid, boot + start / ticks))
+        ppid, _ = _proc_stat(pid)
+        while pid > 1 and len(found) < 64:  # each /proc/<pid>/stat read once
+            next_ppid, start = _proc_stat(ppid)
+            found.append((ppid, boot + start / ticks))
+            pid, ppid = ppid, next_ppid
     except (OSError, ValueError, IndexError, StopIteration):
         return None
     return found
+
+
+def _proc_stat(pid: int) -> tuple[int, int]:
+    """(parent pid, start time in clock ticks) from "pid (comm) S ppid … starttime …"."""
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        stat = fh.read()
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return int(fields[1]), int(fields[19])  # fields 4 and 22 of proc(5)
 
 
 def committer() -> dict[str, Any] | None:
