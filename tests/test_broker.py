@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +175,19 @@ def test_port_taken_is_a_clear_error(lockd_home, tmp_path) -> None:  # noqa: ANN
         b = Broker(lockd_home, port)
         with pytest.raises(RuntimeError, match="taken"):
             b.start()
+
+
+async def test_a_database_newer_than_this_lockd_is_refused(tmp_path: Path) -> None:
+    """Migrations run forward only: a schema from a later lockd is never guessed at."""
+    from lockd.store.schema import MIGRATIONS
+    from lockd.store.sqlite import SqliteStore
+
+    path = tmp_path / "lockd.db"
+    fresh = SqliteStore(path)
+    await fresh.open()
+    await fresh.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+        db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    with pytest.raises(LockdError, match="newer than this lockd knows.*upgrade lockd"):
+        await SqliteStore(path).open()

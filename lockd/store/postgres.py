@@ -46,7 +46,7 @@ from psycopg.rows import dict_row
 
 from lockd.errors import LockdError
 from lockd.store.group import GroupCommitStore
-from lockd.store.schema import PG_MIGRATIONS
+from lockd.store.schema import PG_MIGRATIONS, pending
 from lockd.store.tx import POSTGRES, Tx
 
 T = TypeVar("T")
@@ -122,18 +122,10 @@ def _migrate(conn: Conn, url: str) -> None:
             version = 0
         else:
             version = int(row["version"])
-        if version > len(PG_MIGRATIONS):
-            raise LockdError(
-                "internal",
-                f"database {describe(url)} has schema version {version}, newer "
-                f"than this lockd knows ({len(PG_MIGRATIONS)}): upgrade lockd",
-            )
-        for index in range(version, len(PG_MIGRATIONS)):
-            _name, sql = PG_MIGRATIONS[index]
-            for statement in sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)  # type: ignore[call-overload]
-            conn.execute("UPDATE lockd_schema SET version = %s", (index + 1,))
+        for number, statements in pending(version, PG_MIGRATIONS, describe(url)):
+            for statement in statements:
+                conn.execute(statement)  # type: ignore[call-overload]
+            conn.execute("UPDATE lockd_schema SET version = %s", (number,))
         conn.execute("COMMIT")
     except BaseException:
         _rollback_if_open(conn)

@@ -11,6 +11,8 @@ statements in tx.py bind the same values everywhere."""
 
 from __future__ import annotations
 
+from lockd.errors import LockdError
+
 # SQLite: named, ordered migrations; PRAGMA user_version records how many have run.
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -165,3 +167,21 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 assert [n for n, _ in PG_MIGRATIONS] == [n for n, _ in MIGRATIONS], "one migration list per engine"
+
+
+def pending(
+    version: int, migrations: list[tuple[str, str]], where: str
+) -> list[tuple[int, list[str]]]:
+    """(version after it, statements) for each migration a database at `version`
+    still needs; refuses a database newer than this lockd rather than guess."""
+    if version > len(migrations):
+        raise LockdError(
+            "internal",
+            f"database {where} has schema version {version}, newer "
+            f"than this lockd knows ({len(migrations)}): upgrade lockd",
+        )
+    return [
+        (index + 1, [stmt for stmt in sql.split(";") if stmt.strip()])
+        for index, (_name, sql) in enumerate(migrations)
+        if index >= version
+    ]

@@ -27,7 +27,7 @@ import aiosqlite
 
 from lockd.errors import LockdError
 from lockd.store.group import GroupCommitStore
-from lockd.store.schema import MIGRATIONS
+from lockd.store.schema import MIGRATIONS, pending
 from lockd.store.tx import Tx
 
 T = TypeVar("T")
@@ -58,20 +58,12 @@ def _run_batch(conn: sqlite3.Connection, jobs: list[Callable[[Tx], Any]]) -> lis
 
 def _migrate(conn: sqlite3.Connection, path: str) -> None:
     (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version > len(MIGRATIONS):
-        raise LockdError(
-            "internal",
-            f"database {path} has schema version {version}, newer "
-            f"than this lockd knows ({len(MIGRATIONS)}): upgrade lockd",
-        )
-    for index in range(version, len(MIGRATIONS)):
-        _name, sql = MIGRATIONS[index]
+    for number, statements in pending(version, MIGRATIONS, path):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={index + 1}")
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={number}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
