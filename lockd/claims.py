@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -448,14 +449,24 @@ class ClaimRegistry:
             return chosen
         return mine
 
-    async def _release(self, chosen: list[Intent], actor: Peer | None, cause: str) -> None:
-        if not chosen:
-            return
+    async def _release(
+        self,
+        chosen: list[Intent],
+        actor: Peer | None,
+        cause: str,
+        first: Callable[[Tx], bool] | None = None,
+    ) -> bool:
+        """Release `chosen` in one transaction, after `first` (if given) agreed
+        in that same transaction; False (nothing changed) if it did not.
+        An intent another broker released meanwhile is skipped, not recorded twice."""
         actor_id = actor.peer_id if actor else None
 
-        def release(tx: Tx) -> None:
+        def release(tx: Tx) -> bool:
+            if first is not None and not first(tx):
+                return False
             for intent in chosen:
-                tx.release_intent(_key(intent), actor_id, cause)
+                if not tx.release_intent(_key(intent), actor_id, cause):
+                    continue
                 tx.record_event(
                     cause,
                     intent_id=_key(intent),
@@ -464,8 +475,12 @@ class ClaimRegistry:
                     repo_id=intent.repo_id,
                     detail={"pattern": intent.pattern, "mode": intent.mode},
                 )
+            return True
 
-        await self.store.write(release)
+        if not chosen and first is None:
+            return True
+        if not await self.store.write(release):
+            return False
         for intent in chosen:
             self.indexes[intent.repo_id].remove(intent.intent_id)
             self.reg.publish_dashboard(
@@ -475,12 +490,30 @@ class ClaimRegistry:
                 intent_id=intent.intent_id,
                 peer_id=intent.peer_id,
             )
+        return True
 
-    async def release_all_of(self, peer: Peer, cause: str) -> None:
+    async def release_all_of(self, peer: Peer, first: Callable[[Tx], bool] | None = None) -> bool:
+        """A peer is gone: its claims go with it, in the transaction that
+        `first` (marking it dead) runs in. False if `first` declined."""
         async with self._lock:
             mine = [i for i in self.all_live() if i.peer_id == peer.peer_id]
-            await self._release(mine, actor=None, cause="peer_gone")
+            if not await self._release(mine, actor=None, cause="peer_gone", first=first):
+                return False
         await self._wake_watchers({i.repo_id for i in mine})
+        return True
+
+    async def reload(self, repo_id: str | None = None) -> None:
+        """Another broker on the database changed claims: take the database's
+        live intents (of one repo, or all) as the truth."""
+        async with self._lock:
+            live = await self.store.read(lambda tx: tx.live_intents(repo_id))
+            repos = {repo_id} if repo_id is not None else set(self.indexes)
+            fresh = {r: IntentIndex(self.index(r).ignorecase) for r in repos}
+            for intent in live:
+                if intent.repo_id not in fresh:
+                    fresh[intent.repo_id] = IntentIndex(False)
+                fresh[intent.repo_id].add(intent)
+            self.indexes.update(fresh)
 
     async def expire(self, now: float) -> None:
         async with self._lock:

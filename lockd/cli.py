@@ -72,7 +72,15 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     from lockd.server.app import serve  # heavy imports only here
 
-    return serve(port=args.port, verbose=args.verbose, db=args.db)
+    return serve(
+        port=args.port,
+        verbose=args.verbose,
+        db=args.db,
+        host=args.host,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        public_names=tuple(args.public_name or ()),
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -121,6 +129,45 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- a team server's users ----------------------------------------------------
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from lockd.client import Api, Client
+
+    data = Client().call(Api.create_token(args.name))
+    emit(
+        args,
+        data,
+        f"{data['token']}\n(the token of user {data['name']}: shown once, only its hash is kept;"
+        " the user sets LOCKD_TOKEN to it)",
+    )
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from lockd.client import Api, Client
+
+    data = Client().call(Api.revoke_token(args.name))
+    emit(args, data, f"revoked the token of user {data['name']}")
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from lockd.client import Api, Client
+
+    data = Client().call(Api.tokens())
+    rows = [
+        [
+            u["name"],
+            f"{age(u['created_at'])} ago",
+            u["created_by"],
+            f"{age(u['revoked_at'])} ago" if u["revoked_at"] else "-",
+        ]
+        for u in data["users"]
+    ]
+    emit(args, data, table(rows, ["USER", "CREATED", "BY", "REVOKED"]))
+    return 0
+
+
 # ---- peers and messages -----------------------------------------------------
 def cmd_peers(args: argparse.Namespace) -> int:
     from lockd.client import Api, Client
@@ -129,10 +176,18 @@ def cmd_peers(args: argparse.Namespace) -> int:
     info = identify(os.getcwd())
     data = Client().call(Api.peers(args.scope, os.path.realpath(os.getcwd()), info.repo_id))
     rows = [
-        [p["peer_id"], p["name"], p["client"], age(p["last_seen"]), p["cwd"], p["summary"][:60]]
+        [
+            p["peer_id"],
+            p["name"],
+            p.get("user", "-"),
+            p["client"],
+            age(p["last_seen"]),
+            p["cwd"],
+            p["summary"][:60],
+        ]
         for p in data["peers"]
     ]
-    emit(args, data, table(rows, ["ID", "NAME", "CLIENT", "SEEN", "CWD", "SUMMARY"]))
+    emit(args, data, table(rows, ["ID", "NAME", "USER", "CLIENT", "SEEN", "CWD", "SUMMARY"]))
     return 0
 
 
@@ -307,6 +362,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="a postgresql://user@host/dbname URL for a team server "
         "(default LOCKD_DB, else SQLite in LOCKD_HOME)",
     )
+    p.add_argument(
+        "--host",
+        default=None,
+        help=f"address to listen on (default {config.HOST}); beyond loopback needs "
+        "--tls-cert, --tls-key and --public-name",
+    )
+    p.add_argument("--tls-cert", default=None, help="PEM certificate (default LOCKD_TLS_CERT)")
+    p.add_argument("--tls-key", default=None, help="its PEM private key (default LOCKD_TLS_KEY)")
+    p.add_argument(
+        "--public-name",
+        action="append",
+        metavar="NAME",
+        help="host name clients reach the broker by, as in LOCKD_URL; repeatable "
+        "(default LOCKD_PUBLIC_NAME, comma-separated)",
+    )
+    p = sub.add_parser(
+        "token",
+        help="a team server's per-user tokens (on the broker's machine)",
+        description="Per-user tokens for a team server; run on the broker's machine, "
+        "with its own token (LOCKD_HOME/token).",
+    )
+    tokens = p.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    for action, handler, text in (
+        ("create", cmd_token_create, "create a user's token and print it, once"),
+        ("revoke", cmd_token_revoke, "refuse a user's token from now on"),
+    ):
+        t = tokens.add_parser(action, help=text, description=text)
+        t.set_defaults(handler=handler)
+        t.add_argument("name", metavar="NAME", help="the user")
+        t.add_argument("--json", action="store_true", help="print JSON for scripts")
+    t = tokens.add_parser("list", help="users, when created, whether revoked (never tokens)")
+    t.set_defaults(handler=cmd_token_list)
+    t.add_argument("--json", action="store_true", help="print JSON for scripts")
     add("status", cmd_status, "show whether the broker runs, and what it holds")
     add("stop", cmd_stop, "stop the broker", json_flag=False)
     p = add("dashboard", cmd_dashboard, "open the live dashboard in a browser")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from collections import namedtuple
 from collections.abc import AsyncIterator
 
@@ -22,6 +23,7 @@ from lockd.errors import LockdError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs the git hook ~5 ms to import at run time
+    import ssl
     from typing import Any
 
 SESSION_HEADER = "X-Lockd-Session"
@@ -186,6 +188,21 @@ class Api:
         """A one-time dashboard link for the session's own peer."""
         return Req("POST", "/v1/dashboard/ticket", {})
 
+    @staticmethod
+    def create_token(name: str) -> Req:
+        """A team server user's token; the answer is the only place it appears."""
+        return Req("POST", "/v1/tokens", {"name": name})
+
+    @staticmethod
+    def revoke_token(name: str) -> Req:
+        import urllib.parse
+
+        return Req("DELETE", "/v1/tokens/" + urllib.parse.quote(name, safe=""))
+
+    @staticmethod
+    def tokens() -> Req:
+        return Req("GET", "/v1/tokens")
+
 
 def _headers(token: str | None, credential: str | None, has_body: bool) -> dict[str, str]:
     headers = {"Accept": "application/json"}
@@ -211,9 +228,32 @@ def _decode(status: int, raw: bytes) -> dict[str, Any]:
 
 
 def _unreachable(url: str, exc: BaseException) -> LockdError:
+    ssl = sys.modules.get("ssl")  # loaded only for https:// URLs
+    if ssl is not None and isinstance(exc, ssl.SSLCertVerificationError):
+        return LockdError(
+            "unavailable",
+            f"the TLS certificate of {url} is not trusted ({exc.verify_message}): set LOCKD_CA "
+            "to the CA bundle or self-signed certificate it was issued with",
+        )
+    if ssl is not None and isinstance(exc, ssl.SSLError):
+        return LockdError(
+            "unavailable",
+            f"TLS with {url} failed ({exc}): check that LOCKD_URL's scheme (https://) and "
+            "port match how the broker serves",
+        )
+    if config.remote_url() is not None:
+        return LockdError(
+            "unavailable", f"no lockd broker answers at {url} ({exc}); check LOCKD_URL"
+        )
     return LockdError(
         "unavailable", f"no lockd broker answers at {url} ({exc}); start one with `lockd serve`"
     )
+
+
+def _tls() -> ssl.SSLContext:
+    import ssl
+
+    return ssl.create_default_context(cafile=config.ca_file())
 
 
 def _endpoint(url: str | None) -> tuple[str, bool, str, int]:
@@ -286,9 +326,7 @@ class Client:
             # Without this, a request's small writes wait on delayed ACKs (~40 ms each).
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._https:
-                import ssl
-
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self._host)
+                sock = _tls().wrap_socket(sock, server_hostname=self._host)
             self._conn, self._reader = sock, sock.makefile("rb")
         return self._conn
 
@@ -378,11 +416,7 @@ class AsyncClient:
     async def _open(self) -> Conn:
         import asyncio
 
-        tls = None
-        if self._https:
-            import ssl
-
-            tls = ssl.create_default_context()
+        tls = _tls() if self._https else None
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(self._host, self._port, ssl=tls, limit=2**24), self.timeout
         )

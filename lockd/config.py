@@ -62,6 +62,23 @@ def port() -> int:
     return value
 
 
+def lease_seconds() -> float:
+    """LOCKD_LEASE_SECONDS (the broker's setting): silence after which an agent
+    is dead. Keep it well above the sessions' HEARTBEAT_SECONDS."""
+    raw = os.environ.get("LOCKD_LEASE_SECONDS", "").strip()
+    if not raw:
+        return LEASE_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 1 <= value <= 86400:
+        raise LockdError(
+            "invalid", f"LOCKD_LEASE_SECONDS={raw!r} is not a number of seconds in 1-86400"
+        )
+    return value
+
+
 def remote_url() -> str | None:
     """`LOCKD_URL` when the broker lives elsewhere (never auto-started then)."""
     raw = os.environ.get("LOCKD_URL", "").strip()
@@ -70,6 +87,22 @@ def remote_url() -> str | None:
 
 def broker_url() -> str:
     return remote_url() or f"http://{HOST}:{port()}"
+
+
+def ca_file() -> str | None:
+    """`LOCKD_CA`: the CA bundle (or a self-signed certificate) that a team
+    server's TLS certificate is checked against; else the system's CAs."""
+    raw = os.environ.get("LOCKD_CA", "").strip()
+    if not raw:
+        return None
+    path = os.path.expanduser(raw)
+    if not os.path.isfile(path):
+        raise LockdError(
+            "invalid",
+            f"LOCKD_CA={raw!r} is not a file: point it at the team server's CA bundle "
+            "or its self-signed certificate (PEM)",
+        )
+    return path
 
 
 def db_path() -> Path:

@@ -12,6 +12,9 @@ Scope = Literal["machine", "directory", "repo"]
 MODES: tuple[str, ...] = ("exclusive", "shared")
 SCOPES: tuple[str, ...] = ("machine", "directory", "repo")
 BROADCASTS = {"@machine": "machine", "@directory": "directory", "@repo": "repo"}
+# Who acts with the broker machine's own token (LOCKD_HOME/token), as opposed
+# to a team server's per-user tokens (`lockd token create NAME`).
+LOCAL_USER = "local"
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Peer:
     created_at: float = 0.0
     last_seen: float = 0.0
     alive: bool = True
+    user: str = LOCAL_USER  # whose token registered it: every action is theirs
 
     def public(self) -> dict[str, Any]:
         """The shape `list_peers` and `whoami` show."""
@@ -45,6 +49,7 @@ class Peer:
             "summary": self.summary,
             "last_seen": self.last_seen,
             "agent_pid": self.agent_pid,
+            "user": self.user,
         }
 
 

@@ -17,7 +17,7 @@ import secrets
 import socket
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -26,7 +26,7 @@ from lockd import config, liveness
 from lockd.claims import ClaimRegistry
 from lockd.errors import LockdError, invalid
 from lockd.events import EventHub, Subscription
-from lockd.models import BROADCASTS, SCOPES, Message, Peer, parse_key
+from lockd.models import BROADCASTS, LOCAL_USER, SCOPES, Message, Peer, parse_key
 from lockd.store import Store
 from lockd.store.tx import Tx
 
@@ -55,6 +55,7 @@ class Registration:
     agent_start: float | None = None
     host: str | None = None
     credential: str | None = None
+    user: str = LOCAL_USER  # whose token registers it (lockd/accounts.py)
 
 
 class Registry:
@@ -70,6 +71,8 @@ class Registry:
         self._sweeper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.claims = ClaimRegistry(self)
+        # Set by whoever keeps users' tokens: re-read them when another broker changed them.
+        self.on_users_changed: Callable[[], Awaitable[None]] | None = None
         self.started_at = time.time()
         # What the dashboard shows that the events table does not keep (messages,
         # joins): the last few, in memory only.
@@ -81,8 +84,11 @@ class Registry:
             self.peers[peer.peer_id] = peer
             self._by_credential[credential_hash] = peer.peer_id
             if peer.alive:  # give sessions a fresh lease to reconnect after a restart
-                peer.last_seen = max(peer.last_seen, time.time() - config.LEASE_SECONDS / 2)
+                peer.last_seen = max(peer.last_seen, time.time() - config.lease_seconds() / 2)
         await self.claims.load()
+        follow = getattr(self.store, "follow", None)
+        if follow is not None:
+            await follow(self.apply_change, self.resync)
         if sweep:
             self._sweeper = asyncio.create_task(self._sweep_forever())
 
@@ -108,17 +114,90 @@ class Registry:
                 await self._sweeper
         await self._flush_seen()
 
+    @property
+    def shared(self) -> bool:
+        """Other brokers may write this store (PostgreSQL): memory can lag it."""
+        return bool(getattr(self.store, "shared", False))
+
     # ---- peers -----------------------------------------------------------
-    def authenticate(self, credential: str | None) -> Peer:
+    async def authenticate(self, credential: str | None) -> Peer:
         if not credential:
             raise LockdError(
                 "unauthorized",
                 "this call needs a session credential (header X-Lockd-Session): register first",
             )
-        peer_id = self._by_credential.get(_hash(credential))
+        hashed = _hash(credential)
+        peer_id = self._by_credential.get(hashed)
+        if peer_id is None and self.shared:
+            # Registered through another broker a moment ago, before its notice came.
+            found = await self.store.read(lambda tx: tx.peer_by_credential(hashed))
+            if found is not None:
+                peer_id = self._remember(*found).peer_id
         if peer_id is None:
             raise LockdError("forbidden", "unknown session credential: register again")
         return self.peers[peer_id]
+
+    def _remember(self, peer: Peer, credential_hash: str) -> Peer:
+        """Take a peer row read from the database into memory, updating in place
+        the object requests already hold; the newer last_seen wins."""
+        known = self.peers.get(peer.peer_id)
+        if known is None:
+            self.peers[peer.peer_id] = known = peer
+        else:
+            was_alive, seen = known.alive, known.last_seen
+            known.__dict__.update(peer.__dict__)
+            known.last_seen = max(seen, peer.last_seen)
+            if was_alive and not known.alive:
+                self.publish_dashboard("peer_left", peer=known.public(), cause="other broker")
+        for old in [h for h, pid in self._by_credential.items() if pid == peer.peer_id]:
+            del self._by_credential[old]
+        self._by_credential[credential_hash] = peer.peer_id
+        return known
+
+    async def _refresh_seen(self, peers: list[Peer]) -> None:
+        """Heartbeats may have reached another broker: take the database's last_seen."""
+        if not peers:
+            return
+        ids = [p.peer_id for p in peers]
+        seen = await self.store.read(lambda tx: tx.last_seen(ids))
+        for peer in peers:
+            peer.last_seen = max(peer.last_seen, seen.get(peer.peer_id, 0.0))
+
+    # ---- other brokers on one database (the feed: lockd/store/postgres.py) --
+    async def apply_change(self, change: dict[str, Any]) -> None:
+        """What another broker committed: push its messages to the streams held
+        here, and re-read the peers, claims or tokens it changed."""
+        kind = change.get("k")
+        if kind == "m":
+            message, to = change.get("m"), change.get("to")
+            if message is None or to is None:
+                found = await self.store.read(lambda tx: tx.message(int(change["id"])))
+                if found is None:
+                    return
+                message, to = found[0].as_dict(), found[1]
+            event = {"type": "message", "message": message}
+            for rid in to:
+                self.hub.publish(rid, event)
+        elif kind == "p":
+            found = await self.store.read(lambda tx: tx.load_peer(str(change["id"])))
+            if found is not None:
+                self._remember(*found)
+        elif kind == "c":
+            await self.claims.reload(str(change["repo"]))
+        elif kind == "u" and self.on_users_changed is not None:
+            await self.on_users_changed()
+
+    async def resync(self) -> None:
+        """After the change feed was down (notices may be lost): re-read all
+        peers and claims, and re-push what streams held here have not had."""
+        for peer, credential_hash in await self.store.read(lambda tx: tx.load_peers()):
+            self._remember(peer, credential_hash)
+        await self.claims.reload()
+        for peer_id in list(self._streams):
+            for message in await self.store.read(lambda tx, p=peer_id: tx.undelivered(p)):
+                self.hub.publish(peer_id, {"type": "message", "message": message.as_dict()})
+        if self.on_users_changed is not None:
+            await self.on_users_changed()
 
     def _unique_name(self, wanted: str, peer_id: str) -> str:
         taken = {p.name for p in self.peers.values() if p.alive and p.peer_id != peer_id}
@@ -139,8 +218,14 @@ class Registry:
         peer: Peer | None = None
         credential = reg.credential
         if credential:
-            existing = self._by_credential.get(_hash(credential))
+            hashed = _hash(credential)
+            existing = self._by_credential.get(hashed)
+            if existing is None and self.shared:  # registered through another broker
+                found = await self.store.read(lambda tx: tx.peer_by_credential(hashed))
+                existing = self._remember(*found).peer_id if found else None
             peer = self.peers.get(existing) if existing else None
+            if peer is not None and peer.user != reg.user:  # never take over another's peer
+                peer, credential = None, None
         if credential is None or peer is None:
             credential = credential or secrets.token_urlsafe(32)
             peer_id = "p-" + secrets.token_hex(4)
@@ -157,6 +242,7 @@ class Registry:
                 repo_id=reg.repo_id,
                 repo_root=reg.repo_root,
                 created_at=now,
+                user=reg.user,
             )
         was_alive = peer.alive and peer.peer_id in self.peers
         peer.name = self._unique_name(reg.name or peer.name, peer.peer_id)
@@ -173,15 +259,18 @@ class Registry:
         self.peers[peer.peer_id] = peer
         self._by_credential[_hash(credential)] = peer.peer_id
         if not was_alive:
+            log.info("peer %s (%s) registered by user %s", peer.peer_id, peer.name, peer.user)
             self.publish_dashboard("peer_joined", peer=peer.public())
         return peer, credential
 
     def touch(self, peer: Peer) -> None:
         peer.last_seen = time.time()
         self._pending_seen[peer.peer_id] = peer.last_seen
-        if not peer.alive:
+        if not peer.alive:  # declared dead, yet here: alive again, for every broker
             peer.alive = True
-            self._pending_seen[peer.peer_id] = peer.last_seen
+            now = peer.last_seen
+            pid = peer.peer_id
+            self.later(self.store.write(lambda tx: tx.set_peer(pid, alive=1, last_seen=now)))
 
     async def revive(self, peer: Peer) -> None:
         """A peer declared dead that shows up with its credential lives again."""
@@ -193,15 +282,20 @@ class Registry:
     async def unregister(self, peer: Peer) -> None:
         await self.mark_dead(peer, "goodbye")
 
-    async def mark_dead(self, peer: Peer, cause: str) -> None:
+    async def mark_dead(self, peer: Peer, cause: str, seen_before: float | None = None) -> bool:
+        """Dead, and its claims released, in one transaction. With `seen_before`,
+        only if the database agrees it was not seen since (another broker on a
+        shared database may have had its heartbeats); False if not done."""
         if not peer.alive:
-            return
+            return False
+        if not await self.claims.release_all_of(
+            peer, first=lambda tx: tx.mark_gone(peer.peer_id, seen_before)
+        ):
+            return False
         peer.alive = False
         log.info("peer %s (%s) is gone: %s", peer.peer_id, peer.name, cause)
-        await self.claims.release_all_of(peer, cause)
-        seen = peer.last_seen
-        await self.store.write(lambda tx: tx.set_peer(peer.peer_id, alive=0, last_seen=seen))
         self.publish_dashboard("peer_left", peer=peer.public(), cause=cause)
+        return True
 
     def live_peers(self) -> list[Peer]:
         return [p for p in self.peers.values() if p.alive]
@@ -363,11 +457,15 @@ class Registry:
 
     async def sweep(self) -> None:
         now = time.time()
+        lease = config.lease_seconds()
+        await self._flush_seen()
+        if self.shared:
+            await self._refresh_seen([p for p in self.live_peers() if now - p.last_seen > lease])
         for peer in self.live_peers():
             if peer.kind != "agent":
                 continue
-            if now - peer.last_seen > config.LEASE_SECONDS:
-                await self.mark_dead(peer, "heartbeats stopped")
+            if now - peer.last_seen > lease:
+                await self.mark_dead(peer, "heartbeats stopped", seen_before=now - lease)
             elif (
                 peer.peer_id not in self._streams
                 and now - self._closed_at.get(peer.peer_id, 0.0) >= STREAM_GRACE_SECONDS

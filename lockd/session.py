@@ -42,14 +42,17 @@ def _flock(path: Path) -> Iterator[None]:
 def ensure_broker(wait: float = 20.0) -> None:
     """Start a detached broker unless one answers. Many sessions starting at
     once serialize on a lock file, so exactly one broker is spawned."""
+    if config.remote_url():
+        try:
+            Client(timeout=2).call(Api.health())
+        except LockdError as exc:  # say why: TLS trust, a wrong URL, a server down
+            raise LockdError(
+                exc.kind,
+                f"{exc.message} (lockd never starts a local broker when LOCKD_URL is set)",
+            ) from None
+        return
     if Client(timeout=2).alive():
         return
-    if config.remote_url():
-        raise LockdError(
-            "unavailable",
-            f"the broker at LOCKD_URL={config.remote_url()} does not answer; lockd never "
-            "starts a local broker for a remote URL",
-        )
     with _flock(config.home() / "spawn.lock"):
         if Client(timeout=2).alive():
             return

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,10 @@ LOCKD_ENV = (
     "LOCKD_HOOK_MODE",
     "LOCKD_SESSION_KEY",
     "LOCKD_DB",
+    "LOCKD_CA",
+    "LOCKD_TLS_CERT",
+    "LOCKD_TLS_KEY",
+    "LOCKD_PUBLIC_NAME",
 )
 
 
@@ -41,15 +45,18 @@ class Broker:
     port: int
     proc: subprocess.Popen[bytes] | None = None
     db: str | None = None  # `lockd serve --db`: a postgresql:// URL; None is SQLite
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. LOCKD_LEASE_SECONDS
+    serve_args: tuple[str, ...] = ()  # more `lockd serve` flags: --host, --tls-cert…
+    public_url: str | None = None  # how clients reach it, when not http://127.0.0.1:port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.public_url or f"http://127.0.0.1:{self.port}"
 
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in LOCKD_ENV}
-        env.update(LOCKD_HOME=str(self.home), LOCKD_PORT=str(self.port))
+        env.update(LOCKD_HOME=str(self.home), LOCKD_PORT=str(self.port), **self.extra_env)
         return env
 
     @property
@@ -66,6 +73,7 @@ class Broker:
                 "--port",
                 str(self.port),
                 *(["--db", self.db] if self.db else []),
+                *self.serve_args,
             ],
             env=self.env,
             stdout=subprocess.DEVNULL,

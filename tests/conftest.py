@@ -10,6 +10,8 @@ import pytest
 from lockd.testing import LOCKD_ENV, Broker, free_port
 from tests.gitutil import isolate
 
+pytest_plugins = ["tests.pgdb"]  # the `pg_url` / `pg` fixtures: a real PostgreSQL database
+
 __all__ = ["Broker", "free_port"]
 
 

@@ -10,22 +10,18 @@ silently without PostgreSQL) unless LOCKD_SKIP_POSTGRES=1.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import secrets
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 
 from lockd.client import Api
 from lockd.store.schema import PG_MIGRATIONS
 from lockd.store.tx import POSTGRES, SQLITE
 from lockd.testing import Broker, free_port
+from tests.pgdb import pg_count, pg_query
 
 # The SQLite suites' own tests, collected here again: under this module's
 # `broker` fixture they run against PostgreSQL. Only tests that look at the
@@ -57,53 +53,6 @@ from tests.test_claims import (  # noqa: F401
     test_release_own_by_id_pattern_and_all,
     test_ttl_expires_and_is_recorded,
 )
-
-PG_SERVER = os.environ.get("LOCKD_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
-TABLES = "peers, messages, deliveries, intents, intent_events, watches"
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh database for this session on the real server; dropped after."""
-    admin_url = f"{PG_SERVER}/postgres"
-    try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("LOCKD_SKIP_POSTGRES") == "1":
-            pytest.skip(f"PostgreSQL unreachable at {PG_SERVER} and LOCKD_SKIP_POSTGRES=1")
-        pytest.fail(
-            f"PostgreSQL is required for tests/test_postgres.py and is unreachable at "
-            f"{PG_SERVER} ({str(exc).strip()}). Start it (user postgres, trust auth), point "
-            "LOCKD_TEST_PG at another server, or set LOCKD_SKIP_POSTGRES=1 to skip.",
-            pytrace=False,
-        )
-    name = f"lockd_test_{secrets.token_hex(6)}"
-    admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
-
-
-def pg_query(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return list(conn.execute(sql, params).fetchall())
-
-
-def pg_count(url: str, sql: str) -> int:
-    return int(pg_query(url, sql)[0][0])
-
-
-@pytest.fixture
-def pg(pg_url: str) -> str:
-    """The session database, emptied: every test starts from no rows."""
-    with (
-        psycopg.connect(pg_url, autocommit=True) as conn,
-        contextlib.suppress(psycopg.errors.UndefinedTable),  # none migrated it yet
-    ):
-        conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY")
-    return pg_url
 
 
 @pytest.fixture

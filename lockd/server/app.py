@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import fcntl
+import ipaddress
 import logging
 import logging.handlers
 import os
+import re
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,7 +25,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from lockd import __version__, config
-from lockd.errors import KINDS, LockdError
+from lockd.accounts import Accounts
+from lockd.errors import KINDS, LockdError, invalid
 from lockd.events import EventHub
 from lockd.registry import Registry
 from lockd.server import dashboard
@@ -49,18 +52,35 @@ def _short(value: Any) -> str:
 
 
 def create_app(
-    token: str, port: int, db_path: str, on_shutdown: Callable[[], None] | None = None
+    token: str,
+    port: int,
+    db_path: str,
+    on_shutdown: Callable[[], None] | None = None,
+    public_names: tuple[str, ...] = (),
+    tls: bool = False,
+    host: str = config.HOST,
 ) -> FastAPI:
-    """db_path: a SQLite file, or a postgresql:// URL for a team server."""
+    """db_path: a SQLite file, or a postgresql:// URL for a team server;
+    public_names: the names clients reach a team server by (Host, Origin)."""
+    accounts = Accounts(token)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = make_store(db_path)
         await store.open()
+        await accounts.open(store)
         reg = Registry(store, EventHub())
+        reg.on_users_changed = accounts.reload
         await reg.start()
         app.state.registry = reg
-        log.info("broker ready on 127.0.0.1:%s, db %s", port, store.path)
+        log.info(
+            "broker ready on %s://%s:%s%s, db %s",
+            "https" if tls else "http",
+            host,
+            port,
+            f" as {', '.join(public_names)}" if public_names else "",
+            store.path,
+        )
         try:
             yield
         finally:
@@ -72,6 +92,7 @@ def create_app(
         title="lockd broker", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.state.shutdown = on_shutdown or (lambda: None)
+    app.state.accounts = accounts
     app.include_router(router)
     app.state.dashboard = dashboard.DashboardAuth(port)
     app.include_router(dashboard.router)
@@ -116,7 +137,13 @@ def create_app(
 
     app.state.requests = RequestCount()
     app.add_middleware(
-        Guard, token=token, port=port, count=app.state.requests, dashboard=app.state.dashboard
+        Guard,
+        accounts=accounts,
+        port=port,
+        count=app.state.requests,
+        dashboard=app.state.dashboard,
+        public_names=public_names,
+        tls=tls,
     )
     return app
 
@@ -161,21 +188,82 @@ def _take_home_lock() -> IO[str]:
     return fh
 
 
-def _bind(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+PUBLIC_NAME_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$")
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def tls_settings(
+    host: str, cert: str | None, key: str | None, public_names: tuple[str, ...]
+) -> tuple[str, str] | None:
+    """(cert, key) to serve TLS with, or None for plain loopback HTTP. Refuses
+    a bind beyond loopback without TLS and a public name: tokens would cross
+    the network in clear, and every Host header would be refused."""
+    for name in public_names:
+        if not PUBLIC_NAME_RE.match(name):
+            raise invalid(
+                f"public name {name!r} is not a host name: give it as clients write it in "
+                "LOCKD_URL, without scheme or port (lockd.example.com)"
+            )
+    if bool(cert) != bool(key):
+        missing = "--tls-key KEY" if cert else "--tls-cert CERT"
+        raise invalid(f"TLS needs both a certificate and its key: add {missing}")
+    if not is_loopback(host):
+        if not cert:
+            raise invalid(
+                f"binding {host} (beyond loopback) needs TLS: pass --tls-cert CERT and "
+                "--tls-key KEY (or LOCKD_TLS_CERT and LOCKD_TLS_KEY); "
+                "create users' tokens with `lockd token create NAME`"
+            )
+        if not public_names:
+            raise invalid(
+                f"binding {host} needs --public-name NAME (or LOCKD_PUBLIC_NAME): the host "
+                "name clients use in LOCKD_URL; requests with any other Host are refused"
+            )
+    if not cert or not key:
+        return None
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise invalid(
+            f"cannot serve TLS with certificate {cert!r} and key {key!r} ({exc}): "
+            "give readable PEM files that belong together"
+        ) from None
+    return cert, key
+
+
+def _bind(port: int, host: str = config.HOST) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Accepted connections inherit this: uvicorn writes a response in pieces, and
     # with Nagle on, keep-alive requests stall ~40 ms on the client's delayed ACK.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
-        sock.bind((config.HOST, port))
+        sock.bind((host.strip("[]"), port))
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise LockdError(
                 "conflict",
-                f"port {port} on {config.HOST} is taken by another program; "
+                f"port {port} on {host} is taken by another program; "
                 "choose another with --port or LOCKD_PORT",
+            ) from None
+        if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(
+            exc, socket.gaierror
+        ):
+            raise invalid(
+                f"cannot listen on --host {host!r} ({exc}): give an address of "
+                "this machine, or 0.0.0.0 for all"
             ) from None
         raise
     sock.listen(512)
@@ -183,13 +271,32 @@ def _bind(port: int) -> socket.socket:
     return sock
 
 
-def serve(port: int | None = None, verbose: bool = False, db: str | None = None) -> int:
+def serve(
+    port: int | None = None,
+    verbose: bool = False,
+    db: str | None = None,
+    host: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    public_names: tuple[str, ...] = (),
+) -> int:
     """Run the broker in the foreground until stopped. db: --db, else LOCKD_DB,
-    else the SQLite file in LOCKD_HOME (the zero-setup default)."""
+    else the SQLite file in LOCKD_HOME (the zero-setup default). A team server
+    binds `host` beyond loopback only with TLS and a public name."""
     port = port or config.port()
     db = db or os.environ.get("LOCKD_DB", "").strip() or str(config.db_path())
+    host = host or config.HOST
+    tls_cert = tls_cert or os.environ.get("LOCKD_TLS_CERT", "").strip() or None
+    tls_key = tls_key or os.environ.get("LOCKD_TLS_KEY", "").strip() or None
+    env_names = os.environ.get("LOCKD_PUBLIC_NAME", "")
+    public_names = public_names or tuple(n.strip() for n in env_names.split(",") if n.strip())
+    tls = tls_settings(host, tls_cert, tls_key, public_names)
     lock = _take_home_lock()
-    sock = _bind(port)
+    try:
+        sock = _bind(port, host)
+    except BaseException:
+        lock.close()
+        raise
     setup_logging(verbose)
     token = config.ensure_token()
     (config.home() / "broker.json").write_text(f'{{"pid": {os.getpid()}, "port": {port}}}\n')
@@ -199,9 +306,17 @@ def serve(port: int | None = None, verbose: bool = False, db: str | None = None)
         if server is not None:
             server.should_exit = True
 
-    app = create_app(token, port, db, on_shutdown=stop)
+    app = create_app(
+        token, port, db, on_shutdown=stop, public_names=public_names, tls=tls is not None, host=host
+    )
     uv_config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
     server = uvicorn.Server(uv_config)
     try:

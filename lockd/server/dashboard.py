@@ -140,7 +140,8 @@ async def person(request: Request, reg: Reg) -> Peer:
     auth = _auth(request)
     peer_id = auth.session(request.cookies.get(auth.cookie))
     peer = reg.peers.get(peer_id) if peer_id else None
-    if peer is None:
+    # A cookie outlives its user's token: a revoked user's page stops too.
+    if peer is None or not request.app.state.accounts.active(peer.user):
         raise LockdError("unauthorized", "no dashboard session: run `lockd dashboard` again")
     return peer
 

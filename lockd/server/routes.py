@@ -13,11 +13,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from lockd import __version__, config
+from lockd.accounts import Accounts
 from lockd.errors import LockdError
 from lockd.events import Subscription
-from lockd.models import Peer
+from lockd.models import LOCAL_USER, Peer
 from lockd.registry import Registration, Registry
 from lockd.server import schemas
+from lockd.server.security import USER_KEY
 
 # Handlers return plain JSON-able dicts: skipping FastAPI's response-model
 # validation of them halves the broker's CPU per request.
@@ -28,6 +30,7 @@ router = APIRouter(
     responses={"4XX": {"model": schemas.ErrorBody, "description": "Refused: the body says why"}},
 )
 PING_SECONDS = 25.0
+MAX_SENT_IDS = 10_000
 
 
 async def registry(request: Request) -> Registry:
@@ -37,11 +40,36 @@ async def registry(request: Request) -> Registry:
 Reg = Annotated[Registry, Depends(registry)]
 
 
+def caller(request: Request) -> str | None:
+    """The user whose token the Guard accepted (None on open routes)."""
+    return request.scope.get(USER_KEY)
+
+
+def admin(request: Request) -> Accounts:
+    """Token management: only the broker machine's own token, never a user's."""
+    if caller(request) != LOCAL_USER:
+        raise LockdError(
+            "forbidden",
+            f"user {caller(request)!r} may not manage tokens or stop the broker: run this on "
+            "the broker's machine, with its own token (LOCKD_HOME/token)",
+        )
+    return request.app.state.accounts  # type: ignore[no-any-return]
+
+
+Admin = Annotated[Accounts, Depends(admin)]
+
+
 async def session(
     request: Request, x_lockd_session: Annotated[str | None, Header()] = None
 ) -> Peer:
     reg: Registry = request.app.state.registry
-    peer = reg.authenticate(x_lockd_session)
+    peer = await reg.authenticate(x_lockd_session)
+    user = caller(request)
+    if user is not None and peer.user != user:
+        raise LockdError(
+            "forbidden",
+            f"this session belongs to user {peer.user!r}, not {user!r}: register your own",
+        )
     reg.touch(peer)
     return peer
 
@@ -74,19 +102,21 @@ async def status(request: Request, reg: Reg) -> dict[str, Any]:
         "peers": len(reg.live_peers()),
         "intents": len(reg.claims.all_live()),
         "streams": sum(reg._streams.values()),
+        "replica": getattr(reg.store, "replica_id", None),
     }
 
 
 @router.post("/v1/shutdown", response_model=None)
-async def shutdown(request: Request) -> dict[str, str]:
+async def shutdown(request: Request, _: Admin) -> dict[str, str]:
     request.app.state.shutdown()
     return {"status": "stopping"}
 
 
 # ---- peers -----------------------------------------------------------------
 @router.post("/v1/peers", response_model=None)
-async def register(body: schemas.RegisterBody, reg: Reg) -> dict[str, Any]:
-    peer, credential = await reg.register(Registration(**body.model_dump()))
+async def register(body: schemas.RegisterBody, reg: Reg, request: Request) -> dict[str, Any]:
+    user = caller(request) or LOCAL_USER
+    peer, credential = await reg.register(Registration(**body.model_dump(), user=user))
     return {**peer.public(), "credential": credential}
 
 
@@ -191,17 +221,23 @@ async def stream(me: Me, reg: Reg) -> StreamingResponse:
     async def events() -> AsyncIterator[bytes]:
         try:
             yield _sse("hello", {"peer_id": me.peer_id, "backlog": len(backlog)})
-            seen = 0
+            # Ids already sent on this stream: a message can come twice (in the
+            # backlog and live, or re-pushed after a replica resync), and from
+            # other brokers out of id order, so a set rather than a high mark.
+            sent: set[str] = set()
             for message in backlog:
-                seen = max(seen, int(message.message_id[1:]))
+                sent.add(message.message_id)
                 yield _sse("message", message.as_dict(), message.message_id)
             async for event in _pinged(sub):
                 if event is None:
                     yield PING
                     continue
                 message = event["message"]
-                if int(message["message_id"][1:]) <= seen:
+                if message["message_id"] in sent:
                     continue
+                if len(sent) >= MAX_SENT_IDS:
+                    sent.clear()  # only a replay can repeat an old id; the client dedups
+                sent.add(message["message_id"])
                 yield _sse("message", message, message["message_id"])
         finally:
             await asyncio.shield(reg.close_stream(me, sub))
@@ -272,3 +308,20 @@ async def history(
     reg: Reg, repo: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
     return {"events": await reg.history(limit, repo), "now": time.time()}
+
+
+# ---- users' tokens (a team server; the broker machine's token only) --------
+@router.post("/v1/tokens", response_model=None)
+async def create_token(body: schemas.TokenBody, accounts: Admin) -> dict[str, Any]:
+    """The token is in this answer and nowhere else: only its hash is stored."""
+    return await accounts.create(body.name, by=LOCAL_USER)
+
+
+@router.delete("/v1/tokens/{name}", response_model=None)
+async def revoke_token(name: str, accounts: Admin) -> dict[str, Any]:
+    return await accounts.revoke(name, by=LOCAL_USER)
+
+
+@router.get("/v1/tokens", response_model=None)
+async def list_tokens(accounts: Admin) -> dict[str, Any]:
+    return {"users": await accounts.listing()}

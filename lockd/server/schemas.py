@@ -84,3 +84,7 @@ class CommitNoticeBody(Body):
     paths: list[str] = Field(max_length=100_000)
     hook: Literal["pre-commit", "pre-push"]
     committer: str | None = Field(default=None, max_length=256)
+
+
+class TokenBody(Body):
+    name: str = Field(min_length=1, max_length=64)

@@ -49,7 +49,7 @@ class GroupCommitStore:
         return await future
 
     async def _write_forever(self) -> None:
-        run_batch = type(self)._run_batch
+        run_batch = self._run_batch
         while True:
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < MAX_BATCH:

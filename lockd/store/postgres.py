@@ -22,10 +22,15 @@ of every broker sharing the database run one at a time, never interleaved;
 the lock is released by the COMMIT/ROLLBACK itself, so a crashed broker cannot
 leave it held. Claims re-read the repo's live intents inside that locked
 transaction (`shared = True`, see lockd/claims.py), so two brokers can never
-both grant overlapping claims. Pushing a message sent through one broker to a
-stream held by another (LISTEN/NOTIFY) is not built yet: each broker pushes
-only what passes through it, and sees other brokers' peers only after a
-restart.
+both grant overlapping claims.
+
+Replicas: every transaction announces what it changed with pg_notify
+(`Tx.changed`; PostgreSQL delivers it at COMMIT, never for a rollback), and
+each broker LISTENs on a connection of its own (`follow`) and hands the other
+brokers' changes to the registry: messages to push to the streams held here,
+peers, claims and tokens to re-read. The database stays the truth; a lost
+notice costs only latency, because after the feed reconnects the registry
+re-reads everything (`Registry.resync`).
 
 If the server goes away, requests fail with `unavailable` (503) and the next
 request reconnects; nothing is retried silently, so no write is applied twice.
@@ -35,7 +40,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -47,7 +55,9 @@ from psycopg.rows import dict_row
 from lockd.errors import LockdError
 from lockd.store.group import GroupCommitStore
 from lockd.store.schema import PG_MIGRATIONS, pending
-from lockd.store.tx import POSTGRES, Tx
+from lockd.store.tx import NOTIFY_CHANNEL, POSTGRES, Tx
+
+log = logging.getLogger("lockd.store")
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_SECONDS = 5
@@ -85,8 +95,8 @@ def _rollback_if_open(conn: Conn) -> None:
             conn.execute("ROLLBACK")
 
 
-def _run_batch(conn: Conn, jobs: list[Callable[[Tx], Any]]) -> list[tuple[bool, Any]]:
-    tx = Tx(conn, POSTGRES)
+def _run_batch(conn: Conn, jobs: list[Callable[[Tx], Any]], origin: str) -> list[tuple[bool, Any]]:
+    tx = Tx(conn, POSTGRES, origin)
     outcomes: list[tuple[bool, Any]] = []
     conn.execute("BEGIN")
     try:
@@ -135,8 +145,6 @@ def _migrate(conn: Conn, url: str) -> None:
 class PostgresStore(GroupCommitStore):
     """SqliteStore's interface (open, close, write, read) on PostgreSQL."""
 
-    _run_batch = staticmethod(_run_batch)
-
     # Other brokers may write the same database: claims must re-check the
     # database inside the write transaction rather than trust memory alone.
     shared = True
@@ -147,6 +155,60 @@ class PostgresStore(GroupCommitStore):
         self.path = describe(url)  # what logs show; never the password
         self._conn: Conn | None = None
         self._executor: ThreadPoolExecutor | None = None
+        # This broker among those sharing the database: it skips its own notices.
+        self.replica_id = "r-" + secrets.token_hex(4)
+        self.feed_up = asyncio.Event()
+        self._feed: asyncio.Task[None] | None = None
+
+    def _run_batch(self, conn: Conn, jobs: list[Callable[[Tx], Any]]) -> list[tuple[bool, Any]]:
+        return _run_batch(conn, jobs, self.replica_id)
+
+    async def follow(
+        self,
+        apply: Callable[[dict[str, Any]], Awaitable[None]],
+        resync: Callable[[], Awaitable[None]],
+        wait: float = 5.0,
+    ) -> None:
+        """Hand other brokers' committed changes to `apply`, in commit order,
+        from now on; returns once listening (or after `wait`, still trying)."""
+        self._feed = asyncio.create_task(self._follow_forever(apply, resync))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.feed_up.wait(), wait)
+
+    async def _follow_forever(
+        self,
+        apply: Callable[[dict[str, Any]], Awaitable[None]],
+        resync: Callable[[], Awaitable[None]],
+    ) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.url,
+                    autocommit=True,
+                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                    application_name="lockd-feed",
+                ) as conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    # Whatever committed before LISTEN took hold was not announced to us.
+                    await resync()
+                    self.feed_up.set()
+                    backoff = 0.1
+                    async for note in conn.notifies():
+                        change = json.loads(note.payload)
+                        if change.get("r") == self.replica_id:
+                            continue
+                        try:
+                            await apply(change)
+                        except LockdError as exc:
+                            log.warning("change %s not applied: %s", change.get("k"), exc.message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the feed must outlive any failure
+                log.warning("change feed from %s lost (%s); reconnecting", self.path, exc)
+            self.feed_up.clear()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
 
     async def open(self) -> None:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="lockd-pg")
@@ -154,6 +216,10 @@ class PostgresStore(GroupCommitStore):
         self._start_writer()
 
     async def close(self) -> None:
+        if self._feed is not None:
+            self._feed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._feed
         await self._stop_writer()
         if self._executor is not None:
             executor, self._executor = self._executor, None

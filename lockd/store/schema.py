@@ -87,6 +87,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    # A team server's per-user tokens (sha256 only) and the user each peer and
+    # each recorded action belongs to. `user_name`, not `user`: a reserved word
+    # in PostgreSQL. Rows from before this migration were the machine token's.
+    (
+        "0002_users",
+        """
+        CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            created_by TEXT NOT NULL,
+            revoked_at REAL
+        );
+        ALTER TABLE peers ADD COLUMN user_name TEXT NOT NULL DEFAULT 'local';
+        ALTER TABLE intent_events ADD COLUMN actor_user TEXT;
+        """,
+    ),
 ]
 
 # PostgreSQL: the same migrations, same names, same order (see the docstring).
@@ -162,6 +179,20 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
             mode TEXT NOT NULL,
             created_at DOUBLE PRECISION NOT NULL
         );
+        """,
+    ),
+    (
+        "0002_users",
+        """
+        CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at DOUBLE PRECISION NOT NULL,
+            created_by TEXT NOT NULL,
+            revoked_at DOUBLE PRECISION
+        );
+        ALTER TABLE peers ADD COLUMN user_name TEXT NOT NULL DEFAULT 'local';
+        ALTER TABLE intent_events ADD COLUMN actor_user TEXT;
         """,
     ),
 ]

@@ -89,7 +89,12 @@ class SqliteStore(GroupCommitStore):
         ):
             await db.execute(f"PRAGMA {pragma}")
         self._db = db
-        await self._call(_migrate, self.path)
+        try:
+            await self._call(_migrate, self.path)
+        except BaseException:  # a refused database must not leave aiosqlite's thread running
+            self._db = None
+            await db.close()
+            raise
         self._start_writer()
 
     async def close(self) -> None:

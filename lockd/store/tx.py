@@ -46,6 +46,7 @@ POSTGRES = Dialect("postgres", "%s")
 def _peer(row: Row) -> Peer:
     fields = {k: row[k] for k in row.keys() if k != "credential_hash"}  # noqa: SIM118 - iterating a Row gives values
     fields["alive"] = bool(fields["alive"])
+    fields["user"] = fields.pop("user_name")
     return Peer(**fields)
 
 
@@ -86,14 +87,32 @@ def _event(r: Row) -> dict[str, Any]:
         "peer_id": r["peer_id"],
         "actor_id": r["actor_id"],
         "repo": r["repo_id"],
+        "user": r["actor_user"],
         "detail": json.loads(r["detail"]),
     }
 
 
+NOTIFY_CHANNEL = "lockd"
+NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
+
+
 class Tx:
-    def __init__(self, conn: Any, dialect: Dialect = SQLITE) -> None:
+    def __init__(self, conn: Any, dialect: Dialect = SQLITE, origin: str | None = None) -> None:
         self.conn = conn
         self.dialect = dialect
+        self.origin = origin  # this broker's replica id on a shared database, else None
+
+    def changed(self, kind: str, **data: Any) -> None:
+        """Tell the other brokers on this database what this transaction changed
+        (the feed in lockd/store/postgres.py): a NOTIFY that PostgreSQL delivers at COMMIT, never
+        for a rollback. A no-op for a store no other broker shares (SQLite)."""
+        if self.origin is None:
+            return
+        payload = json.dumps({"r": self.origin, "k": kind, **data})
+        if len(payload.encode()) > NOTIFY_LIMIT:  # too big to carry: readers fetch it
+            small = {k: v for k, v in data.items() if k in ("id", "repo")}
+            payload = json.dumps({"r": self.origin, "k": kind, **small})
+        self._x("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, payload))
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Execute one statement; return its cursor (rowcount, fetch*)."""
@@ -112,19 +131,44 @@ class Tx:
         rows = self._q("SELECT * FROM peers ORDER BY created_at, peer_id")
         return [(_peer(r), r["credential_hash"]) for r in rows]
 
+    def load_peer(self, peer_id: str) -> tuple[Peer, str] | None:
+        rows = self._q("SELECT * FROM peers WHERE peer_id=?", (peer_id,))
+        return (_peer(rows[0]), rows[0]["credential_hash"]) if rows else None
+
+    def peer_by_credential(self, credential_hash: str) -> tuple[Peer, str] | None:
+        rows = self._q("SELECT * FROM peers WHERE credential_hash=?", (credential_hash,))
+        return (_peer(rows[0]), rows[0]["credential_hash"]) if rows else None
+
+    def last_seen(self, peer_ids: list[str]) -> dict[str, float]:
+        if not peer_ids:
+            return {}
+        marks = ",".join("?" * len(peer_ids))
+        rows = self._q(f"SELECT peer_id, last_seen FROM peers WHERE peer_id IN ({marks})", peer_ids)
+        return {r["peer_id"]: float(r["last_seen"]) for r in rows}
+
+    def mark_gone(self, peer_id: str, seen_before: float | None) -> bool:
+        """alive -> dead, once: False if it was dead already or (seen_before) if
+        it was seen since, through this broker or any other on the database."""
+        stale = " AND last_seen < ?" if seen_before is not None else ""
+        params = (peer_id,) if seen_before is None else (peer_id, seen_before)
+        cur = self._x(f"UPDATE peers SET alive=0 WHERE peer_id=? AND alive=1{stale}", params)
+        if cur.rowcount:
+            self.changed("p", id=peer_id)
+        return bool(cur.rowcount)
+
     def save_peer(self, peer: Peer, credential_hash: str) -> None:
         self._x(
             """INSERT INTO peers (peer_id, credential_hash, name, kind, client, host, cwd,
                    repo_id, repo_root, summary, pid, pid_start, agent_pid, agent_start,
-                   created_at, last_seen, alive)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                   created_at, last_seen, alive, user_name)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT(peer_id) DO UPDATE SET name=excluded.name, kind=excluded.kind,
                    client=excluded.client, host=excluded.host, cwd=excluded.cwd,
                    repo_id=excluded.repo_id, repo_root=excluded.repo_root,
                    summary=excluded.summary, pid=excluded.pid, pid_start=excluded.pid_start,
                    agent_pid=excluded.agent_pid, agent_start=excluded.agent_start,
                    last_seen=excluded.last_seen, alive=excluded.alive,
-                   credential_hash=excluded.credential_hash""",
+                   credential_hash=excluded.credential_hash, user_name=excluded.user_name""",
             (
                 peer.peer_id,
                 credential_hash,
@@ -143,12 +187,15 @@ class Tx:
                 peer.created_at,
                 peer.last_seen,
                 int(peer.alive),
+                peer.user,
             ),
         )
+        self.changed("p", id=peer.peer_id)
 
     def set_peer(self, peer_id: str, **fields: Any) -> None:
         cols = ", ".join(f"{k}=?" for k in fields)
         self._x(f"UPDATE peers SET {cols} WHERE peer_id=?", [*fields.values(), peer_id])
+        self.changed("p", id=peer_id)
 
     def touch_peers(self, stamps: dict[str, float]) -> None:
         self._many(
@@ -177,9 +224,21 @@ class Tx:
             "INSERT INTO deliveries (recipient_id, message_id) VALUES (?, ?)",
             [(r, mid) for r in recipients],
         )
-        return Message(
+        message = Message(
             message_key(mid), sender_id, sender_name, text, now, to_spec, kind, False, meta
         )
+        self.changed("m", id=mid, to=recipients, m=message.as_dict())
+        return message
+
+    def message(self, message_id: int) -> tuple[Message, list[str]] | None:
+        """One message and its recipients: what a NOTIFY too big to carry them names."""
+        rows = self._q(
+            "SELECT m.*, NULL AS delivered_at FROM messages m WHERE m.id=?", (message_id,)
+        )
+        if not rows:
+            return None
+        to = self._q("SELECT recipient_id FROM deliveries WHERE message_id=?", (message_id,))
+        return _message(rows[0]), [r["recipient_id"] for r in to]
 
     def undelivered(self, recipient: str) -> list[Message]:
         rows = self._q(
@@ -247,18 +306,27 @@ class Tx:
             ),
         )
         intent.intent_id = intent_key(int(cur.fetchall()[0]["id"]))
+        self.changed("c", repo=intent.repo_id)
         return intent
 
     def update_intent(self, intent_id: int, **fields: Any) -> None:
         cols = ", ".join(f"{k}=?" for k in fields)
-        self._x(f"UPDATE intents SET {cols} WHERE id=?", [*fields.values(), intent_id])
+        rows = self._q(
+            f"UPDATE intents SET {cols} WHERE id=? RETURNING repo_id", [*fields.values(), intent_id]
+        )
+        for row in rows:
+            self.changed("c", repo=row["repo_id"])
 
-    def release_intent(self, intent_id: int, by: str | None, cause: str) -> None:
-        self._x(
+    def release_intent(self, intent_id: int, by: str | None, cause: str) -> bool:
+        """False if it was released already (by another broker on the database)."""
+        rows = self._q(
             "UPDATE intents SET released_at=?, released_by=?, release_cause=?"
-            " WHERE id=? AND released_at IS NULL",
+            " WHERE id=? AND released_at IS NULL RETURNING repo_id",
             (time.time(), by, cause, intent_id),
         )
+        for row in rows:
+            self.changed("c", repo=row["repo_id"])
+        return bool(rows)
 
     def record_event(
         self,
@@ -270,10 +338,21 @@ class Tx:
         repo_id: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
+        # The acting peer's user, looked up here so that every caller records it.
         self._x(
-            "INSERT INTO intent_events (at, event, intent_id, peer_id, actor_id, repo_id, detail)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (time.time(), event, intent_id, peer_id, actor_id, repo_id, json.dumps(detail or {})),
+            "INSERT INTO intent_events (at, event, intent_id, peer_id, actor_id, repo_id, detail,"
+            " actor_user) VALUES (?,?,?,?,?,?,?,"
+            " (SELECT user_name FROM peers WHERE peer_id=?))",
+            (
+                time.time(),
+                event,
+                intent_id,
+                peer_id,
+                actor_id,
+                repo_id,
+                json.dumps(detail or {}),
+                actor_id,
+            ),
         )
 
     def events(self, limit: int = 100, repo_id: str | None = None) -> list[dict[str, Any]]:
@@ -304,3 +383,32 @@ class Tx:
 
     def delete_watch(self, watch_id: int) -> None:
         self._x("DELETE FROM watches WHERE id=?", (watch_id,))
+
+    # ---- users (a team server's tokens, hashed) ------------------------------
+    def load_users(self) -> list[dict[str, Any]]:
+        rows = self._q(
+            "SELECT name, token_hash, created_at, created_by, revoked_at FROM users ORDER BY name"
+        )
+        return [dict(r) for r in rows]
+
+    def insert_user(self, name: str, token_hash: str, created_at: float, by: str) -> bool:
+        """A new user, or a new token for a revoked one; False when `name` holds
+        a live token (revoke it first: one token per user)."""
+        cur = self._x(
+            "INSERT INTO users (name, token_hash, created_at, created_by) VALUES (?,?,?,?)"
+            " ON CONFLICT(name) DO UPDATE SET token_hash=excluded.token_hash,"
+            " created_at=excluded.created_at, created_by=excluded.created_by, revoked_at=NULL"
+            " WHERE users.revoked_at IS NOT NULL",
+            (name, token_hash, created_at, by),
+        )
+        if cur.rowcount:
+            self.changed("u", name=name)
+        return bool(cur.rowcount)
+
+    def revoke_user(self, name: str, at: float) -> bool:
+        cur = self._x(
+            "UPDATE users SET revoked_at=? WHERE name=? AND revoked_at IS NULL", (at, name)
+        )
+        if cur.rowcount:
+            self.changed("u", name=name)
+        return bool(cur.rowcount)

@@ -1,0 +1,269 @@
+"""Several brokers ("replicas") on one PostgreSQL database, as a team server
+runs behind a load balancer: what one replica commits, the others push and
+see (LISTEN/NOTIFY wakes them, the database is the truth), and leases work
+when a replica dies with kill -9 while holding streams.
+
+Each replica is a real `lockd serve --db postgresql://...` process with its
+own LOCKD_HOME, port and memory; the database is tests/pgdb.py's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from lockd.client import Api, AsyncClient, Client
+from lockd.errors import LockdError
+from lockd.testing import Broker, free_port
+from tests.pgdb import pg_query
+from tests.polling import wait_for
+
+REPO = "git:example.com/team/app"
+LEASE = "3"  # seconds: short, so a dead replica's sessions expire within the test
+
+
+@pytest.fixture
+def replicas(pg: str, tmp_path: Path) -> Iterator[tuple[Broker, Broker]]:
+    pair = []
+    for name in ("a", "b"):
+        home = tmp_path / f"replica-{name}"
+        home.mkdir()
+        pair.append(Broker(home, free_port(), db=pg, extra_env={"LOCKD_LEASE_SECONDS": LEASE}))
+    for b in pair:
+        b.start()
+    yield pair[0], pair[1]
+    for b in pair:
+        b.stop()
+
+
+def agent(broker: Broker, name: str) -> Client:
+    """An agent peer without a pid: only its lease (heartbeats) keeps it alive."""
+    return broker.register(name=name, kind="agent", repo_id=REPO)
+
+
+def on(broker: Broker, peer: Client) -> Client:
+    """The same peer (same credential) talking to another replica, as a load
+    balancer would send it there."""
+    other = broker.client(peer.credential)
+    other.peer = peer.peer  # type: ignore[attr-defined]
+    return other
+
+
+def async_on(broker: Broker, peer: Client) -> AsyncClient:
+    return AsyncClient(broker.url, token=broker.token, credential=peer.credential)
+
+
+class Listener:
+    """A peer's event stream held on one replica, collecting messages."""
+
+    def __init__(self, api: AsyncClient) -> None:
+        self.api = api
+        self.messages: list[tuple[float, dict[str, Any]]] = []
+        self.ready = asyncio.Event()
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        stream: AsyncIterator[tuple[str, dict[str, Any]]] = self.api.stream()
+        async for event, data in stream:
+            if event == "hello":
+                self.ready.set()
+            elif event == "message":
+                self.messages.append((time.perf_counter(), data))
+
+    async def texts(self, n: int, timeout: float = 5.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        return [m["text"] for _, m in self.messages]
+
+    async def close(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.api.aclose()
+
+
+def names(broker: Broker) -> set[str]:
+    return {p["name"] for p in broker.client().call(Api.peers())["peers"]}
+
+
+def lock_patterns(broker: Broker) -> list[str]:
+    return sorted(i["pattern"] for i in broker.client().call(Api.locks(REPO))["locks"])
+
+
+# ---- messages --------------------------------------------------------------------------
+async def test_message_sent_through_one_replica_is_pushed_by_the_other(
+    replicas: tuple[Broker, Broker],
+) -> None:
+    a, b = replicas
+    alice = agent(a, "alice")
+    bob = agent(b, "bob")
+    listener = Listener(async_on(b, bob))
+    sender = async_on(a, alice)
+    try:
+        await asyncio.wait_for(listener.ready.wait(), 5)
+        sent_at = []
+        for n in range(30):
+            sent_at.append(time.perf_counter())
+            await sender.call(Api.send("bob", f"m{n}"))
+            await asyncio.sleep(0.01)
+        # Every message, once, in the order sent, pushed by the replica bob streams from.
+        assert await listener.texts(30) == [f"m{n}" for n in range(30)]
+        latencies = [got - sent for sent, (got, _) in zip(sent_at, listener.messages, strict=True)]
+        print(f"cross-replica push: median {statistics.median(latencies) * 1000:.2f} ms")
+        await asyncio.sleep(0.2)
+        assert len(listener.messages) == 30  # nothing pushed twice
+    finally:
+        await listener.close()
+        await sender.aclose()
+
+
+async def test_a_lost_change_feed_reconnects_and_catches_up(
+    replicas: tuple[Broker, Broker], pg: str
+) -> None:
+    """PostgreSQL drops replica B's LISTEN connection: B reconnects, re-reads,
+    and pushes what was sent meanwhile; the stream itself never broke."""
+    a, b = replicas
+    alice = agent(a, "alice")
+    bob = agent(b, "bob")
+    listener = Listener(async_on(b, bob))
+    try:
+        await asyncio.wait_for(listener.ready.wait(), 5)
+        # Both replicas' feeds are cut; alice's message commits while they are down.
+        killed = pg_query(
+            pg,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'lockd-feed' AND datname = current_database()",
+        )
+        assert len(killed) == 2
+        alice.call(Api.send("bob", "while the feed was down"))
+        assert await listener.texts(1) == ["while the feed was down"]
+        alice.call(Api.send("bob", "after"))
+        assert await listener.texts(2) == ["while the feed was down", "after"]
+    finally:
+        await listener.close()
+
+
+# ---- peers and claims ------------------------------------------------------------------
+def test_a_peer_registered_on_one_replica_is_known_to_the_other_at_once(
+    replicas: tuple[Broker, Broker],
+) -> None:
+    a, b = replicas
+    alice = agent(a, "alice")
+    # At once: no waiting for the notice (the credential is looked up in the database).
+    assert on(b, alice).call(Api.whoami())["peer_id"] == alice.peer["peer_id"]  # type: ignore[attr-defined]
+    agent(b, "bob")
+    wait_for(lambda: names(a) == {"alice", "bob"} == names(b))
+    on(b, alice).call(Api.set_summary("refactoring the parser"))
+    wait_for(
+        lambda: (
+            {p["name"]: p["summary"] for p in a.client().call(Api.peers())["peers"]}["alice"]
+            == "refactoring the parser"
+        )
+    )
+    on(a, alice).call(Api.goodbye())
+    wait_for(lambda: names(b) == {"bob"})
+
+
+def test_claims_made_on_one_replica_show_and_free_on_the_other(
+    replicas: tuple[Broker, Broker], pg: str
+) -> None:
+    a, b = replicas
+    alice, bob = agent(a, "alice"), agent(b, "bob")
+    assert alice.call(Api.announce(REPO, ["src/api/"], "refactor"))["granted"]
+    wait_for(lambda: lock_patterns(b) == ["/src/api/"])
+    ((hit,),) = [p["claims"] for p in b.client().call(Api.check(REPO, ["src/api/db.py"]))["paths"]]
+    assert hit["peer_name"] == "alice"
+    assert not bob.call(Api.announce(REPO, ["src/api/db.py"], "fix"))["granted"]
+    alice.call(Api.release(REPO))
+    wait_for(lambda: lock_patterns(b) == [])
+    assert bob.call(Api.announce(REPO, ["src/api/db.py"], "fix"))["granted"]
+    wait_for(lambda: lock_patterns(a) == ["/src/api/db.py"])
+    # A TTL claim expires on both replicas' sweepers: released and recorded once.
+    assert alice.call(Api.announce(REPO, ["docs/"], "typo", ttl_seconds=1))["granted"]
+    expired = "SELECT count(*) FROM intent_events WHERE event = 'expired'"
+    wait_for(lambda: pg_query(pg, expired) == [(1,)], 5)
+    time.sleep(1.5)  # both sweepers have run since: still recorded once
+    assert pg_query(pg, expired) == [(1,)]
+    assert lock_patterns(a) == lock_patterns(b) == ["/src/api/db.py"]
+
+
+# ---- a replica dies --------------------------------------------------------------------
+async def test_replica_killed_while_holding_streams(
+    replicas: tuple[Broker, Broker], pg: str
+) -> None:
+    """A holds bob's and carol's streams and is killed with kill -9. bob, whose
+    session lives on, moves to B (same credential, same claims) and gets what
+    was sent meanwhile; carol, gone with A, loses her claims when her lease
+    runs out on B, once; nobody B never heard from directly is expired early."""
+    a, b = replicas
+    alice = agent(b, "alice")
+    bob, carol = agent(a, "bob"), agent(a, "carol")
+    assert bob.call(Api.announce(REPO, ["src/bob/"], "bob's work"))["granted"]
+    assert carol.call(Api.announce(REPO, ["src/carol/"], "carol's work"))["granted"]
+    streams = [Listener(async_on(a, p)) for p in (bob, carol)]
+    for s in streams:
+        await asyncio.wait_for(s.ready.wait(), 5)
+
+    # Heartbeats reach only A for longer than the lease: B must not expire them.
+    for _ in range(8):
+        for p in (alice, bob, carol):
+            await asyncio.to_thread(p.call, Api.heartbeat())
+        await asyncio.sleep(0.5)
+    assert lock_patterns(b) == ["/src/bob/", "/src/carol/"]
+    assert names(b) == {"alice", "bob", "carol"}
+
+    a.kill9()
+    await asyncio.wait([s.task for s in streams], timeout=5)
+    for s in streams:  # the streams ended with A, as a broken connection
+        assert isinstance(s.task.exception(), LockdError)
+        assert s.task.exception().kind == "unavailable"  # type: ignore[union-attr]
+    alice.call(Api.send("bob", "sent while bob had no stream"))
+
+    bob_b = async_on(b, bob)
+    moved = Listener(bob_b)
+    try:
+        await asyncio.wait_for(moved.ready.wait(), 5)
+        alice.call(Api.send("bob", "sent through B"))
+        assert await moved.texts(2) == ["sent while bob had no stream", "sent through B"]
+        # bob (and alice) heartbeat through B; carol is silent: her lease (3 s) runs out.
+        start = time.monotonic()
+        while time.monotonic() - start < 6 and "carol" in names(b):
+            await bob_b.call(Api.heartbeat())
+            await asyncio.to_thread(alice.call, Api.heartbeat())
+            await asyncio.sleep(0.5)
+        assert names(b) == {"alice", "bob"}
+        assert lock_patterns(b) == ["/src/bob/"]
+        assert await bob_b.call(Api.whoami()) and bob.peer["name"] == "bob"  # type: ignore[attr-defined]
+        gone = pg_query(
+            pg,
+            "SELECT count(*) FROM intent_events WHERE event = 'peer_gone' AND peer_id = %s",
+            (carol.peer["peer_id"],),  # type: ignore[attr-defined]
+        )
+        assert gone == [(1,)]
+        alive = pg_query(pg, "SELECT name FROM peers WHERE alive = 1 ORDER BY name")
+        assert alive == [("alice",), ("bob",)]
+    finally:
+        await moved.close()
+        for s in streams:
+            await s.close()
+        with pytest.raises(LockdError):
+            a.client().call(Api.health())
+
+
+def test_status_names_the_replica(replicas: tuple[Broker, Broker]) -> None:
+    a, b = replicas
+    ids = {x.client().call(Api.status())["replica"] for x in (a, b)}
+    assert len(ids) == 2 and all(i.startswith("r-") for i in ids)
+    with psycopg.connect(a.db or "", autocommit=True) as conn:
+        feeds = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lockd-feed'"
+            " AND datname = current_database()"
+        ).fetchone()
+    assert feeds == (2,)
