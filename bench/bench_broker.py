@@ -44,8 +44,11 @@ async def peer(port: int, token: str, name: str) -> RawClient:
     return RawClient(port, token, body["credential"])
 
 
-async def latency(b: Broker, n: int) -> list[float]:
-    sender, receiver = await peer(b.port, b.token, "sender"), await peer(b.port, b.token, "rcv")
+async def latency(b: Broker, n: int, receiver_on: Broker | None = None) -> list[float]:
+    """One message in flight at a time: send through `b`, time until it arrives
+    on a stream held on `receiver_on` (another replica) or on `b` itself."""
+    rb = receiver_on or b
+    sender, receiver = await peer(b.port, b.token, "sender"), await peer(rb.port, rb.token, "rcv")
     arrived: asyncio.Queue[float] = asyncio.Queue()
 
     async def listen() -> None:

@@ -4,8 +4,9 @@ Run: .venv/bin/python bench/run_all.py [--quick] [--out bench/RESULTS.md]
 
 Each section is a separate module's `run()`, so each can also be run alone
 (`bench/bench_broker.py`, `bench_claims.py`, `bench_hooks.py`, `bench_mcp.py`,
-`bench_patterns.py`). Figures are medians and p99 over repeated runs: these
-machines are shared and noisy, so read ratios and medians, not single runs.
+`bench_patterns.py`, `bench_team.py`, which needs PostgreSQL). Figures are
+medians and p99 over repeated runs: these machines are shared and noisy, so
+read ratios and medians, not single runs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bench_broker, bench_claims, bench_hooks, bench_mcp, bench_patterns  # noqa: E402
+from bench import (  # noqa: E402
+    bench_broker,
+    bench_claims,
+    bench_hooks,
+    bench_mcp,
+    bench_patterns,
+    bench_team,
+)
 from bench.common import table  # noqa: E402
 
 Rows = list[tuple[str, str, str]]
@@ -32,6 +40,7 @@ def sections(quick: bool) -> list[tuple[str, Callable[[], Rows]]]:
         ("Patterns", lambda: bench_patterns.run(rounds=30 if quick else 100)),
         ("Git hooks", lambda: bench_hooks.run(7 if quick else 15)),
         ("MCP end to end", lambda: bench_mcp.run(100 if quick else 150, 10 if quick else 30)),
+        ("Team server (PostgreSQL)", lambda: bench_team.run(100 if quick else 300, 3 if quick else 5)),  # noqa: E501
     ]
 
 

@@ -61,3 +61,17 @@ def pg(pg_url: str) -> str:
     ):
         conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY")
     return pg_url
+
+
+def db_count(broker: Any, sql: str) -> int:
+    """A count from the broker's own store, SQLite file or PostgreSQL database,
+    so one test body checks "nothing was written" on either engine."""
+    if broker.db:
+        return pg_count(broker.db, sql)
+    import sqlite3
+
+    db = sqlite3.connect(broker.home / "lockd.db")
+    try:
+        return int(db.execute(sql).fetchone()[0])
+    finally:
+        db.close()

@@ -12,6 +12,7 @@ import pytest
 from lockd.client import Api, AsyncClient, Client
 from lockd.errors import LockdError
 from lockd.testing import Broker, free_port
+from tests.pgdb import db_count
 
 
 def test_register_gives_stable_identity_across_restart(broker: Broker) -> None:
@@ -88,8 +89,7 @@ def test_bad_sends_are_refused_and_store_nothing(broker: Broker, body: dict, nee
     assert needle in err.value.message
     assert err.value.kind in ("invalid", "not_found", "too_large")
     assert bob.call(Api.inbox())["messages"] == []
-    db = sqlite3.connect(broker.home / "lockd.db")
-    assert db.execute("select count(*) from messages").fetchone()[0] == 0
+    assert db_count(broker, "select count(*) from messages") == 0
 
 
 def test_malformed_json_is_422(broker: Broker) -> None:

@@ -9,7 +9,6 @@ import http.client
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from lockd.repo import identify
 from lockd.testing import Broker, free_port
 from tests.agentproc import SESSION
 from tests.gitutil import add_worktree, bare_origin, clone, make_repo
+from tests.pgdb import db_count
 from tests.polling import wait_for
 
 REPO = "git:example.com/org/proj"
@@ -51,14 +51,6 @@ def locks(broker: Broker, repo: str = REPO) -> list[dict[str, Any]]:
 
 def pid_of(client: Client) -> str:
     return str(client.peer["peer_id"])  # type: ignore[attr-defined]
-
-
-def db_count(broker: Broker, sql: str) -> int:
-    db = sqlite3.connect(broker.home / "lockd.db")
-    try:
-        return int(db.execute(sql).fetchone()[0])
-    finally:
-        db.close()
 
 
 def notices(client: Client, event: str) -> list[dict[str, Any]]:

@@ -24,10 +24,13 @@ from lockd.testing import Broker, free_port
 from tests.pgdb import pg_count, pg_query
 
 # The SQLite suites' own tests, collected here again: under this module's
-# `broker` fixture they run against PostgreSQL. Only tests that look at the
-# database through the API (none that open lockd.db with sqlite3).
+# `broker` fixture they run against PostgreSQL: every test of theirs that uses
+# the per-test `broker` (the module-scoped `quiet_broker` ones share one
+# database across tests, so they stay on SQLite).
 from tests.test_broker import (  # noqa: F401
+    test_bad_sends_are_refused_and_store_nothing,
     test_fifty_concurrent_senders_store_every_message_once,
+    test_malformed_json_is_422,
     test_messages_survive_restart_and_keep_order,
     test_names_are_unique_among_live_peers,
     test_register_gives_stable_identity_across_restart,
@@ -41,8 +44,12 @@ from tests.test_claims import (  # noqa: F401
     locks,
     racers,
     start_racer,
+    test_a_claim_past_its_ttl_blocks_nobody,
     test_a_peer_never_conflicts_with_itself,
+    test_absolute_paths_inside_the_checkout_become_repo_relative,
     test_check_paths_names_the_claims_on_each,
+    test_check_takes_a_thousand_paths_and_refuses_more,
+    test_killed_session_releases_its_claims_within_two_seconds,
     test_modes,
     test_multi_pattern_announce_is_all_or_nothing,
     test_no_overlap_no_conflict,
@@ -51,7 +58,9 @@ from tests.test_claims import (  # noqa: F401
     test_refusal_lists_every_conflict_with_holder_details_and_paths,
     test_release_of_anothers_intent_needs_force,
     test_release_own_by_id_pattern_and_all,
+    test_session_with_a_reused_pid_is_dead,
     test_ttl_expires_and_is_recorded,
+    test_worktree_and_second_clone_share_claims_unrelated_repo_does_not,
 )
 
 

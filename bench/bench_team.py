@@ -1,0 +1,165 @@
+"""Team-server benchmarks (issue 8), on the machine's real PostgreSQL:
+cross-replica message latency (sent through replica A, pushed by replica B to
+a stream held there), and claim throughput on PostgreSQL beside SQLite in the
+same run, with the same load.
+
+Needs a PostgreSQL server: LOCKD_BENCH_PG (default
+postgresql://postgres@127.0.0.1:5432); a throwaway database is created and
+dropped.
+
+Run: .venv/bin/python bench/bench_team.py [--messages 300] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bench_broker import latency, peer  # noqa: E402
+from bench.common import pct, table  # noqa: E402
+from lockd.testing import Broker, free_port  # noqa: E402
+
+PG_SERVER = os.environ.get("LOCKD_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+CLAIMERS = 16
+
+
+@contextlib.contextmanager
+def database() -> Iterator[str]:
+    name = f"lockd_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+        try:
+            yield f"{PG_SERVER}/{name}"
+        finally:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def brokers(count: int, db: str | None) -> Iterator[list[Broker]]:
+    """`count` brokers on one database (db None: one broker on SQLite)."""
+    with tempfile.TemporaryDirectory(prefix="lockd-bench-") as tmp:
+        started = []
+        try:
+            for n in range(count):
+                home = Path(tmp) / f"replica-{n}"
+                home.mkdir()
+                b = Broker(home, free_port(), db=db)
+                b.start()
+                started.append(b)
+            yield started
+        finally:
+            for b in started:
+                b.stop()
+
+
+def _claimer_process(targets: list[tuple[int, str]], seconds: float, out: Any) -> None:
+    """CLAIMERS peers, spread over the brokers, each announcing a file of its
+    own (no conflicts: the cost measured is the decision and the commit) and
+    releasing it, as fast as answers come."""
+
+    async def run() -> tuple[int, int, list[float]]:
+        clients = [await peer(*targets[i % len(targets)], f"c{i}") for i in range(CLAIMERS)]
+        granted = errors = 0
+        samples: list[float] = []
+        stop = time.perf_counter() + seconds
+
+        async def loop(i: int, c: Any) -> None:
+            nonlocal granted, errors
+            k = 0
+            while time.perf_counter() < stop:
+                k += 1
+                body = {"repo_id": "git:bench/app", "patterns": [f"src/c{i}/f{k}.py"],
+                        "reason": "bench"}  # fmt: skip
+                t0 = time.perf_counter()
+                status, answer = await c.request("POST", "/v1/intents", body)
+                samples.append((time.perf_counter() - t0) * 1000)
+                if status != 200 or not answer["granted"]:
+                    errors += 1
+                    continue
+                granted += 1
+                ids = [x["intent_id"] for x in answer["intents"]]
+                body = {"repo_id": "git:bench/app", "intent_ids": ids}
+                status, _ = await c.request("POST", "/v1/intents/release", body)
+                errors += status != 200
+
+        await asyncio.gather(*(loop(i, c) for i, c in enumerate(clients)))
+        return granted, errors, samples
+
+    out.put(asyncio.run(run()))
+
+
+def claim_throughput(bs: list[Broker], seconds: float) -> tuple[float, int, list[float]]:
+    out: multiprocessing.Queue[tuple[int, int, list[float]]] = multiprocessing.Queue()
+    worker = multiprocessing.Process(
+        target=_claimer_process, args=([(b.port, b.token) for b in bs], seconds, out)
+    )
+    worker.start()
+    granted, errors, samples = out.get()
+    worker.join()
+    return granted / seconds, errors, samples
+
+
+def run(messages: int = 300, seconds: float = 5.0) -> list[tuple[str, str, str]]:
+    rows = []
+    with database() as db, brokers(1, db) as (a,):
+        same = asyncio.run(latency(a, messages))
+    with database() as db, brokers(2, db) as (a, b):
+        cross = asyncio.run(latency(a, messages, receiver_on=b))
+    rows += [
+        (
+            f"PostgreSQL, one replica: send → stream ({messages} msgs)",
+            f"p50 {statistics.median(same):.2f} ms, p99 {pct(same, 99):.2f} ms",
+            "(reference)",
+        ),
+        (
+            f"PostgreSQL, across replicas: send via A → stream on B ({messages} msgs)",
+            f"p50 {statistics.median(cross):.2f} ms, p99 {pct(cross, 99):.2f} ms",
+            "within milliseconds",
+        ),
+    ]
+    runs = [("SQLite, one broker", None, 1), ("PostgreSQL, one broker", "pg", 1),
+            ("PostgreSQL, two replicas", "pg", 2)]  # fmt: skip
+    base = None
+    for label, engine, count in runs:
+        with contextlib.ExitStack() as stack:
+            db = stack.enter_context(database()) if engine else None
+            bs = stack.enter_context(brokers(count, db))
+            rate, errors, samples = claim_throughput(bs, seconds)
+        base = base or rate
+        rows.append(
+            (
+                f"claims/s, {CLAIMERS} claimers (announce + release): {label}",
+                f"{rate:,.0f}/s ({rate / base:.2f}× SQLite), announce p50 "
+                f"{statistics.median(samples):.2f} ms, p99 {pct(samples, 99):.2f} ms, "
+                f"{errors} errors",
+                "side by side",
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    print(table("Team server (PostgreSQL)", run(args.messages, args.seconds)))
+
+
+if __name__ == "__main__":
+    main()
