@@ -10,6 +10,8 @@ own LOCKD_HOME, port and memory; the database is tests/pgdb.py's.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import statistics
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -21,9 +23,11 @@ import pytest
 
 from lockd.client import Api, AsyncClient, Client
 from lockd.errors import LockdError
-from lockd.testing import Broker, free_port
+from lockd.testing import LOCKD_ENV, Broker, free_port
+from tests.gitutil import git, make_repo
 from tests.pgdb import pg_query
 from tests.polling import wait_for
+from tests.test_hooks import lockd, run_git
 
 REPO = "git:example.com/team/app"
 LEASE = "3"  # seconds: short, so a dead replica's sessions expire within the test
@@ -267,3 +271,60 @@ def test_status_names_the_replica(replicas: tuple[Broker, Broker]) -> None:
             " AND datname = current_database()"
         ).fetchone()
     assert feeds == (2,)
+
+
+# ---- a team: two machines, two clones, two replicas ------------------------------------
+def test_a_team_on_two_machines_shares_claims_through_two_replicas(
+    replicas: tuple[Broker, Broker], tmp_path: Path
+) -> None:
+    """ann and ben, each with a home of their own (as on two machines), a
+    clone of one remote at different paths (ssh URL for one, https for the
+    other), a user token each, and a different replica each. What ann claims
+    through A, ben's pre-commit hook, asking B, names; in block mode it refuses."""
+    a, b = replicas
+    tokens = {}
+    for user in ("ann", "ben"):
+        made = lockd(tmp_path, a.env, "token", "create", user, "--json")
+        assert made.returncode == 0, made.stderr
+        tokens[user] = json.loads(made.stdout)["token"]
+    files = {"src/api/app.py": "a\n", "src/db.py": "d\n"}
+    ann_repo = make_repo(tmp_path / "ann-laptop" / "app", files, "git@github.com:team/app.git")
+    ben_repo = make_repo(tmp_path / "ben-vm" / "work" / "app", files, "https://github.com/team/app")
+
+    def machine(user: str, replica: Broker) -> dict[str, str]:
+        home = tmp_path / f"{user}-home"
+        home.mkdir()
+        env = {k: v for k, v in os.environ.items() if k not in LOCKD_ENV}
+        env.update(LOCKD_HOME=str(home), LOCKD_URL=replica.url, LOCKD_TOKEN=tokens[user])
+        return env
+
+    ann, ben = machine("ann", a), machine("ben", b)
+    claimed = lockd(ann_repo, ann, "claim", "src/api/", "--reason", "new auth")
+    assert claimed.returncode == 0, claimed.stderr
+    assert lockd(ben_repo, ben, "hooks", "install").returncode == 0
+    (ben_repo / "src/api/app.py").write_text("ben's change\n")
+    git(ben_repo, "add", "-A")
+    warned = run_git(ben_repo, ben, "commit", "-q", "-m", "touch api")
+    assert warned.returncode == 0, warned.stderr
+    assert "src/api/app.py" in warned.stderr and "new auth" in warned.stderr, warned.stderr
+    (ben_repo / "src/api/app.py").write_text("again\n")
+    git(ben_repo, "add", "-A")
+    blocked = run_git(ben_repo, {**ben, "LOCKD_HOOK_MODE": "block"}, "commit", "-q", "-m", "x")
+    assert blocked.returncode != 0, blocked.stderr
+    # Who holds it, as replica B tells it: ann, as user ann, from her own clone's path.
+    listing = json.loads(lockd(ben_repo, ben, "locks", "--json").stdout)
+    (held,) = listing["locks"] if isinstance(listing, dict) else listing
+    assert held["pattern"] == "/src/api/" and held["reason"] == "new auth"
+    peers = b.client().call(Api.peers())["peers"]
+    holder = next(p for p in peers if p["peer_id"] == held["peer_id"])
+    assert holder["user"] == "ann" and holder["cwd"] == str(ann_repo)
+    # The team server goes away: ben's hook says so in one line and never blocks,
+    # and nothing starts a broker on ben's machine.
+    a.kill9()
+    b.kill9()
+    (ben_repo / "src/api/app.py").write_text("offline\n")
+    git(ben_repo, "add", "-A")
+    offline = run_git(ben_repo, {**ben, "LOCKD_HOOK_MODE": "block"}, "commit", "-q", "-m", "y")
+    assert offline.returncode == 0, offline.stderr
+    assert "not reachable" in offline.stderr and len(offline.stderr.strip().splitlines()) == 1
+    assert not (Path(ben["LOCKD_HOME"]) / "broker.json").exists()
