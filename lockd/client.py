@@ -219,6 +219,10 @@ def _decode(status: int, raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw) if raw else {}
     except ValueError:
+        if status < 400:  # never hand a caller a success it cannot read
+            raise LockdError(
+                "unavailable", f"the broker's answer (HTTP {status}) is not JSON: {raw[:80]!r}"
+            ) from None
         body = {"message": raw[:200].decode(errors="replace")}
     if status >= 400:
         if not isinstance(body, dict):
@@ -346,6 +350,11 @@ class Client:
         else:
             body = reader.read(length) if length is not None else reader.read()
             close = close or length is None
+            if length is not None and len(body) < length:
+                # The broker died between its head and its body (kill -9 mid-answer):
+                # what it did is unknown, exactly as if no answer had come.
+                self.close()
+                raise OSError(f"the answer was cut off after {len(body)} of {length} bytes")
         if close:
             self.close()
         return status, body

@@ -625,3 +625,37 @@ def test_hooks_never_hang_or_block_while_the_broker_restarts_or_freezes(
     assert code == 0 and took < 5.0 and "not reachable" in err, (took, err)
     took, code, err = run_hook(repo, broker)
     assert code == 0 and "claimed by alice" in err, err
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 40\r\n\r\n{"gran',
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5\r\n\r\nnope!",
+    ],
+    ids=["cut-off-body", "not-json"],
+)
+def test_an_answer_cut_off_mid_body_is_unavailable_not_a_success(answer: bytes) -> None:
+    """A broker killed between writing its head and its body (uvicorn writes
+    them apart): the client must say 'unavailable', never hand back a
+    half-read success (it did: a claimer got {} for an announce)."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def answer_once() -> None:
+        conn, _ = server.accept()
+        conn.recv(65536)
+        conn.sendall(answer)
+        conn.close()
+
+    t = threading.Thread(target=answer_once, daemon=True)
+    t.start()
+    client = Client(f"http://127.0.0.1:{server.getsockname()[1]}", token="t", timeout=3)
+    with pytest.raises(LockdError) as err:
+        client.call(Api.whoami())
+    assert err.value.kind == "unavailable"
+    t.join(5)
+    server.close()
