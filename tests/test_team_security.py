@@ -11,7 +11,6 @@ import json
 import os
 import ssl
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from lockd.errors import LockdError
 from lockd.testing import LOCKD_ENV, Broker, free_port
 from tests.pgdb import pg, pg_url  # noqa: F401 - fixtures, by name
 from tests.polling import wait_for
+from tests.test_cli import lockd
 
 REPO = "dir:/srv/team-proj"
 
@@ -113,17 +113,7 @@ def https(
 def cli(
     env: dict[str, str], *args: str, code: int = 0, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "lockd", *args],
-        env=env,
-        cwd=cwd,
-        text=True,
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
-    assert proc.returncode == code, (args, proc.returncode, proc.stdout, proc.stderr)
-    return proc
+    return lockd(env, cwd or Path.cwd(), *args, code=code)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
