@@ -40,7 +40,10 @@ def sections(quick: bool) -> list[tuple[str, Callable[[], Rows]]]:
         ("Patterns", lambda: bench_patterns.run(rounds=30 if quick else 100)),
         ("Git hooks", lambda: bench_hooks.run(7 if quick else 15)),
         ("MCP end to end", lambda: bench_mcp.run(100 if quick else 150, 10 if quick else 30)),
-        ("Team server (PostgreSQL)", lambda: bench_team.run(100 if quick else 300, 3 if quick else 5)),  # noqa: E501
+        (
+            "Team server (PostgreSQL)",
+            lambda: bench_team.run(100 if quick else 300, 3 if quick else 5),
+        ),  # noqa: E501
     ]
 
 

@@ -189,7 +189,9 @@ def test_a_user_token_registers_claims_and_lists_attributed_to_its_user(team: Br
     assert granted_event["user"] == "alice" and granted_event["detail"]["pattern"] == "/src/team/"
     # The MCP server's async client speaks the same TLS, with LOCKD_CA.
     status = asyncio.run(AsyncClient(team.url, token=team.token).call(Api.status()))
-    assert status["peers"] >= 2
+    assert status["peers"] >= 2 and status["home"] == str(team.home)
+    # A user sees the counts, not where the server keeps its files.
+    assert alice.call(Api.status())["home"] is None
 
 
 def test_revoking_a_token_refuses_its_next_call_with_what_to_do(team: Broker) -> None:
@@ -401,3 +403,22 @@ def test_clients_never_start_a_local_broker_for_lockd_url(tmp_path: Path) -> Non
     proc = cli(env, "whoami", code=6, cwd=tmp_path)
     assert "never starts a local broker" in proc.stderr
     assert not (tmp_path / "broker.json").exists()
+
+
+def test_the_dashboard_cookie_is_secure_over_tls(team: Broker, cert: tuple[Path, Path]) -> None:
+    """Served over TLS, the dashboard's session cookie is marked Secure, so a
+    browser never sends it over plain HTTP."""
+    alice = register(team, user_token(team, "dana"), "dana-laptop")
+    path = alice.call(Api.dashboard_ticket())["path"]
+    context = ssl.create_default_context(cafile=str(cert[0]))
+    conn = http.client.HTTPSConnection("localhost", team.port, timeout=5, context=context)
+    try:
+        conn.request("GET", path, headers={"Host": f"localhost:{team.port}"})
+        resp = conn.getresponse()
+        resp.read()
+        cookie = resp.getheader("set-cookie") or ""
+    finally:
+        conn.close()
+    assert resp.status == 303
+    flags = {part.strip().lower() for part in cookie.split(";")}
+    assert {"secure", "httponly", "samesite=strict"} <= flags, cookie

@@ -189,6 +189,7 @@ async def page(request: Request, ticket: str | None = None) -> Response:
                 path="/dashboard",
                 httponly=True,
                 samesite="strict",
+                secure=request.url.scheme == "https",  # a team server's cookie never goes in clear
             )
         return resp
     if not signed_in:

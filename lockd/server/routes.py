@@ -98,7 +98,8 @@ async def status(request: Request, reg: Reg) -> dict[str, Any]:
         "version": __version__,
         "pid": os.getpid(),
         "started_at": reg.started_at,
-        "home": str(config.home()),
+        # The server's paths are the admin's business, not every user's.
+        "home": str(config.home()) if caller(request) == LOCAL_USER else None,
         "peers": len(reg.live_peers()),
         "intents": len(reg.claims.all_live()),
         "streams": sum(reg._streams.values()),
