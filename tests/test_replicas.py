@@ -25,9 +25,11 @@ from lockd.client import Api, AsyncClient, Client
 from lockd.errors import LockdError
 from lockd.testing import LOCKD_ENV, Broker, free_port
 from tests.gitutil import git, make_repo
+from tests.mcputil import mcp_session
 from tests.pgdb import pg_query
 from tests.polling import wait_for
 from tests.test_hooks import lockd, run_git
+from tests.test_mcp import until
 
 REPO = "git:example.com/team/app"
 LEASE = "3"  # seconds: short, so a dead replica's sessions expire within the test
@@ -328,3 +330,57 @@ def test_a_team_on_two_machines_shares_claims_through_two_replicas(
     assert offline.returncode == 0, offline.stderr
     assert "not reachable" in offline.stderr and len(offline.stderr.strip().splitlines()) == 1
     assert not (Path(ben["LOCKD_HOME"]) / "broker.json").exists()
+
+
+async def test_agents_on_two_replicas_talk_and_claim_through_mcp(
+    replicas: tuple[Broker, Broker], tmp_path: Path
+) -> None:
+    """Two real `lockd-mcp` sessions, each on its own "machine" (home, clone,
+    user token) and replica: a message sent by one arrives in the other as a
+    pushed channel notification, and a claim made by one is what the other's
+    check_paths and announce_intent see."""
+    a, b = replicas
+    files = {"src/api/app.py": "a\n"}
+    envs, repos = {}, {}
+    for user, replica, url in (
+        ("ann", a, "git@github.com:team/app.git"),
+        ("ben", b, "https://github.com/team/app.git"),
+    ):
+        made = lockd(tmp_path, a.env, "token", "create", user, "--json")
+        home = tmp_path / f"{user}-home"
+        home.mkdir()
+        envs[user] = {
+            **{k: v for k, v in os.environ.items() if k not in LOCKD_ENV},
+            "LOCKD_HOME": str(home),
+            "LOCKD_URL": replica.url,
+            "LOCKD_TOKEN": json.loads(made.stdout)["token"],
+        }
+        repos[user] = make_repo(tmp_path / f"{user}-machine" / "app", files, url)
+    async with (
+        mcp_session(str(repos["ann"]), envs["ann"]) as ann,
+        mcp_session(str(repos["ben"]), envs["ben"]) as ben,
+    ):
+        me_ann, me_ben = await ann.call("whoami"), await ben.call("whoami")
+        assert me_ann["repo"] == me_ben["repo"] == "git:github.com/team/app"
+        users = {p["peer_id"]: p["user"] for p in b.client().call(Api.peers())["peers"]}
+        assert (users[me_ann["peer_id"]], users[me_ben["peer_id"]]) == ("ann", "ben")
+        sent = await ann.call("send_message", to=me_ben["name"], message="taking the API layer")
+        await until(lambda: len(ben.channel) == 1)
+        assert ben.channel[0].content == "taking the API layer"
+        assert ben.channel[0].meta["message_id"] == sent["message_id"]
+        assert (await ann.call("announce_intent", patterns=["src/api/"], reason="auth"))["granted"]
+        await until_async(
+            lambda: ben.call("check_paths", paths=["src/api/app.py"]),
+            lambda r: bool(r["paths"][0]["claims"]),
+        )
+        refused = await ben.call("announce_intent", patterns=["src/api/app.py"], reason="fix")
+        assert not refused["granted"] and refused["conflicts"][0]["peer_id"] == me_ann["peer_id"]
+
+
+async def until_async(call: Any, done: Any, timeout: float = 5.0) -> None:
+    """Poll an async call until `done(result)`: for state another replica
+    learns through its change feed, within milliseconds."""
+    deadline = time.monotonic() + timeout
+    while not done(await call()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
