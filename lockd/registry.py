@@ -141,14 +141,16 @@ class Registry:
         """Take a peer row read from the database into memory, updating in place
         the object requests already hold; the newer last_seen wins."""
         known = self.peers.get(peer.peer_id)
+        was_alive = known is not None and known.alive
         if known is None:
             self.peers[peer.peer_id] = known = peer
         else:
-            was_alive, seen = known.alive, known.last_seen
+            seen = known.last_seen
             known.__dict__.update(peer.__dict__)
             known.last_seen = max(seen, peer.last_seen)
-            if was_alive and not known.alive:
-                self.publish_dashboard("peer_left", peer=known.public(), cause="other broker")
+        if was_alive != known.alive:  # the dashboard here shows it, as if it happened here
+            kind = "peer_joined" if known.alive else "peer_left"
+            self.publish_dashboard(kind, peer=known.public(), cause="through another broker")
         for old in [h for h, pid in self._by_credential.items() if pid == peer.peer_id]:
             del self._by_credential[old]
         self._by_credential[credential_hash] = peer.peer_id
@@ -178,12 +180,22 @@ class Registry:
             event = {"type": "message", "message": message}
             for rid in to:
                 self.hub.publish(rid, event)
+            if message.get("kind") == "message":
+                self.publish_dashboard(
+                    "message",
+                    from_id=message["from_id"],
+                    from_name=message["from_name"],
+                    to=message["to"],
+                    recipients=to,
+                    message_id=message["message_id"],
+                )
         elif kind == "p":
             found = await self.store.read(lambda tx: tx.load_peer(str(change["id"])))
             if found is not None:
                 self._remember(*found)
         elif kind == "c":
             await self.claims.reload(str(change["repo"]))
+            self.publish_dashboard("claims", repo=change["repo"], event="changed elsewhere")
         elif kind == "u" and self.on_users_changed is not None:
             await self.on_users_changed()
 
