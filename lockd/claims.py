@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from lockd.registry import Registry
 
 MAX_TTL_SECONDS = 30 * 86400
+UNKNOWN = -1  # a repo's claim version this broker's memory is not known to match
 
 
 def normalize_path(path: str) -> str:
@@ -51,12 +52,15 @@ def _key(intent: Intent) -> int:
 
 class _Lost(Exception):
     """Raised inside a shared store's grant job: the database holds a clashing
-    claim (made through another broker) that this broker's memory lacked."""
+    claim; `fresh` is the repo as read there (None: memory was exact)."""
 
-    def __init__(self, fresh: IntentIndex, clashes: list[tuple[str, Intent]]) -> None:
-        super().__init__("claim lost to a clashing claim in the database")
+    def __init__(
+        self, fresh: IntentIndex | None, clashes: list[tuple[str, Intent]], version: int
+    ) -> None:
+        super().__init__("claim refused by the database's claims")
         self.fresh = fresh
         self.clashes = clashes
+        self.version = version
 
 
 def _current(intent: Intent, now: float) -> bool:
@@ -70,11 +74,20 @@ class ClaimRegistry:
         self.reg = registry
         self.store = registry.store
         self.indexes: dict[str, IntentIndex] = {}
+        # On a shared store, the claim version (lockd/store/tx.py) each repo's
+        # index is exact at; absent: 0 (never changed); UNKNOWN: a change from
+        # another broker may be missing, so the next claim re-reads the repo.
+        self.versions: dict[str, int] = {}
         self._lock = asyncio.Lock()
 
     async def load(self) -> None:
-        for intent in await self.store.read(lambda tx: tx.live_intents()):
-            self.index(intent.repo_id).add(intent)
+        await self.reload()
+
+    def _advance(self, bumps: list[tuple[str, int]]) -> None:
+        """Versions after changes applied to memory: exact only if contiguous."""
+        for repo_id, version in bumps:
+            known = self.versions.get(repo_id, 0)
+            self.versions[repo_id] = version if known == version - 1 else UNKNOWN
 
     def index(self, repo_id: str, ignorecase: bool | None = None) -> IntentIndex:
         idx = self.indexes.get(repo_id)
@@ -130,37 +143,48 @@ class ClaimRegistry:
         wanted = patterns.normalize_all(list(raw_patterns))
         now = time.time()
         expires = now + ttl_seconds if ttl_seconds else None
-        shared = bool(getattr(self.store, "shared", False))
+        shared = self.reg.shared
         async with self._lock:
             idx = self.index(repo_id, ignorecase)
             clashes = [
                 (req, held)
                 for req, held in idx.conflicts(peer.peer_id, wanted, mode)
-                if _current(held, now) and not shared  # shared: the database decides
+                if _current(held, now)
             ]
-            if clashes:
+            if clashes and not shared:
                 return await self._refuse(
                     peer, repo_id, wanted, mode, reason, clashes, notify_when_free
                 )
             mine = {i.pattern: i for i in idx if i.peer_id == peer.peer_id}
-
-            seen: list[IntentIndex] = []
+            known = self.versions.get(repo_id, 0)
+            fresh: list[IntentIndex] = []  # the repo as read in the transaction, if it was
+            bumps: list[tuple[str, int]] = []
 
             def grant(tx: Tx) -> list[Intent]:
+                """On a shared store, decided here, under the database-wide lock:
+                memory's verdict if no broker changed the repo's claims since memory
+                was exact (same version), else the repo's intents as read here."""
                 held = mine
                 if shared:
-                    fresh = IntentIndex(idx.ignorecase)
-                    for live in tx.live_intents(repo_id):
-                        fresh.add(live)
-                    lost = [
-                        (req, other)
-                        for req, other in fresh.conflicts(peer.peer_id, wanted, mode)
-                        if _current(other, now)
-                    ]
-                    if lost:
-                        raise _Lost(fresh, lost)
-                    held = {i.pattern: i for i in fresh if i.peer_id == peer.peer_id}
-                    seen.append(fresh)
+                    version = tx.claim_version(repo_id)
+                    if version == known:
+                        if clashes:
+                            raise _Lost(None, clashes, version)
+                    else:
+                        read = IntentIndex(idx.ignorecase)
+                        for live in tx.live_intents(repo_id):
+                            read.add(live)
+                        lost = [
+                            (req, other)
+                            for req, other in read.conflicts(peer.peer_id, wanted, mode)
+                            if _current(other, now)
+                        ]
+                        if lost:
+                            raise _Lost(read, lost, version)
+                        held = {i.pattern: i for i in read if i.peer_id == peer.peer_id}
+                        fresh.append(read)
+                        bumps.append((repo_id, version))
+                start = len(tx.bumps)
                 out = []
                 for pattern in wanted:
                     old = held.get(pattern)
@@ -202,19 +226,24 @@ class ClaimRegistry:
                         detail={"pattern": pattern, "mode": mode, "reason": reason},
                     )
                     out.append(intent)
+                bumps.extend(tx.bumps[start:])
                 return out
 
             try:
                 granted = await self.store.write(grant)
             except _Lost as lost:
-                self.indexes[repo_id] = lost.fresh  # memory catches up with the database
+                if lost.fresh is not None:  # memory catches up with the database
+                    self.indexes[repo_id] = lost.fresh
+                    self.versions[repo_id] = lost.version
                 return await self._refuse(
                     peer, repo_id, wanted, mode, reason, lost.clashes, notify_when_free
                 )
-            if seen:
-                idx = self.indexes[repo_id] = seen[0]
+            if fresh:
+                idx = self.indexes[repo_id] = fresh[0]
+                self.versions[repo_id] = bumps.pop(0)[1]
             for intent in granted:
                 idx.add(intent)
+            self._advance(bumps)
         self.reg.publish_dashboard(
             "claims", repo=repo_id, event="granted", peer_id=peer.peer_id, patterns=wanted
         )
@@ -461,9 +490,12 @@ class ClaimRegistry:
         An intent another broker released meanwhile is skipped, not recorded twice."""
         actor_id = actor.peer_id if actor else None
 
+        bumps: list[tuple[str, int]] = []
+
         def release(tx: Tx) -> bool:
             if first is not None and not first(tx):
                 return False
+            start = len(tx.bumps)
             for intent in chosen:
                 if not tx.release_intent(_key(intent), actor_id, cause):
                     continue
@@ -475,6 +507,7 @@ class ClaimRegistry:
                     repo_id=intent.repo_id,
                     detail={"pattern": intent.pattern, "mode": intent.mode},
                 )
+            bumps.extend(tx.bumps[start:])
             return True
 
         if not chosen and first is None:
@@ -483,6 +516,8 @@ class ClaimRegistry:
             return False
         for intent in chosen:
             self.indexes[intent.repo_id].remove(intent.intent_id)
+        self._advance(bumps)
+        for intent in chosen:
             self.reg.publish_dashboard(
                 "claims",
                 repo=intent.repo_id,
@@ -502,10 +537,36 @@ class ClaimRegistry:
         await self._wake_watchers({i.repo_id for i in mine})
         return True
 
+    async def apply(self, change: dict[str, Any]) -> None:
+        """One claim another broker granted, updated (`put`) or released
+        (`drop`), as its notice carries it: applied to the index alone, since
+        rebuilding a repo of 10,000 intents takes about a second. A notice
+        too big to carry the intent makes the repo be re-read."""
+        repo_id, version = str(change["repo"]), int(change["v"])
+        if "drop" not in change and "put" not in change:
+            await self.reload(repo_id)
+            return
+        async with self._lock:
+            if version <= self.versions.get(repo_id, 0):
+                return  # memory already has it (read in a transaction since)
+            idx = self.index(repo_id)
+            if "drop" in change:
+                idx.remove(str(change["drop"]))
+            else:
+                idx.add(Intent(**change["put"]))  # replaces an intent with its id
+            self._advance([(repo_id, version)])
+
     async def reload(self, repo_id: str | None = None) -> None:
         """Another broker on the database changed claims: take the database's
         live intents (of one repo, or all) as the truth."""
         async with self._lock:
+            # The version first: a change committed between the two reads is in the
+            # intents read and is then applied again from its notice (a no-op).
+            if repo_id is None:
+                versions = await self.store.read(lambda tx: tx.claim_versions())
+                self.versions = {r: v for r, v in versions.items() if v}
+            else:
+                self.versions[repo_id] = await self.store.read(lambda tx: tx.claim_version(repo_id))
             live = await self.store.read(lambda tx: tx.live_intents(repo_id))
             repos = {repo_id} if repo_id is not None else set(self.indexes)
             fresh = {r: IntentIndex(self.index(r).ignorecase) for r in repos}

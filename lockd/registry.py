@@ -194,7 +194,7 @@ class Registry:
             if found is not None:
                 self._remember(*found)
         elif kind == "c":
-            await self.claims.reload(str(change["repo"]))
+            await self.claims.apply(change)
             self.publish_dashboard("claims", repo=change["repo"], event="changed elsewhere")
         elif kind == "u" and self.on_users_changed is not None:
             await self.on_users_changed()

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 PG_SERVER = os.environ.get("LOCKD_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
-TABLES = "peers, messages, deliveries, intents, intent_events, watches, users"
+TABLES = "peers, messages, deliveries, intents, intent_events, watches, users, claim_versions"
 
 
 @pytest.fixture(scope="session")

@@ -403,3 +403,34 @@ def test_a_dashboard_on_one_replica_is_nudged_by_changes_through_the_other(
     state = http.get("/dashboard/api/state").json()
     assert [(c["peer_name"], c["pattern"]) for c in state["claims"]] == [("alice", "src/")]
     assert "alice" in {p["name"] for p in state["peers"]}
+
+
+def test_a_claim_whose_notice_was_lost_still_blocks(
+    replicas: tuple[Broker, Broker], pg: str
+) -> None:
+    """Brokers decide from memory only while the repo's claim version is the
+    one memory is exact at. A claim written with its notice lost (here: written
+    straight into the database, version bumped, no NOTIFY) must still refuse a
+    clashing claim: the version differs, so the broker re-reads the repo."""
+    a, b = replicas
+    alice, bob = agent(a, "alice"), agent(b, "bob")
+    assert alice.call(Api.announce(REPO, ["docs/"], "warm-up"))["granted"]
+    wait_for(lambda: lock_patterns(b) == ["docs/"])
+    (version,) = pg_query(pg, "SELECT version FROM claim_versions WHERE repo_id = %s", (REPO,))
+    assert version == (1,)
+    pg_query(
+        pg,
+        "WITH i AS (INSERT INTO intents (peer_id, repo_id, pattern, mode, reason, since,"
+        " notify_when_free) VALUES (%s, %s, '/src/api/', 'exclusive', 'silent', 0, 0)"
+        " RETURNING id) UPDATE claim_versions SET version = version + 1 RETURNING version",
+        (alice.peer["peer_id"], REPO),  # type: ignore[attr-defined]
+    )
+    assert "/src/api/" not in lock_patterns(b)  # b's memory never heard of it
+    refused = bob.call(Api.announce(REPO, ["src/api/db.py"], "fix"))
+    assert not refused["granted"] and refused["conflicts"][0]["reason"] == "silent"
+    assert "/src/api/" in lock_patterns(b)  # and memory caught up while deciding
+    # Memory is exact again: a claim elsewhere is decided and granted as before.
+    tools = bob.call(Api.announce(REPO, ["/Makefile"], "build"))
+    assert tools["granted"], tools
+    (version,) = pg_query(pg, "SELECT version FROM claim_versions WHERE repo_id = %s", (REPO,))
+    assert version == (3,)

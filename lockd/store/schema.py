@@ -104,6 +104,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE intent_events ADD COLUMN actor_user TEXT;
         """,
     ),
+    # A counter per repo, bumped by every claim change: a broker sharing the
+    # database knows its memory of a repo is exact when the counter is what it
+    # last saw, and decides a claim without re-reading the repo's intents.
+    (
+        "0003_claim_versions",
+        """
+        CREATE TABLE claim_versions (
+            repo_id TEXT PRIMARY KEY,
+            version BIGINT NOT NULL
+        );
+        """,
+    ),
 ]
 
 # PostgreSQL: the same migrations, same names, same order (see the docstring).
@@ -193,6 +205,18 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
         );
         ALTER TABLE peers ADD COLUMN user_name TEXT NOT NULL DEFAULT 'local';
         ALTER TABLE intent_events ADD COLUMN actor_user TEXT;
+        """,
+    ),
+    # A counter per repo, bumped by every claim change: a broker sharing the
+    # database knows its memory of a repo is exact when the counter is what it
+    # last saw, and decides a claim without re-reading the repo's intents.
+    (
+        "0003_claim_versions",
+        """
+        CREATE TABLE claim_versions (
+            repo_id TEXT PRIMARY KEY,
+            version BIGINT NOT NULL
+        );
         """,
     ),
 ]

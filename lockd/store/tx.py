@@ -101,6 +101,8 @@ class Tx:
         self.conn = conn
         self.dialect = dialect
         self.origin = origin  # this broker's replica id on a shared database, else None
+        # (repo, version) after each claim change in this transaction (shared only)
+        self.bumps: list[tuple[str, int]] = []
 
     def changed(self, kind: str, **data: Any) -> None:
         """Tell the other brokers on this database what this transaction changed
@@ -110,7 +112,7 @@ class Tx:
             return
         payload = json.dumps({"r": self.origin, "k": kind, **data})
         if len(payload.encode()) > NOTIFY_LIMIT:  # too big to carry: readers fetch it
-            small = {k: v for k, v in data.items() if k in ("id", "repo")}
+            small = {k: v for k, v in data.items() if k in ("id", "repo", "v", "drop")}
             payload = json.dumps({"r": self.origin, "k": kind, **small})
         self._x("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, payload))
 
@@ -306,16 +308,37 @@ class Tx:
             ),
         )
         intent.intent_id = intent_key(int(cur.fetchall()[0]["id"]))
-        self.changed("c", repo=intent.repo_id)
+        self._claims_changed(intent.repo_id, put=intent.as_dict())
         return intent
+
+    def _claims_changed(self, repo_id: str, **change: Any) -> None:
+        """Bump the repo's claim version and announce the change with it."""
+        if self.origin is None:
+            return
+        rows = self._q(
+            "INSERT INTO claim_versions (repo_id, version) VALUES (?, 1) ON CONFLICT (repo_id)"
+            " DO UPDATE SET version = claim_versions.version + 1 RETURNING version",
+            (repo_id,),
+        )
+        version = int(rows[0]["version"])
+        self.bumps.append((repo_id, version))
+        self.changed("c", repo=repo_id, v=version, **change)
+
+    def claim_version(self, repo_id: str) -> int:
+        rows = self._q("SELECT version FROM claim_versions WHERE repo_id=?", (repo_id,))
+        return int(rows[0]["version"]) if rows else 0
+
+    def claim_versions(self) -> dict[str, int]:
+        rows = self._q("SELECT repo_id, version FROM claim_versions")
+        return {r["repo_id"]: int(r["version"]) for r in rows}
 
     def update_intent(self, intent_id: int, **fields: Any) -> None:
         cols = ", ".join(f"{k}=?" for k in fields)
         rows = self._q(
-            f"UPDATE intents SET {cols} WHERE id=? RETURNING repo_id", [*fields.values(), intent_id]
+            f"UPDATE intents SET {cols} WHERE id=? RETURNING *", [*fields.values(), intent_id]
         )
         for row in rows:
-            self.changed("c", repo=row["repo_id"])
+            self._claims_changed(row["repo_id"], put=_intent(row).as_dict())
 
     def release_intent(self, intent_id: int, by: str | None, cause: str) -> bool:
         """False if it was released already (by another broker on the database)."""
@@ -325,7 +348,7 @@ class Tx:
             (time.time(), by, cause, intent_id),
         )
         for row in rows:
-            self.changed("c", repo=row["repo_id"])
+            self._claims_changed(row["repo_id"], drop=intent_key(intent_id))
         return bool(rows)
 
     def record_event(
