@@ -184,6 +184,7 @@ class ClaimRegistry:
                         held = {i.pattern: i for i in read if i.peer_id == peer.peer_id}
                         fresh.append(read)
                         bumps.append((repo_id, version))
+                tx.ignorecase[repo_id] = idx.ignorecase  # recorded with the repo's first claim
                 start = len(tx.bumps)
                 out = []
                 for pattern in wanted:
@@ -423,7 +424,15 @@ class ClaimRegistry:
         async with self._lock:
             chosen = self._choose(peer, repo_id, intent_ids, pattern_list, force)
             forced = [i for i in chosen if i.peer_id != peer.peer_id]
-            await self._release(chosen, actor=peer, cause="forced" if forced else "released")
+            everything = not intent_ids and not pattern_list  # "all of mine"
+            done = await self._release(
+                chosen,
+                actor=peer,
+                cause="forced" if forced else "released",
+                all_of=(peer.peer_id, repo_id) if everything else None,
+            )
+            chosen = done or []
+            forced = [i for i in chosen if i.peer_id != peer.peer_id]
         for intent in forced:
             await self.reg.notice(
                 [intent.peer_id],
@@ -433,7 +442,7 @@ class ClaimRegistry:
                 intent_id=intent.intent_id,
                 actor_id=peer.peer_id,
             )
-        await self._wake_watchers({i.repo_id for i in chosen})
+        await self.wake_watchers({i.repo_id for i in chosen})
         return [i.intent_id for i in chosen]
 
     def _choose(
@@ -484,20 +493,34 @@ class ClaimRegistry:
         actor: Peer | None,
         cause: str,
         first: Callable[[Tx], bool] | None = None,
-    ) -> bool:
+        all_of: tuple[str, str | None] | None = None,
+    ) -> list[Intent] | None:
         """Release `chosen` in one transaction, after `first` (if given) agreed
-        in that same transaction; False (nothing changed) if it did not.
-        An intent another broker released meanwhile is skipped, not recorded twice."""
+        in it; None (nothing changed) if it did not. The intents released are
+        returned: one another broker released meanwhile is skipped, not
+        recorded twice. all_of=(peer_id, repo or None): on a shared store also
+        what the database holds for that peer that memory lacks (a claim made
+        through another broker whose notice has not arrived)."""
         actor_id = actor.peer_id if actor else None
-
+        now = time.time()
+        expiring = cause == "expired"
         bumps: list[tuple[str, int]] = []
+        done: list[Intent] = []
 
         def release(tx: Tx) -> bool:
             if first is not None and not first(tx):
                 return False
             start = len(tx.bumps)
-            for intent in chosen:
-                if not tx.release_intent(_key(intent), actor_id, cause):
+            todo = list(chosen)
+            if all_of is not None and self.reg.shared:
+                known = {i.intent_id for i in todo}
+                todo += [i for i in tx.live_intents_of(*all_of) if i.intent_id not in known]
+            for intent in todo:
+                # An expiry re-checks the deadline: the holder may have renewed it
+                # through another broker a moment ago.
+                if not tx.release_intent(
+                    _key(intent), actor_id, cause, expired_at=now if expiring else None
+                ):
                     continue
                 tx.record_event(
                     cause,
@@ -507,17 +530,20 @@ class ClaimRegistry:
                     repo_id=intent.repo_id,
                     detail={"pattern": intent.pattern, "mode": intent.mode},
                 )
+                done.append(intent)
             bumps.extend(tx.bumps[start:])
             return True
 
-        if not chosen and first is None:
-            return True
+        if not chosen and first is None and all_of is None:
+            return []
         if not await self.store.write(release):
-            return False
-        for intent in chosen:
-            self.indexes[intent.repo_id].remove(intent.intent_id)
+            return None
+        # Gone from the database, by this release or an earlier one elsewhere; a
+        # renewed expiry stays (its own notice brings the new deadline).
+        for intent in done if expiring else {i.intent_id: i for i in chosen + done}.values():
+            self.index(intent.repo_id).remove(intent.intent_id)
         self._advance(bumps)
-        for intent in chosen:
+        for intent in done:
             self.reg.publish_dashboard(
                 "claims",
                 repo=intent.repo_id,
@@ -525,64 +551,83 @@ class ClaimRegistry:
                 intent_id=intent.intent_id,
                 peer_id=intent.peer_id,
             )
-        return True
+        return done
 
-    async def release_all_of(self, peer: Peer, first: Callable[[Tx], bool] | None = None) -> bool:
+    async def release_all_of(
+        self, peer: Peer, first: Callable[[Tx], bool] | None = None
+    ) -> list[Intent] | None:
         """A peer is gone: its claims go with it, in the transaction that
-        `first` (marking it dead) runs in. False if `first` declined."""
+        `first` (marking it dead) runs in. None if `first` declined; the caller
+        then wakes the watchers of what was released (`wake_watchers`)."""
         async with self._lock:
             mine = [i for i in self.all_live() if i.peer_id == peer.peer_id]
-            if not await self._release(mine, actor=None, cause="peer_gone", first=first):
-                return False
-        await self._wake_watchers({i.repo_id for i in mine})
-        return True
+            return await self._release(
+                mine, actor=None, cause="peer_gone", first=first, all_of=(peer.peer_id, None)
+            )
 
     async def apply(self, change: dict[str, Any]) -> None:
         """One claim another broker granted, updated (`put`) or released
         (`drop`), as its notice carries it: applied to the index alone, since
-        rebuilding a repo of 10,000 intents takes about a second. A notice
-        too big to carry the intent makes the repo be re-read."""
+        rebuilding a repo of 10,000 intents takes about a second. Re-read the
+        repo instead when memory may lack an earlier change (a version gap)."""
         repo_id, version = str(change["repo"]), int(change["v"])
-        if "drop" not in change and "put" not in change:
-            await self.reload(repo_id)
-            return
         async with self._lock:
-            if version <= self.versions.get(repo_id, 0):
+            known = self.versions.get(repo_id, 0)
+            if known != UNKNOWN and version <= known:
                 return  # memory already has it (read in a transaction since)
-            idx = self.index(repo_id)
-            if "drop" in change:
-                idx.remove(str(change["drop"]))
+            if known != version - 1:
+                stale = True
             else:
-                idx.add(Intent(**change["put"]))  # replaces an intent with its id
-            self._advance([(repo_id, version)])
+                stale = False
+                put = change.get("put")
+                if "put_id" in change:  # too big for the notice: the row itself
+                    n = int(str(change["put_id"])[1:])
+                    found = await self.store.read(lambda tx: tx.intent(n))
+                    put = found.as_dict() if found else None
+                idx = self.index(repo_id, bool(change.get("ic")))
+                if put is not None:
+                    idx.add(Intent(**put))  # replaces an intent with its id
+                else:
+                    idx.remove(str(change.get("drop") or change.get("put_id")))
+                self.versions[repo_id] = version
+        if stale:
+            await self.reload(repo_id)
 
     async def reload(self, repo_id: str | None = None) -> None:
-        """Another broker on the database changed claims: take the database's
-        live intents (of one repo, or all) as the truth."""
+        """Take the database's live intents (of one repo, or all) as the truth,
+        with the claim versions they are exact at. Versions are read first: a
+        change committed between the two reads is in the intents and comes
+        again in its notice, a no-op. If the read fails, memory is marked
+        unsure, so the next claim there re-reads the repo in its transaction."""
+
+        def read(tx: Tx) -> tuple[dict[str, tuple[int, bool]], list[Intent]]:
+            return tx.claim_versions(repo_id), tx.live_intents(repo_id)
+
         async with self._lock:
-            # The version first: a change committed between the two reads is in the
-            # intents read and is then applied again from its notice (a no-op).
-            if repo_id is None:
-                versions = await self.store.read(lambda tx: tx.claim_versions())
-                self.versions = {r: v for r, v in versions.items() if v}
-            else:
-                self.versions[repo_id] = await self.store.read(lambda tx: tx.claim_version(repo_id))
-            live = await self.store.read(lambda tx: tx.live_intents(repo_id))
             repos = {repo_id} if repo_id is not None else set(self.indexes)
-            fresh = {r: IntentIndex(self.index(r).ignorecase) for r in repos}
+            try:
+                versions, live = await self.store.read(read)
+            except Exception:
+                for r in repos:
+                    self.versions[r] = UNKNOWN
+                raise
+            repos |= {i.repo_id for i in live} | set(versions)
+            fresh = {}
+            for r in repos:
+                version, ignorecase = versions.get(r, (0, self.index(r).ignorecase))
+                fresh[r] = IntentIndex(ignorecase)
+                self.versions[r] = version
             for intent in live:
-                if intent.repo_id not in fresh:
-                    fresh[intent.repo_id] = IntentIndex(False)
                 fresh[intent.repo_id].add(intent)
             self.indexes.update(fresh)
 
     async def expire(self, now: float) -> None:
         async with self._lock:
             due = [i for i in self.all_live() if i.expires_at is not None and i.expires_at <= now]
-            await self._release(due, actor=None, cause="expired")
-        await self._wake_watchers({i.repo_id for i in due})
+            done = await self._release(due, actor=None, cause="expired") if due else []
+        await self.wake_watchers({i.repo_id for i in done or []})
 
-    async def _wake_watchers(self, repos: set[str]) -> None:
+    async def wake_watchers(self, repos: set[str]) -> None:
         """Tell peers that asked `notify_when_free` once nothing blocks them."""
         for repo_id in repos:
             idx = self.indexes.get(repo_id)

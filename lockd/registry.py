@@ -300,13 +300,15 @@ class Registry:
         shared database may have had its heartbeats); False if not done."""
         if not peer.alive:
             return False
-        if not await self.claims.release_all_of(
+        released = await self.claims.release_all_of(
             peer, first=lambda tx: tx.mark_gone(peer.peer_id, seen_before)
-        ):
+        )
+        if released is None:
             return False
         peer.alive = False
         log.info("peer %s (%s) is gone: %s", peer.peer_id, peer.name, cause)
         self.publish_dashboard("peer_left", peer=peer.public(), cause=cause)
+        await self.claims.wake_watchers({i.repo_id for i in released})
         return True
 
     def live_peers(self) -> list[Peer]:

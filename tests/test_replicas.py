@@ -434,3 +434,40 @@ def test_a_claim_whose_notice_was_lost_still_blocks(
     assert tools["granted"], tools
     (version,) = pg_query(pg, "SELECT version FROM claim_versions WHERE repo_id = %s", (REPO,))
     assert version == (3,)
+
+
+def test_a_repo_that_ignores_case_does_so_on_every_replica(
+    replicas: tuple[Broker, Broker],
+) -> None:
+    """The first claim in a repo from a case-insensitive checkout (macOS)
+    makes the repo compare paths ignoring case: on the replica that learns
+    the repo from a notice too, so it cannot grant `src/foo.py` beside `SRC/Foo.py`."""
+    a, b = replicas
+    alice, bob = agent(a, "alice"), agent(b, "bob")
+    assert alice.call(Api.announce(REPO, ["SRC/Foo.py"], "mac", ignorecase=True))["granted"]
+    wait_for(lambda: lock_patterns(b) == ["/SRC/Foo.py"])
+    refused = bob.call(Api.announce(REPO, ["src/foo.py"], "linux"))
+    assert not refused["granted"] and refused["conflicts"][0]["pattern"] == "/SRC/Foo.py"
+
+
+def test_a_dead_peer_loses_even_the_claims_its_replica_never_heard_of(
+    replicas: tuple[Broker, Broker], pg: str
+) -> None:
+    """carol's lease runs out; the replica that declares her dead releases
+    every claim of hers in the database, also one whose notice it never got
+    (written here straight into the database), not only those in its memory."""
+    a, b = replicas
+    carol = agent(a, "carol")
+    assert carol.call(Api.announce(REPO, ["docs/"], "known"))["granted"]
+    pg_query(
+        pg,
+        "INSERT INTO intents (peer_id, repo_id, pattern, mode, reason, since, notify_when_free)"
+        " VALUES (%s, %s, '/lib/', 'exclusive', 'unheard of', 0, 0) RETURNING id",
+        (carol.peer["peer_id"], REPO),  # type: ignore[attr-defined]
+    )
+    live = "SELECT count(*) FROM intents WHERE released_at IS NULL"
+    assert pg_query(pg, live) == [(2,)]
+    wait_for(lambda: pg_query(pg, live) == [(0,)], timeout=8)  # lease 3 s, sweep 1 s
+    gone = "SELECT count(*) FROM intent_events WHERE event = 'peer_gone'"
+    assert pg_query(pg, gone) == [(2,)]
+    assert names(a) == names(b) == set()

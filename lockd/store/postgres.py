@@ -188,6 +188,12 @@ class PostgresStore(GroupCommitStore):
                     autocommit=True,
                     connect_timeout=CONNECT_TIMEOUT_SECONDS,
                     application_name="lockd-feed",
+                    # A listener only reads: without keepalives a half-open
+                    # connection would leave it waiting forever, silently deaf.
+                    keepalives=1,
+                    keepalives_idle=10,
+                    keepalives_interval=5,
+                    keepalives_count=3,
                 ) as conn:
                     await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     # Whatever committed before LISTEN took hold was not announced to us.
@@ -200,8 +206,9 @@ class PostgresStore(GroupCommitStore):
                             continue
                         try:
                             await apply(change)
-                        except LockdError as exc:
-                            log.warning("change %s not applied: %s", change.get("k"), exc.message)
+                        except Exception:  # noqa: BLE001 - a change missed must not stay missed
+                            log.exception("change %r not applied; re-reading all", change.get("k"))
+                            await resync()  # failing too: reconnect, then resync again
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the feed must outlive any failure

@@ -106,13 +106,15 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
     # A counter per repo, bumped by every claim change: a broker sharing the
     # database knows its memory of a repo is exact when the counter is what it
-    # last saw, and decides a claim without re-reading the repo's intents.
+    # last saw, and decides a claim without re-reading the repo's intents. And
+    # whether the repo compares paths ignoring case (set by its first claim).
     (
         "0003_claim_versions",
         """
         CREATE TABLE claim_versions (
             repo_id TEXT PRIMARY KEY,
-            version BIGINT NOT NULL
+            version BIGINT NOT NULL,
+            ignorecase INTEGER NOT NULL DEFAULT 0
         );
         """,
     ),
@@ -209,13 +211,15 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
     ),
     # A counter per repo, bumped by every claim change: a broker sharing the
     # database knows its memory of a repo is exact when the counter is what it
-    # last saw, and decides a claim without re-reading the repo's intents.
+    # last saw, and decides a claim without re-reading the repo's intents. And
+    # whether the repo compares paths ignoring case (set by its first claim).
     (
         "0003_claim_versions",
         """
         CREATE TABLE claim_versions (
             repo_id TEXT PRIMARY KEY,
-            version BIGINT NOT NULL
+            version BIGINT NOT NULL,
+            ignorecase INTEGER NOT NULL DEFAULT 0
         );
         """,
     ),

@@ -103,6 +103,7 @@ class Tx:
         self.origin = origin  # this broker's replica id on a shared database, else None
         # (repo, version) after each claim change in this transaction (shared only)
         self.bumps: list[tuple[str, int]] = []
+        self.ignorecase: dict[str, bool] = {}  # per repo, set by a claim job that knows it
 
     def changed(self, kind: str, **data: Any) -> None:
         """Tell the other brokers on this database what this transaction changed
@@ -110,10 +111,12 @@ class Tx:
         for a rollback. A no-op for a store no other broker shares (SQLite)."""
         if self.origin is None:
             return
-        payload = json.dumps({"r": self.origin, "k": kind, **data})
-        if len(payload.encode()) > NOTIFY_LIMIT:  # too big to carry: readers fetch it
-            small = {k: v for k, v in data.items() if k in ("id", "repo", "v", "drop")}
-            payload = json.dumps({"r": self.origin, "k": kind, **small})
+        payload = json.dumps({"r": self.origin, "k": kind, **data}, ensure_ascii=False)
+        if len(payload.encode()) > NOTIFY_LIMIT:  # too big to carry: readers fetch it by id
+            small = {k: v for k, v in data.items() if k in ("id", "repo", "v", "drop", "ic")}
+            if "put" in data:
+                small["put_id"] = data["put"]["intent_id"]
+            payload = json.dumps({"r": self.origin, "k": kind, **small}, ensure_ascii=False)
         self._x("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, payload))
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -316,21 +319,37 @@ class Tx:
         if self.origin is None:
             return
         rows = self._q(
-            "INSERT INTO claim_versions (repo_id, version) VALUES (?, 1) ON CONFLICT (repo_id)"
-            " DO UPDATE SET version = claim_versions.version + 1 RETURNING version",
-            (repo_id,),
+            "INSERT INTO claim_versions (repo_id, version, ignorecase) VALUES (?, 1, ?)"
+            " ON CONFLICT (repo_id) DO UPDATE SET version = claim_versions.version + 1"
+            " RETURNING version, ignorecase",
+            (repo_id, int(self.ignorecase.get(repo_id, False))),
         )
         version = int(rows[0]["version"])
         self.bumps.append((repo_id, version))
-        self.changed("c", repo=repo_id, v=version, **change)
+        self.changed("c", repo=repo_id, v=version, ic=bool(rows[0]["ignorecase"]), **change)
 
     def claim_version(self, repo_id: str) -> int:
         rows = self._q("SELECT version FROM claim_versions WHERE repo_id=?", (repo_id,))
         return int(rows[0]["version"]) if rows else 0
 
-    def claim_versions(self) -> dict[str, int]:
-        rows = self._q("SELECT repo_id, version FROM claim_versions")
-        return {r["repo_id"]: int(r["version"]) for r in rows}
+    def claim_versions(self, repo_id: str | None = None) -> dict[str, tuple[int, bool]]:
+        """repo -> (claim version, ignorecase), of one repo or all."""
+        where, params = (" WHERE repo_id=?", (repo_id,)) if repo_id is not None else ("", ())
+        rows = self._q(f"SELECT repo_id, version, ignorecase FROM claim_versions{where}", params)
+        return {r["repo_id"]: (int(r["version"]), bool(r["ignorecase"])) for r in rows}
+
+    def intent(self, intent_id: int) -> Intent | None:
+        """One intent, live or not (None: released): what a notice too big names."""
+        rows = self._q("SELECT * FROM intents WHERE id=? AND released_at IS NULL", (intent_id,))
+        return _intent(rows[0]) if rows else None
+
+    def live_intents_of(self, peer_id: str, repo_id: str | None = None) -> list[Intent]:
+        where, params = (" AND repo_id=?", (peer_id, repo_id)) if repo_id else ("", (peer_id,))
+        rows = self._q(
+            f"SELECT * FROM intents WHERE released_at IS NULL AND peer_id=?{where} ORDER BY id",
+            params,
+        )
+        return [_intent(r) for r in rows]
 
     def update_intent(self, intent_id: int, **fields: Any) -> None:
         cols = ", ".join(f"{k}=?" for k in fields)
@@ -340,12 +359,17 @@ class Tx:
         for row in rows:
             self._claims_changed(row["repo_id"], put=_intent(row).as_dict())
 
-    def release_intent(self, intent_id: int, by: str | None, cause: str) -> bool:
-        """False if it was released already (by another broker on the database)."""
+    def release_intent(
+        self, intent_id: int, by: str | None, cause: str, expired_at: float | None = None
+    ) -> bool:
+        """False if it was released already (by another broker on the database),
+        or, with `expired_at`, if it does not expire by then (renewed meanwhile)."""
+        due = " AND expires_at IS NOT NULL AND expires_at <= ?" if expired_at is not None else ""
+        params = (time.time(), by, cause, intent_id, *([] if expired_at is None else [expired_at]))
         rows = self._q(
             "UPDATE intents SET released_at=?, released_by=?, release_cause=?"
-            " WHERE id=? AND released_at IS NULL RETURNING repo_id",
-            (time.time(), by, cause, intent_id),
+            f" WHERE id=? AND released_at IS NULL{due} RETURNING repo_id",
+            params,
         )
         for row in rows:
             self._claims_changed(row["repo_id"], drop=intent_key(intent_id))
