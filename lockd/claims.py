@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from lockd import config, patterns
 from lockd.conflicts import IntentIndex
 from lockd.errors import LockdError, invalid
-from lockd.models import MODES, Intent, Peer, parse_key
+from lockd.models import LOCAL_USER, MODES, Intent, Peer, parse_key
 from lockd.store.tx import Tx
 
 if TYPE_CHECKING:
@@ -377,10 +377,18 @@ class ClaimRegistry:
         paths: list[str],
         hook: str,
         committer: str | None,
+        user: str = LOCAL_USER,
     ) -> list[str]:
-        """Record that a commit touched claimed files, and tell each holder once."""
+        """Record that a commit touched claimed files, and tell each holder once.
+        The committer a hook names counts only if it is the calling user's own
+        peer: one user's hook cannot put a commit on another user's agent."""
         who = self.reg.find_peer(committer) if committer else None
-        name = who.name if who else "a person or unknown process"
+        if who is not None and user != LOCAL_USER and who.user != user:
+            who = None
+        if who is not None:
+            name = who.name
+        else:
+            name = "a person or unknown process" if user == LOCAL_USER else f"user {user}"
         idx = self.indexes.get(repo_id)
         held = [idx.by_id[i] for i in intent_ids if idx and i in idx.by_id]
         holders: dict[str, list[Intent]] = {}

@@ -293,12 +293,19 @@ def _plain_json(data: dict[str, Any]) -> Response:
 
 
 @router.post("/v1/notices/commit", response_model=None)
-async def commit_notice(body: schemas.CommitNoticeBody, reg: Reg) -> dict[str, Any]:
+async def commit_notice(
+    body: schemas.CommitNoticeBody, reg: Reg, request: Request
+) -> dict[str, Any]:
     """A hook saw a commit or push touch these claims: tell their holders.
     Accepted at once, done right after: the hook's verdict does not wait on it."""
     reg.later(
         reg.claims.commit_touched(
-            body.repo_id, body.intent_ids, body.paths, body.hook, body.committer
+            body.repo_id,
+            body.intent_ids,
+            body.paths,
+            body.hook,
+            body.committer,
+            caller(request) or LOCAL_USER,
         )
     )
     return {"accepted": True}
