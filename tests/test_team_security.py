@@ -425,24 +425,24 @@ def test_the_dashboard_cookie_is_secure_over_tls(team: Broker, cert: tuple[Path,
 
 
 def test_a_hook_cannot_put_a_commit_on_another_users_agent(team: Broker) -> None:
-    """erin's hook names frank's peer as the committer: the record and the
-    holder's notice name user erin, never frank's agent."""
-    erin = Client(team.url, token=user_token(team, "erin"))
-    frank = register(team, user_token(team, "frank"), "frank-agent")
-    holder = register(team, team.token, "holder")
+    """One user's hook names another user's peer as the committer: the record and the
+    holder's notice name user committer-user, never jack's agent."""
+    ivy = Client(team.url, token=user_token(team, "committer-user"))
+    jack = register(team, user_token(team, "jack"), "jack-agent")
+    holder = register(team, team.token, "rule-holder")
     held = holder.call(Api.announce(REPO, ["/commit-rule/"], "mine"))["intents"][0]
-    erin.call(
+    ivy.call(
         Api.commit_notice(
             REPO,
             [held["intent_id"]],
             ["commit-rule/x.py"],
             "pre-commit",
-            frank.peer["peer_id"],  # type: ignore[attr-defined]
+            jack.peer["peer_id"],  # type: ignore[attr-defined]
         )
     )
     wait_for(lambda: holder.call(Api.inbox(mark_read=False))["messages"])
     (note,) = [m for m in holder.call(Api.inbox())["messages"] if "commit" in m["text"]]
-    assert "user erin" in note["text"] and "frank-agent" not in note["text"]
+    assert "user committer-user" in note["text"] and "jack-agent" not in note["text"]
     (event,) = [
         e for e in holder.call(Api.events(REPO))["events"] if e["event"] == "commit_touched"
     ]
