@@ -98,7 +98,11 @@ class Api:
 
     @staticmethod
     def send(to: str, message: str) -> Req:
-        return Req("POST", "/v1/messages", {"to": to, "message": message})
+        """With a fresh request key: a retry of this Req is stored once."""
+        import os
+
+        key = os.urandom(12).hex()
+        return Req("POST", "/v1/messages", {"to": to, "message": message, "request_key": key})
 
     @staticmethod
     def inbox(mark_read: bool = True) -> Req:

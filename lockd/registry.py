@@ -362,7 +362,9 @@ class Registry:
             raise invalid("a peer cannot send a message to itself")
         return [peer.peer_id]
 
-    async def send(self, sender: Peer, to: str, text: str) -> tuple[Message, list[str]]:
+    async def send(
+        self, sender: Peer, to: str, text: str, request_key: str | None = None
+    ) -> tuple[Message, list[str]]:
         if not text.strip():
             raise invalid("message is empty: say something")
         size = len(text.encode())
@@ -373,7 +375,9 @@ class Registry:
             )
         recipients = self.resolve_recipients(sender, to)
         meta = {"from_summary": sender.summary[:200]} if sender.summary else {}
-        message = await self._deliver(recipients, to, text, sender=sender, meta=meta)
+        message, recipients = await self._deliver(
+            recipients, to, text, sender=sender, meta=meta, request_key=request_key
+        )
         self.publish_dashboard(
             "message",
             from_id=sender.peer_id,
@@ -389,7 +393,8 @@ class Registry:
         recipients = [r for r in recipients if r in self.peers]
         if not recipients:
             return None
-        return await self._deliver(recipients, "notice", text, sender=None, meta=meta)
+        message, _ = await self._deliver(recipients, "notice", text, sender=None, meta=meta)
+        return message
 
     async def _deliver(
         self,
@@ -398,19 +403,28 @@ class Registry:
         text: str,
         sender: Peer | None,
         meta: dict[str, str],
-    ) -> Message:
+        request_key: str | None = None,
+    ) -> tuple[Message, list[str]]:
+        """Stored, then pushed. A send whose request key this sender used
+        before is that earlier message (a retry): stored once, pushed again,
+        which streams and sessions skip by id."""
         sid, sname = (sender.peer_id, sender.name) if sender else ("lockd", "lockd")
         kind = "message" if sender else "system"
 
-        def publish(message: Message) -> None:
-            event = {"type": "message", "message": message.as_dict()}
-            for rid in recipients:
+        def job(tx: Tx) -> tuple[Message, list[str]]:
+            if request_key is not None:
+                earlier = tx.sent_before(sid, request_key)
+                if earlier is not None:
+                    return earlier
+            message = tx.insert_message(sid, sname, to, text, recipients, kind, meta, request_key)
+            return message, recipients
+
+        def publish(result: tuple[Message, list[str]]) -> None:
+            event = {"type": "message", "message": result[0].as_dict()}
+            for rid in result[1]:
                 self.hub.publish(rid, event)
 
-        return await self.store.write(
-            lambda tx: tx.insert_message(sid, sname, to, text, recipients, kind, meta),
-            after=publish,
-        )
+        return await self.store.write(job, after=publish)
 
     async def open_stream(self, peer: Peer) -> tuple[Subscription, list[Message]]:
         """Subscribe first, then read the backlog, so nothing falls in between."""

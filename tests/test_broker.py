@@ -191,3 +191,22 @@ async def test_a_database_newer_than_this_lockd_is_refused(tmp_path: Path) -> No
         db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
     with pytest.raises(LockdError, match="newer than this lockd knows.*upgrade lockd"):
         await SqliteStore(path).open()
+
+
+def test_a_retried_send_is_stored_and_delivered_once(broker: Broker) -> None:
+    """A client that resends a send (its broker died after reading it, or a
+    replica behind a balancer did) sends the same request key: one message."""
+    from lockd.client import Req
+
+    alice = broker.register(name="alice")
+    bob = broker.register(name="bob")
+    req = Api.send("bob", "exactly once")
+    first, again = alice.call(req), alice.call(req)
+    assert first["message_id"] == again["message_id"] and again["recipients"] == first["recipients"]
+    assert [m["text"] for m in bob.call(Api.inbox())["messages"]] == ["exactly once"]
+    assert db_count(broker, "select count(*) from messages") == 1
+    # The key is the sender's own: another peer using it sends a message of its own.
+    carol = broker.register(name="carol")
+    assert carol.call(Req(req.method, req.path, req.body))["message_id"] != first["message_id"]
+    with pytest.raises(LockdError, match="request_key"):
+        alice.call(Req("POST", "/v1/messages", {"to": "bob", "message": "x", "request_key": "s"}))

@@ -28,6 +28,7 @@ from tests.pgdb import pg_count, pg_query
 # the per-test `broker` (the module-scoped `quiet_broker` ones share one
 # database across tests, so they stay on SQLite).
 from tests.test_broker import (  # noqa: F401
+    test_a_retried_send_is_stored_and_delivered_once,
     test_bad_sends_are_refused_and_store_nothing,
     test_fifty_concurrent_senders_store_every_message_once,
     test_malformed_json_is_422,

@@ -162,7 +162,7 @@ async def list_peers(
 # ---- messages ----------------------------------------------------------------
 @router.post("/v1/messages", response_model=None)
 async def send(body: schemas.SendBody, me: Me, reg: Reg) -> dict[str, Any]:
-    message, recipients = await reg.send(me, body.to, body.message)
+    message, recipients = await reg.send(me, body.to, body.message, body.request_key)
     return {"message_id": message.message_id, "recipients": recipients, "sent_at": message.sent_at}
 
 

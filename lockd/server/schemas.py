@@ -49,6 +49,9 @@ class SummaryBody(Body):
 class SendBody(Body):
     to: str = Field(min_length=1, max_length=256)
     message: str
+    # Chosen by the client once per send and kept on retries: the same key
+    # from the same peer is the same message, stored and delivered once.
+    request_key: str | None = Field(default=None, min_length=8, max_length=64)
 
 
 class IdsBody(Body):

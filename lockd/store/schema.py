@@ -108,6 +108,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     # database knows its memory of a repo is exact when the counter is what it
     # last saw, and decides a claim without re-reading the repo's intents. And
     # whether the repo compares paths ignoring case (set by its first claim).
+    # And each send's request key: a send retried (a broker or replica died
+    # after reading it) is stored once.
     (
         "0003_claim_versions",
         """
@@ -116,6 +118,8 @@ MIGRATIONS: list[tuple[str, str]] = [
             version BIGINT NOT NULL,
             ignorecase INTEGER NOT NULL DEFAULT 0
         );
+        ALTER TABLE messages ADD COLUMN request_key TEXT;
+        CREATE UNIQUE INDEX messages_request_key ON messages (sender_id, request_key);
         """,
     ),
 ]
@@ -213,6 +217,8 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
     # database knows its memory of a repo is exact when the counter is what it
     # last saw, and decides a claim without re-reading the repo's intents. And
     # whether the repo compares paths ignoring case (set by its first claim).
+    # And each send's request key: a send retried (a broker or replica died
+    # after reading it) is stored once.
     (
         "0003_claim_versions",
         """
@@ -221,6 +227,8 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
             version BIGINT NOT NULL,
             ignorecase INTEGER NOT NULL DEFAULT 0
         );
+        ALTER TABLE messages ADD COLUMN request_key TEXT;
+        CREATE UNIQUE INDEX messages_request_key ON messages (sender_id, request_key);
         """,
     ),
 ]

@@ -217,12 +217,13 @@ class Tx:
         recipients: list[str],
         kind: str,
         meta: dict[str, str],
+        request_key: str | None = None,
     ) -> Message:
         now = time.time()
         cur = self._x(
-            "INSERT INTO messages (sender_id, sender_name, to_spec, kind, text, meta, sent_at)"
-            " VALUES (?,?,?,?,?,?,?) RETURNING id",
-            (sender_id, sender_name, to_spec, kind, text, json.dumps(meta), now),
+            "INSERT INTO messages (sender_id, sender_name, to_spec, kind, text, meta, sent_at,"
+            " request_key) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
+            (sender_id, sender_name, to_spec, kind, text, json.dumps(meta), now, request_key),
         )
         mid = int(cur.fetchall()[0]["id"])
         self._many(
@@ -234,6 +235,13 @@ class Tx:
         )
         self.changed("m", id=mid, to=recipients, m=message.as_dict())
         return message
+
+    def sent_before(self, sender_id: str, request_key: str) -> tuple[Message, list[str]] | None:
+        """The message this sender already sent with this key (a retried send)."""
+        rows = self._q(
+            "SELECT id FROM messages WHERE sender_id=? AND request_key=?", (sender_id, request_key)
+        )
+        return self.message(int(rows[0]["id"])) if rows else None
 
     def message(self, message_id: int) -> tuple[Message, list[str]] | None:
         """One message and its recipients: what a NOTIFY too big to carry them names."""
