@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from bench.rawhttp import RawClient
 from lockd.client import Api, AsyncClient, Client
 from lockd.errors import LockdError
 from lockd.testing import LOCKD_ENV, Broker, free_port
@@ -471,3 +472,72 @@ def test_a_dead_peer_loses_even_the_claims_its_replica_never_heard_of(
     gone = "SELECT count(*) FROM intent_events WHERE event = 'peer_gone'"
     assert pg_query(pg, gone) == [(2,)]
     assert names(a) == names(b) == set()
+
+
+# ---- load across replicas (slow) -------------------------------------------------------
+@pytest.mark.slow
+async def test_messages_under_load_across_replicas_arrive_once(
+    replicas: tuple[Broker, Broker],
+) -> None:
+    """Ten receivers streaming, half from each replica; twenty senders, each
+    sending through either replica to any receiver, for LOCKD_LOAD_SECONDS/2
+    (10 s in CI). Every send answered is pushed to its recipient exactly once,
+    whichever replica took it and whichever holds the stream."""
+    seconds = float(os.environ.get("LOCKD_LOAD_SECONDS", "20")) / 2
+    pair = list(replicas)
+
+    async def register(b: Broker, name: str) -> RawClient:
+        anon = RawClient(b.port, b.token)
+        status, body = await anon.request(
+            "POST",
+            "/v1/peers",
+            {"cwd": "/load", "repo_id": REPO, "repo_root": "/load", "kind": "person", "name": name},
+        )
+        await anon.close()
+        assert status == 200, body
+        return RawClient(b.port, b.token, body["credential"])
+
+    receivers = [await register(pair[i % 2], f"r{i}") for i in range(10)]
+    got: dict[str, list[str]] = {f"r{i}": [] for i in range(10)}
+
+    async def listen(name: str, c: RawClient) -> None:
+        async for event, data in c.events():
+            if event == "message":
+                got[name].append(data["message_id"])
+                await c.request("POST", "/v1/messages/ack", {"message_ids": [data["message_id"]]})
+
+    listeners = [asyncio.create_task(listen(f"r{i}", c)) for i, c in enumerate(receivers)]
+    senders = [await register(pair[i % 2], f"s{i}") for i in range(20)]
+    await asyncio.sleep(0.5)  # every replica has heard of every peer
+    sent: dict[str, list[str]] = {f"r{i}": [] for i in range(10)}
+    stop = time.perf_counter() + seconds
+
+    async def send_loop(k: int, c: RawClient) -> None:
+        n = 0
+        while time.perf_counter() < stop:
+            to = f"r{(k + n) % 10}"
+            status, body = await c.request(
+                "POST", "/v1/messages", {"to": to, "message": f"{k}-{n}"}
+            )
+            assert status == 200, body
+            sent[to].append(body["message_id"])
+            n += 1
+
+    await asyncio.gather(*(send_loop(k, c) for k, c in enumerate(senders)))
+    total = sum(len(v) for v in sent.values())
+    deadline = time.monotonic() + 10
+    while sum(len(v) for v in got.values()) < total and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # anything pushed twice would be here by now
+    for t in listeners:
+        t.cancel()
+    await asyncio.gather(*listeners, return_exceptions=True)
+    for c in receivers + senders:
+        await c.close()
+    # Throughput only: senders and receivers share this one process with two
+    # brokers and PostgreSQL on two cores, so latencies here would be its own
+    # queueing (bench/bench_team.py measures latency, one message at a time).
+    print(f"\nacross replicas: {total} messages in {seconds:.0f} s ({total / seconds:.0f}/s)")
+    for name in sent:
+        assert sorted(got[name]) == sorted(sent[name]), f"{name}: lost or pushed twice"
+    assert total > 100
