@@ -279,7 +279,8 @@ def _endpoint(url: str | None) -> tuple[str, bool, str, int]:
 def _request_bytes(
     req: Req, data: bytes | None, host: str, port: int, headers: dict[str, str]
 ) -> bytes:
-    lines = [f"{req.method} {req.target()} HTTP/1.1", f"Host: {host}:{port}"]
+    name = f"[{host}]" if ":" in host else host  # an IPv6 literal goes in brackets
+    lines = [f"{req.method} {req.target()} HTTP/1.1", f"Host: {name}:{port}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     if data is not None:
         lines.append(f"Content-Length: {len(data)}")

@@ -210,3 +210,17 @@ def test_a_retried_send_is_stored_and_delivered_once(broker: Broker) -> None:
     assert carol.call(Req(req.method, req.path, req.body))["message_id"] != first["message_id"]
     with pytest.raises(LockdError, match="request_key"):
         alice.call(Req("POST", "/v1/messages", {"to": "bob", "message": "x", "request_key": "s"}))
+
+
+def test_a_broker_on_ipv6_loopback_answers_a_bracketed_url(tmp_path: Path) -> None:
+    """`lockd serve --host ::1`: clients reach it at http://[::1]:PORT (the Host
+    header carries the brackets, which the broker's Host rule accepts)."""
+    port = free_port()
+    b = Broker(tmp_path, port, serve_args=("--host", "::1"), public_url=f"http://[::1]:{port}")
+    b.start()
+    try:
+        client = Client(f"http://[::1]:{b.port}", token=b.token)
+        assert client.call(Api.health())["status"] == "ok"
+        assert client.call(Api.status())["pid"] == b.proc.pid  # type: ignore[union-attr]
+    finally:
+        b.stop()
