@@ -52,8 +52,16 @@ class LockdError(Exception):
     def from_json(cls, body: dict[str, Any], status: int = 500) -> LockdError:
         kind = body.get("error")
         if kind not in KINDS:
+            gateway = status in (502, 504)  # a proxy in front lost the broker
             kind = next((k for k, v in KINDS.items() if v[0] == status), "internal")
-        return cls(kind, str(body.get("message", body)), **(body.get("detail") or {}))
+            kind = "unavailable" if gateway else kind
+        if "message" not in body:  # not our answer: a proxy's, or an empty one
+            return cls(
+                kind,
+                f"HTTP {status} without lockd's explanation (from a proxy or load balancer "
+                f"in front of the broker?){': ' + str(body)[:200] if body else ''}",
+            )
+        return cls(kind, str(body["message"]), **(body.get("detail") or {}))
 
 
 def invalid(message: str, **detail: Any) -> LockdError:

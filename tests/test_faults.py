@@ -632,8 +632,9 @@ def test_hooks_never_hang_or_block_while_the_broker_restarts_or_freezes(
     [
         b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 40\r\n\r\n{"gran',
         b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5\r\n\r\nnope!",
+        b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n",  # a balancer lost it
     ],
-    ids=["cut-off-body", "not-json"],
+    ids=["cut-off-body", "not-json", "proxy-502"],
 )
 def test_an_answer_cut_off_mid_body_is_unavailable_not_a_success(answer: bytes) -> None:
     """A broker killed between writing its head and its body (uvicorn writes
