@@ -165,13 +165,17 @@ class ClaimRegistry:
                 memory's verdict if no broker changed the repo's claims since memory
                 was exact (same version), else the repo's intents as read here."""
                 held = mine
+                ignorecase = idx.ignorecase
                 if shared:
-                    version = tx.claim_version(repo_id)
-                    if version == known:
+                    # The repo's case rule is the database's, set by its first claim
+                    # ever, so that every replica compares paths alike.
+                    version, recorded = tx.claim_state(repo_id)
+                    ignorecase = idx.ignorecase if recorded is None else recorded
+                    if version == known and ignorecase == idx.ignorecase:
                         if clashes:
                             raise _Lost(None, clashes, version)
                     else:
-                        read = IntentIndex(idx.ignorecase)
+                        read = IntentIndex(ignorecase)
                         for live in tx.live_intents(repo_id):
                             read.add(live)
                         lost = [
@@ -184,7 +188,7 @@ class ClaimRegistry:
                         held = {i.pattern: i for i in read if i.peer_id == peer.peer_id}
                         fresh.append(read)
                         bumps.append((repo_id, version))
-                tx.ignorecase[repo_id] = idx.ignorecase  # recorded with the repo's first claim
+                tx.ignorecase[repo_id] = ignorecase  # recorded with the repo's first claim
                 start = len(tx.bumps)
                 out = []
                 for pattern in wanted:
@@ -577,22 +581,25 @@ class ClaimRegistry:
         """One claim another broker granted, updated (`put`) or released
         (`drop`), as its notice carries it: applied to the index alone, since
         rebuilding a repo of 10,000 intents takes about a second. Re-read the
-        repo instead when memory may lack an earlier change (a version gap)."""
-        repo_id, version = str(change["repo"]), int(change["v"])
+        repo instead when memory may lack an earlier change or differs."""
+        repo_id = str(change["repo"])
+        version = change.get("v")  # None: from a broker older than claim versions
+        ignorecase = bool(change.get("ic"))
         async with self._lock:
             known = self.versions.get(repo_id, 0)
-            if known != UNKNOWN and version <= known:
+            if version is not None and known != UNKNOWN and version <= known:
                 return  # memory already has it (read in a transaction since)
-            if known != version - 1:
-                stale = True
-            else:
-                stale = False
+            idx = self.indexes.get(repo_id)
+            other_rule = idx is not None and len(idx) > 0 and idx.ignorecase != ignorecase
+            # A gap, an older broker's notice, or another case rule: re-read the repo.
+            stale = version is None or known != version - 1 or other_rule
+            if not stale:
                 put = change.get("put")
                 if "put_id" in change:  # too big for the notice: the row itself
                     n = int(str(change["put_id"])[1:])
                     found = await self.store.read(lambda tx: tx.intent(n))
                     put = found.as_dict() if found else None
-                idx = self.index(repo_id, bool(change.get("ic")))
+                idx = self.index(repo_id, ignorecase)
                 if put is not None:
                     idx.add(Intent(**put))  # replaces an intent with its id
                 else:

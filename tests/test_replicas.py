@@ -541,3 +541,29 @@ async def test_messages_under_load_across_replicas_arrive_once(
     for name in sent:
         assert sorted(got[name]) == sorted(sent[name]), f"{name}: lost or pushed twice"
     assert total > 100
+
+
+def test_replicas_keep_the_repos_first_case_rule_after_it_empties(
+    replicas: tuple[Broker, Broker],
+) -> None:
+    """The repo's case rule is the database's, set by its first claim ever:
+    a replica whose index emptied and then met a claimant with the other
+    rule must not decide by it, or the two replicas disagree on overlaps."""
+    a, b = replicas
+    bob, alice, carol = agent(a, "bob"), agent(a, "alice"), agent(b, "carol")
+    assert bob.call(Api.announce(REPO, ["docs/"], "case-sensitive first"))["granted"]
+    bob.call(Api.release(REPO))
+    wait_for(lambda: lock_patterns(a) == lock_patterns(b) == [])
+    assert alice.call(Api.announce(REPO, ["SRC/Foo.py"], "mac", ignorecase=True))["granted"]
+    wait_for(lambda: lock_patterns(b) == ["/SRC/Foo.py"])
+    carol_got = carol.call(Api.announce(REPO, ["src/foo.py"], "mac too", ignorecase=True))
+    assert carol_got["granted"]  # the repo's rule is case-sensitive, on both replicas
+    wait_for(lambda: lock_patterns(a) == ["/SRC/Foo.py", "/src/foo.py"])
+
+    def holders(broker: Broker, path: str) -> list[str]:
+        (entry,) = broker.client().call(Api.check(REPO, [path]))["paths"]
+        return sorted(c["peer_name"] for c in entry["claims"])
+
+    for path in ("SRC/Foo.py", "src/foo.py", "src/FOO.py"):
+        assert holders(a, path) == holders(b, path), path
+    assert holders(a, "src/FOO.py") == []

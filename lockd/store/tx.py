@@ -336,9 +336,10 @@ class Tx:
         self.bumps.append((repo_id, version))
         self.changed("c", repo=repo_id, v=version, ic=bool(rows[0]["ignorecase"]), **change)
 
-    def claim_version(self, repo_id: str) -> int:
-        rows = self._q("SELECT version FROM claim_versions WHERE repo_id=?", (repo_id,))
-        return int(rows[0]["version"]) if rows else 0
+    def claim_state(self, repo_id: str) -> tuple[int, bool | None]:
+        """(claim version, case rule) of a repo; the rule is None before its first claim."""
+        rows = self._q("SELECT version, ignorecase FROM claim_versions WHERE repo_id=?", (repo_id,))
+        return (int(rows[0]["version"]), bool(rows[0]["ignorecase"])) if rows else (0, None)
 
     def claim_versions(self, repo_id: str | None = None) -> dict[str, tuple[int, bool]]:
         """repo -> (claim version, ignorecase), of one repo or all."""
