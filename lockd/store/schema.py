@@ -14,6 +14,25 @@ from __future__ import annotations
 from lockd.errors import LockdError
 
 # SQLite: named, ordered migrations; PRAGMA user_version records how many have run.
+# A counter per repo, bumped by every claim change: a broker sharing the
+# database knows its memory of a repo is exact when the counter is what it last
+# saw, and decides a claim without re-reading the repo's intents; and whether
+# the repo compares paths ignoring case (set by its first claim). And each
+# send's request key: a send retried (a broker or replica died after reading
+# it) is stored once. The same statements on both engines.
+CLAIM_VERSIONS = (
+    "0003_claim_versions",
+    """
+    CREATE TABLE claim_versions (
+        repo_id TEXT PRIMARY KEY,
+        version BIGINT NOT NULL,
+        ignorecase INTEGER NOT NULL DEFAULT 0
+    );
+    ALTER TABLE messages ADD COLUMN request_key TEXT;
+    CREATE UNIQUE INDEX messages_request_key ON messages (sender_id, request_key);
+    """,
+)
+
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "0001_initial",
@@ -104,24 +123,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE intent_events ADD COLUMN actor_user TEXT;
         """,
     ),
-    # A counter per repo, bumped by every claim change: a broker sharing the
-    # database knows its memory of a repo is exact when the counter is what it
-    # last saw, and decides a claim without re-reading the repo's intents. And
-    # whether the repo compares paths ignoring case (set by its first claim).
-    # And each send's request key: a send retried (a broker or replica died
-    # after reading it) is stored once.
-    (
-        "0003_claim_versions",
-        """
-        CREATE TABLE claim_versions (
-            repo_id TEXT PRIMARY KEY,
-            version BIGINT NOT NULL,
-            ignorecase INTEGER NOT NULL DEFAULT 0
-        );
-        ALTER TABLE messages ADD COLUMN request_key TEXT;
-        CREATE UNIQUE INDEX messages_request_key ON messages (sender_id, request_key);
-        """,
-    ),
+    CLAIM_VERSIONS,
 ]
 
 # PostgreSQL: the same migrations, same names, same order (see the docstring).
@@ -213,24 +215,7 @@ PG_MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE intent_events ADD COLUMN actor_user TEXT;
         """,
     ),
-    # A counter per repo, bumped by every claim change: a broker sharing the
-    # database knows its memory of a repo is exact when the counter is what it
-    # last saw, and decides a claim without re-reading the repo's intents. And
-    # whether the repo compares paths ignoring case (set by its first claim).
-    # And each send's request key: a send retried (a broker or replica died
-    # after reading it) is stored once.
-    (
-        "0003_claim_versions",
-        """
-        CREATE TABLE claim_versions (
-            repo_id TEXT PRIMARY KEY,
-            version BIGINT NOT NULL,
-            ignorecase INTEGER NOT NULL DEFAULT 0
-        );
-        ALTER TABLE messages ADD COLUMN request_key TEXT;
-        CREATE UNIQUE INDEX messages_request_key ON messages (sender_id, request_key);
-        """,
-    ),
+    CLAIM_VERSIONS,
 ]
 
 assert [n for n, _ in PG_MIGRATIONS] == [n for n, _ in MIGRATIONS], "one migration list per engine"
