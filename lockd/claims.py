@@ -656,8 +656,8 @@ class ClaimRegistry:
                 )
                 if blocked:
                     continue
-                await self.store.write(lambda tx, w=watch["id"]: tx.delete_watch(w))
-                if watcher is not None and watcher.alive:
+                mine = await self.store.write(lambda tx, w=watch["id"]: tx.delete_watch(w))
+                if mine and watcher is not None and watcher.alive:  # told once, by one broker
                     await self.reg.notice(
                         [watcher.peer_id],
                         f"free now: {', '.join(watch['patterns'])} in {repo_id} "

@@ -437,8 +437,9 @@ class Tx:
             for r in rows
         ]
 
-    def delete_watch(self, watch_id: int) -> None:
-        self._x("DELETE FROM watches WHERE id=?", (watch_id,))
+    def delete_watch(self, watch_id: int) -> bool:
+        """False if it was gone already: another broker woke this watcher."""
+        return bool(self._x("DELETE FROM watches WHERE id=?", (watch_id,)).rowcount)
 
     # ---- users (a team server's tokens, hashed) ------------------------------
     def load_users(self) -> list[dict[str, Any]]:
