@@ -126,16 +126,21 @@ class Registry:
                 "unauthorized",
                 "this call needs a session credential (header X-Lockd-Session): register first",
             )
-        hashed = _hash(credential)
-        peer_id = self._by_credential.get(hashed)
-        if peer_id is None and self.shared:
-            # Registered through another broker a moment ago, before its notice came.
-            found = await self.store.read(lambda tx: tx.peer_by_credential(hashed))
-            if found is not None:
-                peer_id = self._remember(*found).peer_id
+        peer_id = await self._peer_id_of(credential)
         if peer_id is None:
             raise LockdError("forbidden", "unknown session credential: register again")
         return self.peers[peer_id]
+
+    async def _peer_id_of(self, credential: str) -> str | None:
+        """Whose credential this is: memory, else (shared store) the database,
+        for a peer registered through another broker before its notice came."""
+        hashed = _hash(credential)
+        peer_id = self._by_credential.get(hashed)
+        if peer_id is None and self.shared:
+            found = await self.store.read(lambda tx: tx.peer_by_credential(hashed))
+            if found is not None:
+                peer_id = self._remember(*found).peer_id
+        return peer_id
 
     def _remember(self, peer: Peer, credential_hash: str) -> Peer:
         """Take a peer row read from the database into memory, updating in place
@@ -177,9 +182,7 @@ class Registry:
                 if found is None:
                     return
                 message, to = found[0].as_dict(), found[1]
-            event = {"type": "message", "message": message}
-            for rid in to:
-                self.hub.publish(rid, event)
+            self._push(message, to)
             if message.get("kind") == "message":
                 self.publish_dashboard(
                     "message",
@@ -207,7 +210,7 @@ class Registry:
         await self.claims.reload()
         for peer_id in list(self._streams):
             for message in await self.store.read(lambda tx, p=peer_id: tx.undelivered(p)):
-                self.hub.publish(peer_id, {"type": "message", "message": message.as_dict()})
+                self._push(message.as_dict(), [peer_id])
         if self.on_users_changed is not None:
             await self.on_users_changed()
 
@@ -230,11 +233,7 @@ class Registry:
         peer: Peer | None = None
         credential = reg.credential
         if credential:
-            hashed = _hash(credential)
-            existing = self._by_credential.get(hashed)
-            if existing is None and self.shared:  # registered through another broker
-                found = await self.store.read(lambda tx: tx.peer_by_credential(hashed))
-                existing = self._remember(*found).peer_id if found else None
+            existing = await self._peer_id_of(credential)
             peer = self.peers.get(existing) if existing else None
             if peer is not None and peer.user != reg.user:  # never take over another's peer
                 peer, credential = None, None
@@ -419,12 +418,13 @@ class Registry:
             message = tx.insert_message(sid, sname, to, text, recipients, kind, meta, request_key)
             return message, recipients
 
-        def publish(result: tuple[Message, list[str]]) -> None:
-            event = {"type": "message", "message": result[0].as_dict()}
-            for rid in result[1]:
-                self.hub.publish(rid, event)
+        return await self.store.write(job, after=lambda r: self._push(r[0].as_dict(), r[1]))
 
-        return await self.store.write(job, after=publish)
+    def _push(self, message: dict[str, Any], recipients: list[str]) -> None:
+        """To the recipients' streams held here (each skips an id it has sent)."""
+        event = {"type": "message", "message": message}
+        for rid in recipients:
+            self.hub.publish(rid, event)
 
     async def open_stream(self, peer: Peer) -> tuple[Subscription, list[Message]]:
         """Subscribe first, then read the backlog, so nothing falls in between."""
@@ -486,7 +486,6 @@ class Registry:
     async def sweep(self) -> None:
         now = time.time()
         lease = config.lease_seconds()
-        await self._flush_seen()
         if self.shared:
             await self._refresh_seen([p for p in self.live_peers() if now - p.last_seen > lease])
         for peer in self.live_peers():

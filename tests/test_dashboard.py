@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -166,18 +166,26 @@ def test_state_marks_refused_conflicts(broker: Broker) -> None:
     assert http.get("/dashboard/api/state").json()["conflicts"] == []  # settled
 
 
-def test_event_stream_nudges_on_change(broker: Broker) -> None:
-    http, _ = signed_in(broker)
-    agent = broker.register(name="claude-api")
+def nudge_kinds(http: httpx.Client, change: Callable[[], object]) -> list[str]:
+    """Open the dashboard's event stream, make `change` once it says hello,
+    and return the kinds of the `changed` nudge that follows."""
     with http.stream("GET", "/dashboard/api/events") as resp:
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/event-stream")
         lines = resp.iter_lines()
         assert next(line for line in lines if line.startswith("event:")) == "event: hello"
-        agent.call(Api.announce(REPO, ["src/"], "refactor"))
+        change()
         assert next(line for line in lines if line.startswith("event:")) == "event: changed"
         data = json.loads(next(line for line in lines if line.startswith("data:"))[5:])
-        assert "claims" in data["kinds"]
+        return list(data["kinds"])
+
+
+def test_event_stream_nudges_on_change(broker: Broker) -> None:
+    http, _ = signed_in(broker)
+    agent = broker.register(name="claude-api")
+    assert "claims" in nudge_kinds(
+        http, lambda: agent.call(Api.announce(REPO, ["src/"], "refactor"))
+    )
 
 
 def test_tickets_expire_and_sessions_end() -> None:

@@ -29,7 +29,7 @@ from tests.gitutil import git, make_repo
 from tests.mcputil import mcp_session
 from tests.pgdb import pg_query
 from tests.polling import wait_for
-from tests.test_dashboard import signed_in
+from tests.test_dashboard import nudge_kinds, signed_in
 from tests.test_hooks import lockd, run_git
 from tests.test_mcp import until
 
@@ -394,13 +394,9 @@ def test_a_dashboard_on_one_replica_is_nudged_by_changes_through_the_other(
     a, b = replicas
     http, _ = signed_in(b)
     alice = agent(a, "alice")
-    with http.stream("GET", "/dashboard/api/events") as resp:
-        lines = resp.iter_lines()
-        assert next(line for line in lines if line.startswith("event:")) == "event: hello"
-        alice.call(Api.announce(REPO, ["src/"], "refactor"))
-        assert next(line for line in lines if line.startswith("event:")) == "event: changed"
-        data = json.loads(next(line for line in lines if line.startswith("data:"))[5:])
-        assert "claims" in data["kinds"]
+    assert "claims" in nudge_kinds(
+        http, lambda: alice.call(Api.announce(REPO, ["src/"], "refactor"))
+    )
     state = http.get("/dashboard/api/state").json()
     assert [(c["peer_name"], c["pattern"]) for c in state["claims"]] == [("alice", "src/")]
     assert "alice" in {p["name"] for p in state["peers"]}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from lockd.errors import LockdError
 
-# SQLite: named, ordered migrations; PRAGMA user_version records how many have run.
 # A counter per repo, bumped by every claim change: a broker sharing the
 # database knows its memory of a repo is exact when the counter is what it last
 # saw, and decides a claim without re-reading the repo's intents; and whether
@@ -33,6 +32,7 @@ CLAIM_VERSIONS = (
     """,
 )
 
+# SQLite: named, ordered migrations; PRAGMA user_version records how many have run.
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "0001_initial",

@@ -137,11 +137,13 @@ class Tx:
         return [(_peer(r), r["credential_hash"]) for r in rows]
 
     def load_peer(self, peer_id: str) -> tuple[Peer, str] | None:
-        rows = self._q("SELECT * FROM peers WHERE peer_id=?", (peer_id,))
-        return (_peer(rows[0]), rows[0]["credential_hash"]) if rows else None
+        return self._one_peer("peer_id", peer_id)
 
     def peer_by_credential(self, credential_hash: str) -> tuple[Peer, str] | None:
-        rows = self._q("SELECT * FROM peers WHERE credential_hash=?", (credential_hash,))
+        return self._one_peer("credential_hash", credential_hash)
+
+    def _one_peer(self, column: str, value: str) -> tuple[Peer, str] | None:
+        rows = self._q(f"SELECT * FROM peers WHERE {column}=?", (value,))
         return (_peer(rows[0]), rows[0]["credential_hash"]) if rows else None
 
     def last_seen(self, peer_ids: list[str]) -> dict[str, float]:
@@ -338,8 +340,7 @@ class Tx:
 
     def claim_state(self, repo_id: str) -> tuple[int, bool | None]:
         """(claim version, case rule) of a repo; the rule is None before its first claim."""
-        rows = self._q("SELECT version, ignorecase FROM claim_versions WHERE repo_id=?", (repo_id,))
-        return (int(rows[0]["version"]), bool(rows[0]["ignorecase"])) if rows else (0, None)
+        return self.claim_versions(repo_id).get(repo_id, (0, None))
 
     def claim_versions(self, repo_id: str | None = None) -> dict[str, tuple[int, bool]]:
         """repo -> (claim version, ignorecase), of one repo or all."""
@@ -348,7 +349,7 @@ class Tx:
         return {r["repo_id"]: (int(r["version"]), bool(r["ignorecase"])) for r in rows}
 
     def intent(self, intent_id: int) -> Intent | None:
-        """One intent, live or not (None: released): what a notice too big names."""
+        """One live intent (None: released since): what a notice too big names."""
         rows = self._q("SELECT * FROM intents WHERE id=? AND released_at IS NULL", (intent_id,))
         return _intent(rows[0]) if rows else None
 
