@@ -163,7 +163,9 @@ def setup_logging(verbose: bool = False) -> None:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers = [handler]
+        # They reach the file through the root logger: a handler of their own
+        # too wrote each uvicorn line three times (uvicorn.error, uvicorn, root).
+        logging.getLogger(name).handlers = []
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 
 
