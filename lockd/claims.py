@@ -13,6 +13,7 @@ serializes those transactions across brokers with an advisory lock.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -28,13 +29,17 @@ if TYPE_CHECKING:
     from lockd.registry import Registry
 
 MAX_TTL_SECONDS = 30 * 86400
+# A backslash that separates (a Windows path), not one of the `\xNN` escapes
+# git's undecodable file names travel with (lockd/gitcmd.py `path_text`).
+WINDOWS_SEPARATOR = re.compile(r"\\(?!x[0-9a-fA-F]{2})")
 UNKNOWN = -1  # a repo's claim version this broker's memory is not known to match
 
 
 def normalize_path(path: str) -> str:
     """A repo-relative file path as the registry compares it."""
     raw = path
-    path = path.replace("\\", "/") if "/" not in path else path
+    if "/" not in path and WINDOWS_SEPARATOR.search(path):
+        path = path.replace("\\", "/")
     while path.startswith("./"):
         path = path[2:]
     parts = [p for p in path.split("/") if p not in ("", ".")]

@@ -1,6 +1,16 @@
-"""The one place that runs git. File lists always use `-z` and split on NUL,
+r"""The one place that runs git. File lists always use `-z` and split on NUL,
 so names with spaces, quotes, newlines and non-ASCII survive. Plain
-subprocess, no GitPython: hooks call this on every commit."""
+subprocess, no GitPython: hooks call this on every commit.
+
+File names are bytes to git, text to lockd (JSON, the database, the terminal).
+A name that is UTF-8 is taken as it is. A name that is not (a Latin-1
+`café.txt` is b"caf\xe9.txt") keeps every byte: each byte that is not part of
+valid UTF-8 is written `\xNN` (Python's "backslashreplace"), so the name reads
+`caf\xe9.txt` in hook output, answers, history and the dashboard, is stored
+and sent like any other name, and claims match it as those characters
+(`caf*` and `*.txt` cover it; the exact name as a pattern is `caf\\xe9.txt`,
+since a backslash escapes in patterns). The one ambiguity: a UTF-8 name
+spelled with a literal backslash, x and two hex digits reads the same."""
 
 from __future__ import annotations
 
@@ -54,14 +64,20 @@ def run(args: list[str], cwd: str | None = None, input: bytes | None = None,
     return Running(args, cwd, stdin=input is not None).output(input, timeout)
 
 
+def path_text(raw: bytes) -> str:
+    """A file name from git as lockd carries it (see the module docstring)."""
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def zsplit(data: bytes) -> list[str]:
-    return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
+    return [path_text(p) for p in data.split(b"\0") if p]
 
 
 def rev_parse_info(cwd: str) -> dict[str, str]:
     """toplevel, git_dir and git_common_dir as absolute real paths, in one call."""
-    out = run(["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir",
-               "--git-common-dir"], cwd=cwd).decode().splitlines()  # fmt: skip
+    raw = run(["rev-parse", "--path-format=absolute", "--show-toplevel", "--git-dir",
+               "--git-common-dir"], cwd=cwd)  # fmt: skip
+    out = os.fsdecode(raw).splitlines()  # paths of this machine: as the OS spells them
     if len(out) != 3:
         raise LockdError("invalid", f"{cwd} is not inside a git work tree")
     top, git_dir, common = (os.path.realpath(p) for p in out)
@@ -176,4 +192,4 @@ def hooks_dir(cwd: str) -> str:
         custom = os.path.expanduser(custom)
         return custom if os.path.isabs(custom) else os.path.join(info["toplevel"], custom)
     out = run(["rev-parse", "--path-format=absolute", "--git-path", "hooks"], cwd=cwd)
-    return out.decode().strip()
+    return os.fsdecode(out).strip()

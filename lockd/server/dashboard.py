@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -258,6 +259,23 @@ def describe(reg: Registry, event: dict[str, Any]) -> dict[str, Any] | None:
     return {"at": at, "kind": kind, "text": text, "repo": event["repo"]}
 
 
+def readable(reg: Registry, event: dict[str, Any]) -> dict[str, Any] | None:
+    """`describe`, or a plain line for a record it cannot read (written by an
+    older broker, or by hand): one bad record never blanks the page."""
+    try:
+        return describe(reg, event)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        kind = str(event.get("event") or event.get("type") or "event")
+        shown = json.dumps(event.get("detail", event), default=str)[:300]
+        at = event.get("at")
+        return {
+            "at": at if isinstance(at, (int, float)) else 0.0,
+            "kind": kind,
+            "text": f"{kind} (a record lockd cannot read in full): {shown}",
+            "repo": event.get("repo") if isinstance(event.get("repo"), str) else None,
+        }
+
+
 def contested(reg: Registry, history: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
     """Recent refusals whose blocking claims are still held: the collisions a
     supervisor may want to settle (talk to someone, or force-release)."""
@@ -266,16 +284,19 @@ def contested(reg: Registry, history: list[dict[str, Any]], now: float) -> list[
         if event["event"] != "refused" or now - event["at"] > CONTEST_SECONDS:
             continue
         wanted, mode = event["detail"].get("patterns", []), event["detail"].get("mode", "")
-        key = (event["peer_id"], event["repo"], tuple(wanted), mode)
-        idx = reg.claims.indexes.get(event["repo"])
-        if key in seen or idx is None:
+        try:  # a record lockd cannot read (see `readable`) contests nothing
+            key = (event["peer_id"], event["repo"], tuple(wanted), mode)
+            idx = reg.claims.indexes.get(event["repo"])
+            if key in seen or idx is None:
+                continue
+            seen.add(key)
+            held = {
+                i.intent_id: i
+                for _, i in idx.conflicts(event["peer_id"], wanted, mode)
+                if i.expires_at is None or i.expires_at > now
+            }
+        except (LockdError, TypeError, ValueError, AttributeError):
             continue
-        seen.add(key)
-        held = {
-            i.intent_id: i
-            for _, i in idx.conflicts(event["peer_id"], wanted, mode)
-            if i.expires_at is None or i.expires_at > now
-        }
         if held:
             out.append(
                 {
@@ -299,7 +320,7 @@ async def state(reg: Reg, me: Person) -> dict[str, Any]:
     conflicts = contested(reg, history, now)
     hit = {i for c in conflicts for i in c["blocked_by"]}
     claims = [{**c, "contested": c["intent_id"] in hit} for c in reg.claims.locks(viewer=me)]
-    feed = [describe(reg, e) for e in history[:100]] + [describe(reg, e) for e in reg.recent]
+    feed = [readable(reg, e) for e in history[:100]] + [readable(reg, e) for e in reg.recent]
     events = sorted((e for e in feed if e), key=lambda e: e["at"], reverse=True)[:100]
     peers = sorted(reg.live_peers(), key=lambda p: (p.repo_id, p.name))
     return {

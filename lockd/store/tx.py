@@ -12,6 +12,7 @@ only, so sqlite3.Row and psycopg's dict rows are interchangeable."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -74,21 +75,58 @@ def _message(row: Row) -> Message:
         to=row["to_spec"],
         kind=row["kind"],
         pushed=row["delivered_at"] is not None,
-        meta=json.loads(row["meta"]),
+        meta=_tolerant_json(row["meta"]),
     )
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    # U+DC80-U+DCFF is a byte that was not UTF-8 (Python's surrogateescape):
+    # written \xNN, as lockd/gitcmd.py writes such bytes in file names.
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def printable(value: Any) -> Any:
+    """`value` (JSON data) with every string safe to send as UTF-8: a lone
+    surrogate, which JSON can carry as an escape but no UTF-8 answer can,
+    becomes the text of its escape."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub(_escape_surrogate, value)
+    if isinstance(value, list):
+        return [printable(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    return value
+
+
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _tolerant_json(raw: Any) -> Any:
+    """A stored JSON column as data, whatever an older broker or a bad client
+    put there: a record that cannot be read whole is shown, not fatal."""
+    try:
+        return printable(json.loads(raw))
+    except (TypeError, ValueError):
+        return {"unreadable": printable(str(raw))[:500]}
+
+
 def _event(r: Row) -> dict[str, Any]:
+    detail = _tolerant_json(r["detail"])
     return {
         "event_id": r["id"],
         "at": r["at"],
-        "event": r["event"],
+        "event": printable(r["event"]),
         "intent_id": intent_key(r["intent_id"]) if r["intent_id"] is not None else None,
-        "peer_id": r["peer_id"],
-        "actor_id": r["actor_id"],
-        "repo": r["repo_id"],
-        "user": r["actor_user"],
-        "detail": json.loads(r["detail"]),
+        "peer_id": printable(r["peer_id"]),
+        "actor_id": printable(r["actor_id"]),
+        "repo": printable(r["repo_id"]),
+        "user": printable(r["actor_user"]),
+        "detail": detail if isinstance(detail, dict) else {"value": detail},
     }
 
 
@@ -413,10 +451,22 @@ class Tx:
         )
 
     def events(self, limit: int = 100, repo_id: str | None = None) -> list[dict[str, Any]]:
+        """Newest first. Tolerant: a row an older broker or another tool wrote
+        badly (text that is not UTF-8, detail that is not JSON) is listed as
+        well as it can be read, never failing the listing."""
         where, params = ("WHERE repo_id=?", [repo_id]) if repo_id else ("", [])
-        rows = self._q(
-            f"SELECT * FROM intent_events {where} ORDER BY id DESC LIMIT ?", [*params, limit]
-        )
+        # sqlite3 refuses to read a TEXT value that is not UTF-8; PostgreSQL never
+        # stores one. Only this read pays for decoding leniently.
+        strict = getattr(self.conn, "text_factory", None)
+        if strict is not None:
+            self.conn.text_factory = _lenient_text
+        try:
+            rows = self._q(
+                f"SELECT * FROM intent_events {where} ORDER BY id DESC LIMIT ?", [*params, limit]
+            )
+        finally:
+            if strict is not None:
+                self.conn.text_factory = strict
         return [_event(r) for r in rows]
 
     # ---- watches (notify_when_free) ----------------------------------------

