@@ -431,9 +431,12 @@ class AsyncClient:
         import asyncio
 
         tls = _tls() if self._https else None
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self._host, self._port, ssl=tls, limit=2**24), self.timeout
-        )
+        # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancellation that
+        # lands as the connection completes, and the cancelled task reads on forever.
+        async with asyncio.timeout(self.timeout):
+            reader, writer = await asyncio.open_connection(
+                self._host, self._port, ssl=tls, limit=2**24
+            )
         sock = writer.get_extra_info("socket")
         if sock is not None:  # head and body go out together; no delayed-ACK stalls
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -465,9 +468,8 @@ class AsyncClient:
             done = False
             try:
                 conn = conn or await self._open()
-                status, body, close = await asyncio.wait_for(
-                    self._exchange(conn, payload), self.timeout
-                )
+                async with asyncio.timeout(self.timeout):  # see _open: not wait_for
+                    status, body, close = await self._exchange(conn, payload)
                 done = True
             except _network_errors() as exc:
                 # As the sync client: retry only a kept-alive connection the

@@ -45,16 +45,33 @@ def render(message: dict[str, Any]) -> ChannelParams:
     return ChannelParams(content=message["text"], meta=meta)
 
 
+MODERN_ERA_NOTE = (
+    "push is off: this client opened the 2026-07-28 protocol era, in which it takes no "
+    "channel notifications; read messages with check_messages (or the inbox hook)"
+)
+
+
 class Channel:
-    """Pushes each message once, after the client finished its handshake."""
+    """Pushes each message once, after the client finished its handshake.
+
+    `off` says why push cannot work for this session (None while it can);
+    messages are then left unacknowledged, so they stay unread for
+    `check_messages` and the inbox hook."""
 
     def __init__(self) -> None:
         self._session: Any = None
         self._ready = asyncio.Event()
         self._shown: set[str] = set()
+        self.off: str | None = None
 
     def attach(self, session: Any) -> None:
         self._session = session
+        self._ready.set()
+
+    def disable(self, reason: str) -> None:
+        if self.off is None:
+            log.warning("%s", reason)
+        self.off = reason
         self._ready.set()
 
     def shown(self, message_id: str) -> bool:
@@ -63,6 +80,8 @@ class Channel:
     async def push(self, message: dict[str, Any]) -> bool:
         """Emit the notification; True once it is written (then the broker is acked)."""
         await self._ready.wait()
+        if self.off is not None:
+            return False
         mid = message["message_id"]
         if mid in self._shown:
             return True

@@ -4,8 +4,10 @@ and inbound messages pushed as `notifications/claude/channel`."""
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -20,8 +22,8 @@ from lockd.errors import LockdError
 from lockd.repo import relpath_in_repo
 from lockd.session import AgentSession
 from mcp_tools import shapes
-from mcp_tools.channel import CAPABILITY, Channel
-from mcp_tools.stdio import event_loop_stdio
+from mcp_tools.channel import CAPABILITY, MODERN_ERA_NOTE, Channel
+from mcp_tools.stdio import Wire, event_loop_stdio
 
 log = logging.getLogger("lockd.mcp")
 PATH_MAX = 4096  # bytes, as on Linux
@@ -94,11 +96,19 @@ class LockdMCP:
         except ToolError:
             return 0
 
-    async def call_counting(self, req: Any) -> tuple[dict[str, Any], int]:
-        """A call and the unread count every result carries, side by side:
+    async def call_counting(self, req: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A call and the unread fields every result carries, side by side:
         one round trip of latency, not two."""
         data, unread = await asyncio.gather(self.call(req), self.unread())
-        return data, unread
+        return data, self.unread_fields(unread)
+
+    def unread_fields(self, unread: int) -> dict[str, Any]:
+        if not unread:
+            return {"unread": 0}
+        hint = f"{unread} unread message{'s' if unread != 1 else ''}: call check_messages"
+        if self.channel.off:
+            hint += f" ({self.channel.off})"
+        return {"unread": unread, "unread_hint": hint}
 
 
 def _repo_path(state: LockdMCP, path: str) -> str:
@@ -141,7 +151,7 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
         data, unread = await state.call_counting(Api.peers(scope))
         return shapes.Peers(
             peers=[shapes.PeerInfo(**_pick(p, shapes.PeerInfo)) for p in data["peers"]],
-            unread=unread,
+            **unread,
         )
 
     @server.tool(
@@ -156,13 +166,13 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
         return shapes.Sent(
             message_id=data["message_id"],
             recipients=data["recipients"],
-            unread=unread,
+            **unread,
         )
 
     @server.tool(description="Say in one line what you are working on; other peers see it.")
     async def set_summary(summary: str) -> shapes.Summary:
         data, unread = await state.call_counting(Api.set_summary(summary))
-        return shapes.Summary(summary=data["summary"], unread=unread)
+        return shapes.Summary(summary=data["summary"], **unread)
 
     @server.tool(
         description=(
@@ -187,7 +197,9 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
             cwd=data["cwd"],
             repo=data["repo"],
             summary=data["summary"],
-            unread=data.get("unread", 0),
+            push="off" if state.channel.off else "channel",
+            push_note=state.channel.off,
+            **state.unread_fields(int(data.get("unread", 0))),
         )
 
     @server.tool(
@@ -222,7 +234,7 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
                 shapes.GrantedIntent(**_pick(i, shapes.GrantedIntent)) for i in data["intents"]
             ],
             conflicts=[shapes.Conflict(**_pick(c, shapes.Conflict)) for c in data["conflicts"]],
-            unread=unread,
+            **unread,
         )
 
     @server.tool(
@@ -242,7 +254,7 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
         data, unread = await state.call_counting(Api.locks(repo, rel))
         return shapes.Locks(
             locks=[shapes.Lock(**_pick(lk, shapes.Lock)) for lk in data["locks"]],
-            unread=unread,
+            **unread,
         )
 
     @server.tool(
@@ -262,7 +274,7 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
                 raise ToolError(exc.message) from None
         repo = None if intent_ids else session.repo.repo_id
         data, unread = await state.call_counting(Api.release(repo, intent_ids, patterns))
-        return shapes.Released(released=data["released"], unread=unread)
+        return shapes.Released(released=data["released"], **unread)
 
     @server.tool(
         description=(
@@ -282,7 +294,7 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
                 )
                 for e in data["paths"]
             ],
-            unread=unread,
+            **unread,
         )
 
     low = server._lowlevel_server
@@ -307,14 +319,32 @@ def _pick(data: dict[str, Any], model: type[Any]) -> dict[str, Any]:
     return {k: data[k] for k in model.model_fields if k in data}
 
 
+def _dump_tasks() -> None:
+    """`kill -USR2 <pid>`: every asyncio task's stack to stderr (USR1: every thread's)."""
+    import sys
+
+    for task in asyncio.all_tasks():
+        task.print_stack(file=sys.stderr)
+    sys.stderr.flush()
+
+
 async def serve_stdio() -> None:
-    server = build_server()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, _dump_tasks)
+    state = LockdMCP()
+    server = build_server(state)
     low = server._lowlevel_server
-    async with event_loop_stdio() as (read_stream, write_stream):
+
+    def on_era(era: str) -> None:
+        if era == "modern":
+            state.channel.disable(MODERN_ERA_NOTE)
+
+    async with event_loop_stdio(Wire(on_era)) as (read_stream, write_stream):
         await low.run(read_stream, write_stream, low.create_initialization_options())
 
 
 def main() -> None:
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: a hung session tells where.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(
         filename=str(config.home() / "logs" / "mcp.log") if _logs_ready() else None,
         level=logging.INFO,

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 class Shape(BaseModel):
     unread: int = 0
+    unread_hint: str | None = None  # set while messages wait: how to read them, and why
 
 
 class PeerInfo(BaseModel):
@@ -52,6 +53,8 @@ class Me(Shape):
     cwd: str
     repo: str
     summary: str
+    push: str = "channel"  # "channel": messages are pushed as notifications; "off": they are not
+    push_note: str | None = None  # why push is off, and how messages reach this session instead
 
 
 class GrantedIntent(BaseModel):

@@ -69,8 +69,10 @@ def mcp_params(cwd: str, env: dict[str, str], key: str | None = None) -> StdioSe
 
 @asynccontextmanager
 async def mcp_session(
-    cwd: str, env: dict[str, str], key: str | None = None
+    cwd: str, env: dict[str, str], key: str | None = None, mode: str = "legacy"
 ) -> AsyncIterator[Session]:
+    """mode: "legacy" (the initialize handshake), "auto" (discover first, as Claude
+    Code does) or a 2026 protocol version (the modern era, no handshake)."""
     sink = ChannelSink()
-    async with Client(mcp_params(cwd, env, key), mode="legacy", extensions=[sink]) as client:
+    async with Client(mcp_params(cwd, env, key), mode=mode, extensions=[sink]) as client:
         yield Session(client, sink)

@@ -14,3 +14,15 @@ def wait_for(predicate: Callable[[], object], timeout: float = 5.0, step: float 
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(step)
     return time.monotonic() - start
+
+
+async def until(predicate: Callable[[], object], timeout: float = 5.0, step: float = 0.02) -> float:
+    """`wait_for` for async tests: yields to the event loop while it waits."""
+    import asyncio
+
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(step)
+    return time.monotonic() - start
