@@ -112,7 +112,10 @@ class Registry:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        await self._flush_seen()
+        try:
+            await self._flush_seen()
+        except LockdError as exc:  # last heartbeats lost; stopping must not fail on it
+            log.warning("last-seen times not saved: %s", exc.message)
 
     @property
     def shared(self) -> bool:
@@ -510,6 +513,7 @@ class Registry:
 
     async def _sweep_forever(self) -> None:
         last_purge = 0.0
+        refused = ""  # the store's refusal, logged once rather than every second
         while True:
             await asyncio.sleep(config.SWEEP_SECONDS)
             try:
@@ -518,8 +522,14 @@ class Registry:
                     last_purge = time.time()
                     cutoff = last_purge - config.DELIVERED_RETENTION_DAYS * 86400
                     await self.store.write(partial(Tx.purge_messages, before=cutoff))
+            except LockdError as exc:  # the store refuses writes (locked, or its file lost)
+                if exc.message != refused:
+                    log.warning("sweep skipped: %s", exc.message)
+                refused = exc.message
             except Exception:  # the sweeper must outlive any one bad sweep
                 log.exception("sweep failed")
+            else:
+                refused = ""
 
 
 def _message_ids(raw: list[str]) -> list[int]:

@@ -14,10 +14,21 @@ with a clear `unavailable` (503). Short enough that even a job queued behind
 a waiting batch gets that answer before a client's own 5 s timeout, which
 would misreport a running broker as unreachable and leave the write's fate
 unknown to the caller.
+
+The store watches its file. Deleting or replacing the database (and its -wal)
+under a running broker does not stop SQLite: it keeps writing the file it has
+open, now unlinked, and everything written since is gone at the next start.
+So every batch, before BEGIN and again after COMMIT, compares the device and
+inode of the path with those of the file opened (one stat each, a few
+microseconds); on a mismatch the batch's writes are not acknowledged and
+every later one is refused: `unavailable` (503) naming the file and the next
+step, and one line in the log.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -30,8 +41,18 @@ from lockd.store.group import GroupCommitStore
 from lockd.store.schema import MIGRATIONS, pending
 from lockd.store.tx import Tx
 
+log = logging.getLogger("lockd.store")
 T = TypeVar("T")
 BUSY_TIMEOUT_SECONDS = 2.0
+FileId = tuple[int, int] | None  # (st_dev, st_ino); None: no such file
+
+
+def _file_id(path: str) -> FileId:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _run_batch(conn: sqlite3.Connection, jobs: list[Callable[[Tx], Any]]) -> list[tuple[bool, Any]]:
@@ -71,12 +92,42 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
 
 
 class SqliteStore(GroupCommitStore):
-    _run_batch = staticmethod(_run_batch)
-
     def __init__(self, path: Path | str) -> None:
         super().__init__()
         self.path = str(path)
         self._db: aiosqlite.Connection | None = None
+        self._files: dict[str, FileId] = {}  # the database and its -wal, as opened
+        self.lost: str | None = None  # why writes are refused, once the file is gone
+
+    def _run_batch(self, conn: sqlite3.Connection, jobs: list[Callable[[Tx], Any]]) -> Any:
+        self._check_file()
+        outcomes = _run_batch(conn, jobs)
+        self._check_file()  # deleted meanwhile: committed to a file nobody will open again
+        return outcomes
+
+    def _remember_files(self) -> None:
+        self._files = {p: _file_id(p) for p in (self.path, self.path + "-wal")}
+
+    def _check_file(self) -> None:
+        """Refuse to acknowledge writes once the path is no longer the file open."""
+        if self.lost is None:
+            for path, opened in self._files.items():
+                now = _file_id(path)
+                if opened is None and path != self.path:
+                    self._files[path] = now  # the -wal, created since the open
+                elif now != opened:
+                    what = "deleted" if now is None else "replaced by another file"
+                    self.lost = (
+                        f"the database {path} was {what} while the broker ran: writes are "
+                        "refused so that none is acknowledged and then lost. Restart the "
+                        "broker (`lockd stop`; the next session or command starts it) to "
+                        "open the database at that path; restore it from a backup first "
+                        "if you need what it held"
+                    )
+                    log.error("%s", self.lost)
+                    break
+        if self.lost is not None:
+            raise LockdError("unavailable", self.lost)
 
     async def open(self) -> None:
         db = await aiosqlite.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
@@ -91,6 +142,7 @@ class SqliteStore(GroupCommitStore):
         self._db = db
         try:
             await self._call(_migrate, self.path)
+            self._remember_files()
         except BaseException:  # a refused database must not leave aiosqlite's thread running
             self._db = None
             await db.close()
