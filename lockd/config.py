@@ -45,6 +45,44 @@ def home_dir() -> str:
     return path
 
 
+def make_private() -> list[str]:
+    """LOCKD_HOME 0700 and what the broker keeps in it (database, -wal, -shm,
+    token, logs, sessions, lock files) 0600, dirs 0700, whatever the umask or
+    whoever made them wider: the token and the sessions' credentials are in
+    there. Returns one line per change, for the broker's log. Raises when the
+    home cannot be made private (another user's directory)."""
+    home = home_dir()
+    changes: list[str] = []
+
+    def narrow(path: str, private: int) -> None:
+        st = os.lstat(path)
+        if st.st_mode & 0o077 and not os.path.islink(path):
+            os.chmod(path, private)
+            changes.append(f"{path}: mode {st.st_mode & 0o777:o} -> {private:o}")
+
+    try:
+        narrow(home, 0o700)
+    except PermissionError:
+        raise LockdError(
+            "forbidden",
+            f"LOCKD_HOME {home} is open to other users and not yours to change "
+            f"(owner uid {os.stat(home).st_uid}): point LOCKD_HOME at a directory of your own",
+        ) from None
+    for folder in (home, os.path.join(home, "logs"), os.path.join(home, "sessions")):
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_symlink() or entry.stat(follow_symlinks=False).st_uid != os.geteuid():
+                continue
+            if entry.is_dir() and folder == home and entry.name in ("logs", "sessions"):
+                narrow(entry.path, 0o700)
+            elif entry.is_file():
+                narrow(entry.path, 0o600)
+    return changes
+
+
 def home() -> Path:
     from pathlib import Path
 
@@ -110,7 +148,7 @@ def db_path() -> Path:
 
 
 def log_path() -> Path:
-    (home() / "logs").mkdir(exist_ok=True)
+    (home() / "logs").mkdir(mode=0o700, exist_ok=True)
     return home() / "logs" / "broker.log"
 
 

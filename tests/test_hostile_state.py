@@ -231,3 +231,67 @@ def test_a_lost_database_file_refuses_writes_instead_of_losing_them(
     assert fresh.call(Api.set_summary("works again"))["summary"] == "works again"
 
 
+# ---- LOCKD_HOME and its files are private --------------------------------------------
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _modes(home: Path) -> dict[str, int]:
+    found = {".": _mode(home)}
+    for path in home.rglob("*"):
+        found[str(path.relative_to(home))] = _mode(path)
+    return found
+
+
+@pytest.fixture
+def umask_0022() -> Any:
+    old = os.umask(0o022)  # the usual umask: files 0644, dirs 0755 unless told
+    yield
+    os.umask(old)
+
+
+def test_a_new_home_is_private_under_a_0022_umask(tmp_path: Path, umask_0022: None) -> None:
+    home = tmp_path / "state" / "lockd"  # the broker creates it
+    broker = Broker(home, free_port())
+    broker.start()
+    try:
+        alice = broker.register(name="alice")
+        alice.call(Api.announce("dir:/tmp/w", ["src/"], "files on disk"))
+    finally:
+        broker.stop()
+    modes = _modes(home)
+    for name in ("lockd.db", "token", "logs/broker.log"):
+        assert name in modes, modes
+    wide = {name: oct(m) for name, m in modes.items() if m & 0o077}
+    assert wide == {}, wide
+
+
+def test_a_wide_open_home_is_made_private_and_logged(lockd_home: Path, umask_0022: None) -> None:
+    """Made 0755 by someone else, with files left 0644 (a token, a log, a
+    session file, a database): the broker narrows all of it and says so."""
+    lockd_home.chmod(0o755)
+    for name in ("token", "logs/broker.log", "sessions/abc-1.json", "lockd.db"):
+        path = lockd_home / name
+        path.parent.mkdir(mode=0o755, exist_ok=True)
+        path.parent.chmod(0o755)
+    (lockd_home / "token").write_text("t" * 43 + "\n")
+    (lockd_home / "logs" / "broker.log").write_text("")
+    (lockd_home / "sessions" / "abc-1.json").write_text("{}")
+    sqlite3.connect(lockd_home / "lockd.db").close()
+    for path in lockd_home.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+    broker = Broker(lockd_home, free_port())
+    broker.start()
+    try:
+        broker.register(name="alice").call(Api.announce("dir:/tmp/w", ["src/"], "db files"))
+        wide = {name: oct(m) for name, m in _modes(lockd_home).items() if m & 0o077}
+        assert wide == {}, wide
+        assert {"lockd.db-wal", "lockd.db-shm"} <= set(_modes(lockd_home))
+    finally:
+        broker.stop()
+    log = (lockd_home / "logs" / "broker.log").read_text()
+    assert f"made private: {lockd_home}: mode 755 -> 700" in log, log
+    assert f"{lockd_home / 'token'}: mode 644 -> 600" in log
+
+

@@ -293,6 +293,8 @@ def serve(
     env_names = os.environ.get("LOCKD_PUBLIC_NAME", "")
     public_names = public_names or tuple(n.strip() for n in env_names.split(",") if n.strip())
     tls = tls_settings(host, tls_cert, tls_key, public_names)
+    os.umask(0o077)  # whatever the broker creates (database, -wal, -shm, logs) is private
+    narrowed = config.make_private()
     lock = _take_home_lock()
     try:
         sock = _bind(port, host)
@@ -300,6 +302,8 @@ def serve(
         lock.close()
         raise
     setup_logging(verbose)
+    for change in narrowed:
+        log.warning("LOCKD_HOME was open to other users; made private: %s", change)
     token = config.ensure_token()
     (config.home() / "broker.json").write_text(f'{{"pid": {os.getpid()}, "port": {port}}}\n')
     server: uvicorn.Server | None = None
