@@ -1,0 +1,340 @@
+"""The real Claude Code CLI, run by tests against a real broker.
+
+Each `ClaudeCode` is one user's setup: a temp HOME, an MCP config that starts
+this checkout's `lockd-mcp`, and settings with the README's hooks (absolute
+paths to this venv's `lockd`). `run()` is one headless `claude -p` session;
+`start()` is the same in the background (its model answers come from a
+`FakeAnthropic`, whose held steps keep it alive); `interactive()` runs the TUI
+under tmux. The environment carries the broker (LOCKD_HOME, LOCKD_PORT) to the
+MCP server and the hooks, and keeps Claude Code off the network: the model API
+is the fake on 127.0.0.1, and everything else it would fetch is switched off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockd.testing import Broker
+from tests.clients.fake_anthropic import FakeAnthropic
+
+CLIENTS = Path(__file__).resolve().parent
+VERSION = json.loads((CLIENTS / "package.json").read_text())["dependencies"][
+    "@anthropic-ai/claude-code"
+]
+VENV_BIN = Path(sys.executable).parent  # lockd, lockd-mcp of the interpreter running the tests
+API_KEY = "sk-ant-api03-lockd-tests-0123456789abcdefghij"  # any value: the fake never checks it
+
+# Off: auto-update, telemetry, error reports, the feedback survey, and with
+# the first one the MCP registry fetch and the `HEAD /api/hello` connectivity
+# check: all that 2.1.332 sends anywhere but the model (its --debug log shows
+# them; here each fails at once on api.anthropic.com, none hangs).
+QUIET = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "DISABLE_BUG_COMMAND": "1",
+    "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY": "1",
+}
+# Variables of a Claude Code (or other agent) that may be running these tests.
+FOREIGN = ("CLAUDE", "ANTHROPIC", "LOCKD_", "MCP_", "OTEL_", "TMUX")
+PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+def claude_bin() -> str | None:
+    """LOCKD_CLAUDE_BIN, else the one `npm ci --prefix tests/clients` installed."""
+    configured = os.environ.get("LOCKD_CLAUDE_BIN")
+    path = Path(configured) if configured else CLIENTS / "node_modules" / ".bin" / "claude"
+    return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def require_claude() -> str:
+    """The pinned binary; skips without it, except in CI (CI=true), where it fails."""
+    found = claude_bin()
+    where = os.environ.get("LOCKD_CLAUDE_BIN") or str(CLIENTS / "node_modules/.bin/claude")
+    install = (
+        f"run `npm ci --prefix tests/clients` (installs @anthropic-ai/claude-code@{VERSION}) "
+        "or set LOCKD_CLAUDE_BIN"
+    )
+    if not found:
+        reason = f"Claude Code CLI not installed at {where}: {install}"
+    else:
+        version = _version(found)
+        if version.split(" ")[0] == VERSION:
+            return found
+        reason = f"{where} is Claude Code {version!r}, the tests pin {VERSION}: {install}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _version(binary: str) -> str:
+    with tempfile.TemporaryDirectory(prefix="lockd-claude-home-") as home:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}
+        try:
+            proc = subprocess.run(
+                [binary, "--version"],
+                env={**env, **QUIET, "HOME": home},
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"unusable ({exc})"
+    return proc.stdout.strip() or f"unusable (exit {proc.returncode}: {proc.stderr.strip()[:200]})"
+
+
+def readme_hooks() -> dict[str, Any]:
+    """README "Connect your agents", with this venv's `lockd` by absolute path."""
+    lockd = str(VENV_BIN / "lockd")
+    edits = "Edit|Write|MultiEdit|NotebookEdit"
+    return {
+        "UserPromptSubmit": [{"hooks": [{"type": "command", "command": f"{lockd} inbox --hook"}]}],
+        "PreToolUse": [
+            {"matcher": edits, "hooks": [{"type": "command", "command": f"{lockd} guard --hook"}]}
+        ],
+        "PostToolUse": [
+            {
+                "matcher": edits,
+                "hooks": [
+                    {"type": "command", "command": f"{lockd} guard --hook --auto-claim"},
+                    {"type": "command", "command": f"{lockd} inbox --hook"},
+                ],
+            }
+        ],
+    }
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def json(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.stdout)
+        except ValueError:
+            raise AssertionError(f"claude printed no JSON result:\n{self}") from None
+
+    def __str__(self) -> str:
+        return (
+            f"exit {self.returncode}\nstdout: {self.stdout[-3000:]}\nstderr: {self.stderr[-3000:]}"
+        )
+
+
+@dataclass
+class ClaudeCode:
+    """One user's Claude Code on this machine, talking to `broker`."""
+
+    binary: str
+    broker: Broker
+    root: Path  # this user's files: HOME, MCP config, settings
+    cwd: Path
+    name: str = "claude"  # LOCKD_NAME: the peer's readable name
+    procs: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.home = self.root / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.mcp_config = self.root / "mcp.json"
+        self.settings = self.root / "settings.json"
+        lockd_env = {
+            "LOCKD_HOME": str(self.broker.home),
+            "LOCKD_PORT": str(self.broker.port),
+            "LOCKD_NAME": self.name,
+        }
+        server = {"command": str(VENV_BIN / "lockd-mcp"), "args": [], "env": lockd_env}
+        self.mcp_config.write_text(json.dumps({"mcpServers": {"lockd": server}}))
+        self.settings.write_text(json.dumps({"hooks": readme_hooks()}))
+
+    # ---- environment ----------------------------------------------------------
+    def env(self, fake: FakeAnthropic) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}
+        for key in PROXIES:
+            env.pop(key, None)
+        env.update(QUIET)
+        env.update(
+            HOME=str(self.home),
+            PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
+            ANTHROPIC_BASE_URL=fake.url,
+            ANTHROPIC_API_KEY=API_KEY,
+            LOCKD_HOME=str(self.broker.home),
+            LOCKD_PORT=str(self.broker.port),
+            LOCKD_NAME=self.name,
+            NO_PROXY="127.0.0.1,localhost",
+        )
+        return env
+
+    def args(self, *extra: str) -> list[str]:
+        return [
+            self.binary,
+            "--mcp-config",
+            str(self.mcp_config),
+            "--strict-mcp-config",
+            "--settings",
+            str(self.settings),
+            *extra,
+        ]
+
+    @staticmethod
+    def allowed(*tools: str) -> list[str]:
+        return ["--allowedTools", ",".join(("mcp__lockd", *tools))]
+
+    # ---- headless sessions ----------------------------------------------------
+    def headless(self, prompt: str, tools: tuple[str, ...], extra: tuple[str, ...]) -> list[str]:
+        return self.args("-p", prompt, "--output-format", "json", *self.allowed(*tools), *extra)
+
+    def run(
+        self,
+        fake: FakeAnthropic,
+        prompt: str = "Work on the task.",
+        tools: tuple[str, ...] = ("Read", "Edit", "Write", "Bash"),
+        extra: tuple[str, ...] = (),
+        timeout: float = 60,
+    ) -> Result:
+        started = time.monotonic()
+        proc = subprocess.run(
+            self.headless(prompt, tools, extra),
+            cwd=self.cwd,
+            env=self.env(fake),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+
+    def start(
+        self,
+        fake: FakeAnthropic,
+        prompt: str = "Work on the task.",
+        tools: tuple[str, ...] = ("Read", "Edit", "Write", "Bash"),
+        extra: tuple[str, ...] = (),
+    ) -> subprocess.Popen[str]:
+        """The same session in the background; `finish()` collects it."""
+        proc = subprocess.Popen(
+            self.headless(prompt, tools, extra),
+            cwd=self.cwd,
+            env=self.env(fake),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        proc.started = time.monotonic()  # type: ignore[attr-defined]
+        self.procs.append(proc)
+        return proc
+
+    @staticmethod
+    def finish(proc: subprocess.Popen[str], timeout: float = 60) -> Result:
+        out, err = proc.communicate(timeout=timeout)
+        seconds = time.monotonic() - proc.started  # type: ignore[attr-defined]
+        return Result(proc.returncode, out, err, seconds)
+
+    def close(self) -> None:
+        """Ends whatever this user's sessions left running (a failed test's)."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    # ---- the interactive TUI ----------------------------------------------------
+    def skip_onboarding(self) -> None:
+        """What a first interactive start would ask, answered beforehand in
+        ~/.claude.json: onboarding done (else it first checks it can reach
+        api.anthropic.com, and stops when it cannot), the API key from the
+        environment approved (by its last 20 characters), this folder trusted."""
+        path = self.home / ".claude.json"
+        config: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        config.update(hasCompletedOnboarding=True, theme="dark")
+        config.setdefault("customApiKeyResponses", {"approved": [], "rejected": []})
+        config["customApiKeyResponses"]["approved"].append(API_KEY[-20:])
+        project = config.setdefault("projects", {}).setdefault(str(self.cwd), {})
+        project.update(hasTrustDialogAccepted=True, hasCompletedProjectOnboarding=True)
+        path.write_text(json.dumps(config))
+
+    @contextlib.contextmanager
+    def interactive(self, fake: FakeAnthropic, *extra: str) -> Iterator[Tmux]:
+        """`claude` in a tmux pane (a pseudo-terminal), ended on exit."""
+        if shutil.which("tmux") is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail("CI=true and tmux is not installed (apt-get install tmux)")
+            pytest.skip("tmux not installed (apt-get install tmux)")
+        self.skip_onboarding()
+        env = self.env(fake)
+        env["TERM"] = "xterm-256color"
+        tmux = Tmux(f"lockd-test-{uuid.uuid4().hex[:12]}", env)
+        command = self.args(*extra)
+        settings = [a for key, value in env.items() for a in ("-e", f"{key}={value}")]
+        size = ("-x", "160", "-y", "48")
+        tmux.cmd(
+            "-f", "/dev/null", "new-session", "-d", *size, "-c", str(self.cwd), *settings, *command
+        )
+        try:
+            yield tmux
+        finally:
+            tmux.kill()
+
+    # ---- what Claude Code wrote ----------------------------------------------------
+    def debug_log(self) -> str:
+        """The newest `--debug` log under $HOME/.claude/debug/ ("" before there is one)."""
+        folder = self.home / ".claude" / "debug"
+        logs = (
+            sorted(folder.glob("*.txt"), key=lambda p: p.stat().st_mtime) if folder.exists() else []
+        )
+        return logs[-1].read_text(errors="replace") if logs else ""
+
+
+@dataclass
+class Tmux:
+    socket: str  # `tmux -L`: a private server, so the test never meets a user's
+    env: dict[str, str]
+
+    def cmd(self, *args: str) -> str:
+        proc = subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args[:3])}…: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def screen(self) -> str:
+        try:
+            return self.cmd("capture-pane", "-p")
+        except AssertionError as exc:  # the pane is gone: claude exited
+            return f"(no screen: {exc})"
+
+    def keys(self, *keys: str) -> None:
+        self.cmd("send-keys", *keys)
+
+    def kill(self) -> None:
+        with contextlib.suppress(AssertionError, subprocess.TimeoutExpired):
+            self.cmd("kill-server")
