@@ -29,6 +29,7 @@ LEASE_SECONDS = 60.0  # a peer silent this long is dead
 SWEEP_SECONDS = 1.0  # how often the broker looks for dead peers and expired TTLs
 DELIVERED_RETENTION_DAYS = 30  # read+delivered messages older than this are purged
 PERSON_TTL_SECONDS = 8 * 3600  # a person's claims expire after this by default
+NAME_HOLD_SECONDS = 24 * 3600.0  # a gone peer's name stays its own this long
 
 
 def home_dir() -> str:
@@ -113,6 +114,25 @@ def lease_seconds() -> float:
     if not 1 <= value <= 86400:
         raise LockdError(
             "invalid", f"LOCKD_LEASE_SECONDS={raw!r} is not a number of seconds in 1-86400"
+        )
+    return value
+
+
+def name_hold_seconds() -> float:
+    """LOCKD_NAME_HOLD_SECONDS (the broker's setting): how long a peer that is
+    gone keeps its name, so that messages to that name wait in its inbox and a
+    newcomer asking for it gets a suffixed one. 0: free as soon as it is gone."""
+    raw = os.environ.get("LOCKD_NAME_HOLD_SECONDS", "").strip()
+    if not raw:
+        return NAME_HOLD_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 30 * 86400:
+        raise LockdError(
+            "invalid",
+            f"LOCKD_NAME_HOLD_SECONDS={raw!r} is not a number of seconds in 0-2592000 (30 days)",
         )
     return value
 

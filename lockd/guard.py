@@ -64,7 +64,7 @@ def decide(payload: dict[str, Any], auto_claim: bool = False) -> dict[str, Any] 
     rel = os.path.relpath(os.path.realpath(path), root)
     if rel.startswith(".."):
         return None
-    who = committer()
+    who = committer(payload)
     client = Client(timeout=2.0, credential=(who or {}).get("credential"))
     viewer = None if client.credential else (who or {}).get("peer_id")
     result = client.call(Api.check(repo_id, [rel], viewer))["paths"][0]

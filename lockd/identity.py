@@ -98,9 +98,45 @@ def _proc_stat(pid: int) -> tuple[int, int]:
     return int(fields[1]), int(fields[19])  # fields 4 and 22 of proc(5)
 
 
-def committer() -> dict[str, Any] | None:
-    """`LOCKD_PEER` (an id or name) overrides; else the ancestor session."""
+# Agent clients that hand their MCP servers their own session id, which stays
+# the same when the user resumes the session (`claude --resume`, `--continue`).
+# Checked with the real CLIs; see README "Identity".
+CLIENT_SESSION_VARS = (("CLAUDE_CODE_SESSION_ID", "claude-code"),)
+
+
+def client_session(environ: dict[str, str] | None = None) -> tuple[str, str] | None:
+    """(client, session id) the agent client gave this MCP server, if any."""
+    env = os.environ if environ is None else environ
+    for var, client in CLIENT_SESSION_VARS:
+        value = env.get(var, "").strip()
+        if value:
+            return client, value
+    return None
+
+
+def session_of_client(session_id: object) -> dict[str, Any] | None:
+    """The session file of the agent session a hook payload names (its
+    `session_id`): exact, and no process walk."""
+    if not isinstance(session_id, str) or not session_id:
+        return None
+    for s in read_sessions():
+        if s.get("client_session_id") == session_id:
+            return s
+    return None
+
+
+def session_for(
+    payload: dict[str, Any] | None = None, pid: int | None = None
+) -> dict[str, Any] | None:
+    """A hook's session: by the client's session id in its payload where the
+    client gives one, else by walking up to the agent process."""
+    found = session_of_client((payload or {}).get("session_id"))
+    return found if found is not None else session_of_ancestors(pid)
+
+
+def committer(payload: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """`LOCKD_PEER` (an id or name) overrides; else the hook's session."""
     override = os.environ.get("LOCKD_PEER", "").strip()
     if override:
         return {"peer_id": override, "override": True}
-    return session_of_ancestors()
+    return session_for(payload)

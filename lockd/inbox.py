@@ -12,7 +12,7 @@ import time
 
 from lockd.client import Api, Client
 from lockd.errors import LockdError
-from lockd.identity import session_of_ancestors
+from lockd.identity import session_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # runs on every prompt and tool use: typing stays out
@@ -39,7 +39,7 @@ def run_hook(stdin: str | None = None) -> int:
     except ValueError:
         payload = {}
     event = payload.get("hook_event_name") or "UserPromptSubmit"
-    session = session_of_ancestors()
+    session = session_for(payload if isinstance(payload, dict) else None)
     if session is None or not session.get("credential"):
         return 0
     try:

@@ -7,11 +7,38 @@ import os
 
 import psutil
 
-# Launchers that stand between an agent and the MCP server it starts.
-WRAPPERS = ("uvx", "uv", "npx", "npm", "pnpm", "bunx", "pipx", "env", "timeout", "nohup",
-            "sh", "bash", "dash", "zsh", "fish", "lockd-mcp")  # fmt: skip
-PYTHON_LAUNCHERS = ("-m uv", "uvx", "pipx", "lockd-mcp", "mcp_tools")
-NODE_LAUNCHERS = ("npx", "npm-cli", "npm", "pnpm")
+# Launchers that stand between an agent and the MCP server it starts, by the
+# program a process runs: its executable, or the script its interpreter runs.
+WRAPPERS = frozenset({"uvx", "uv", "npx", "npm", "pnpm", "bunx", "pipx", "env", "timeout",
+                      "nohup", "sh", "bash", "dash", "zsh", "fish", "lockd-mcp"})  # fmt: skip
+PYTHON_WRAPPERS = frozenset({"uv", "uvx", "pipx", "lockd-mcp", "mcp_tools", "mcp_tools.server"})
+NODE_WRAPPERS = frozenset({"npx", "npx-cli.js", "npm", "npm-cli.js", "pnpm", "pnpm.cjs",
+                           "pnpm.js", "bunx"})  # fmt: skip
+# Interpreter options that take a value, so the script is not the next word.
+_PY_VALUE_FLAGS = frozenset({"-X", "-W", "-Q", "--check-hash-based-pycs"})
+_NODE_VALUE_FLAGS = frozenset({"-r", "--require", "--import", "--loader", "-C", "--conditions"})
+
+
+def script_of(cmdline: list[str], value_flags: frozenset[str] = _PY_VALUE_FLAGS) -> str | None:
+    """What an interpreter's command line runs: `-m`'s module, else the first
+    word after the options (its basename); None for `-c`/`-e` code or a REPL.
+    Arguments after the script are never looked at: an agent that merely
+    names lockd-mcp in its own arguments is not a launcher."""
+    args = iter(cmdline[1:])
+    for arg in args:
+        if arg in ("-m",):
+            return next(args, None)
+        if arg.startswith("-m") and len(arg) > 2 and not arg.startswith("--"):
+            return arg[2:]
+        if arg in ("-c", "-e", "--eval", "-p", "--print", "-"):
+            return None
+        if arg in value_flags:
+            next(args, None)
+            continue
+        if arg.startswith("-"):
+            continue
+        return os.path.basename(arg)
+    return None
 
 
 def process_start_time(pid: int) -> float | None:
@@ -44,19 +71,23 @@ def ancestors(pid: int | None = None) -> list[tuple[int, float | None]]:
     return out
 
 
-def _is_wrapper(proc: psutil.Process) -> bool:
-    try:
-        name = proc.name().lower()
-        cmd = " ".join(proc.cmdline()).lower()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
+def is_wrapper(name: str, cmdline: list[str]) -> bool:
+    """Whether a process (its name, its command line) is a launcher to see through."""
+    name = name.lower()
     if name in WRAPPERS:
         return True
     if name.startswith("python"):
-        return any(w in cmd for w in PYTHON_LAUNCHERS)
+        return script_of(cmdline) in PYTHON_WRAPPERS
     if name in ("node", "nodejs"):
-        return any(w in cmd for w in NODE_LAUNCHERS)
+        return script_of(cmdline, _NODE_VALUE_FLAGS) in NODE_WRAPPERS
     return False
+
+
+def _is_wrapper(proc: psutil.Process) -> bool:
+    try:
+        return is_wrapper(proc.name(), proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
 
 
 def agent_pid(mcp_pid: int | None = None) -> int:

@@ -68,6 +68,7 @@ class Registry:
         self._streams: dict[str, int] = {}
         self._pending_seen: dict[str, float] = {}
         self._closed_at: dict[str, float] = {}
+        self.name_hold = config.name_hold_seconds()
         self._sweeper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.claims = ClaimRegistry(self)
@@ -218,7 +219,15 @@ class Registry:
             await self.on_users_changed()
 
     def _unique_name(self, wanted: str, peer_id: str) -> str:
-        taken = {p.name for p in self.peers.values() if p.alive and p.peer_id != peer_id}
+        """`wanted`, or `wanted-2`... if another peer holds it: a live one, or
+        one gone less than LOCKD_NAME_HOLD_SECONDS ago, whose name waits for it
+        (messages to that name go to its inbox, and it gets the name back)."""
+        held_since = time.time() - self.name_hold
+        taken = {
+            p.name
+            for p in self.peers.values()
+            if p.peer_id != peer_id and (p.alive or p.last_seen > held_since)
+        }
         name, n = wanted, 2
         while name in taken:
             name, n = f"{wanted}-{n}", n + 1

@@ -22,7 +22,7 @@ from typing import IO, Any
 from lockd import config, liveness
 from lockd.client import Api, AsyncClient, Client, Req
 from lockd.errors import LockdError
-from lockd.identity import sessions_dir
+from lockd.identity import client_session, sessions_dir
 from lockd.repo import RepoInfo, identify
 
 log = logging.getLogger("lockd.session")
@@ -166,17 +166,26 @@ class AgentSession:
         self._register_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._agent: tuple[int | None, float | None] = (None, None)
+        self._client_session: str | None = None
 
     @property
     def peer_id(self) -> str:
         return str(self.peer.get("peer_id", ""))
 
     def _claim_identity_file(self) -> dict[str, Any]:
-        """Keyed by the agent process (or LOCKD_SESSION_KEY) and cwd; flocked while
-        this server lives so a second server of the same agent gets its own peer."""
+        """Keyed by the client's own session id where it gives one (so a resumed
+        session is the same peer, with its inbox), else by the agent process and
+        cwd; LOCKD_SESSION_KEY overrides both. Flocked while this server lives,
+        so a second server of the same agent gets its own peer."""
         agent = liveness.agent_pid()
         self._agent = (agent, liveness.process_start_time(agent))
-        base = os.environ.get("LOCKD_SESSION_KEY") or f"{agent}-{self._agent[1]}-{self.cwd}"
+        own = client_session()
+        self._client_session = own[1] if own else None
+        base = (
+            os.environ.get("LOCKD_SESSION_KEY")
+            or (own and f"{own[0]}:{own[1]}")
+            or f"{agent}-{self._agent[1]}-{self.cwd}"
+        )
         digest = hashlib.sha256(base.encode()).hexdigest()[:16]
         folder = sessions_dir()
         for n in range(1, 50):
@@ -210,6 +219,7 @@ class AgentSession:
                 "pid": os.getpid(),
                 "cwd": self.cwd,
                 "repo_id": self.repo.repo_id,
+                "client_session_id": self._client_session,
             },
             fh,
         )

@@ -60,19 +60,32 @@ class ToolFailed(Exception):
     pass
 
 
-def mcp_params(cwd: str, env: dict[str, str], key: str | None = None) -> StdioServerParameters:
+# A stand-in agent process between the test and lockd-mcp: each session then
+# has an agent of its own, as sessions of real clients do.
+AGENT = "import subprocess, sys; sys.exit(subprocess.call([sys.executable, '-m', 'mcp_tools']))"
+
+
+def mcp_params(
+    cwd: str, env: dict[str, str], key: str | None = None, own_agent: bool = False
+) -> StdioServerParameters:
     env = dict(env)
     if key:
         env["LOCKD_SESSION_KEY"] = key
-    return StdioServerParameters(command=sys.executable, args=["-m", "mcp_tools"], env=env, cwd=cwd)
+    args = ["-c", AGENT] if own_agent else ["-m", "mcp_tools"]
+    return StdioServerParameters(command=sys.executable, args=args, env=env, cwd=cwd)
 
 
 @asynccontextmanager
 async def mcp_session(
-    cwd: str, env: dict[str, str], key: str | None = None, mode: str = "legacy"
+    cwd: str,
+    env: dict[str, str],
+    key: str | None = None,
+    mode: str = "legacy",
+    own_agent: bool = False,
 ) -> AsyncIterator[Session]:
     """mode: "legacy" (the initialize handshake), "auto" (discover first, as Claude
     Code does) or a 2026 protocol version (the modern era, no handshake)."""
     sink = ChannelSink()
-    async with Client(mcp_params(cwd, env, key), mode=mode, extensions=[sink]) as client:
+    params = mcp_params(cwd, env, key, own_agent)
+    async with Client(params, mode=mode, extensions=[sink]) as client:
         yield Session(client, sink)

@@ -231,6 +231,68 @@ def test_a_lost_database_file_refuses_writes_instead_of_losing_them(
     assert fresh.call(Api.set_summary("works again"))["summary"] == "works again"
 
 
+# ---- a name belongs to its identity while it is away -------------------------------
+def _agent(broker: Broker, name: str, credential: str | None = None) -> tuple[Client, Any]:
+    """An agent peer whose process is a real child: kill it and the peer is gone."""
+    proc = subprocess.Popen(["sleep", "300"])
+    fields: dict[str, Any] = {
+        "kind": "agent",
+        "name": name,
+        "pid": proc.pid,
+        "pid_start": psutil.Process(proc.pid).create_time(),
+    }
+    if credential:
+        fields["credential"] = credential
+    return broker.register(**fields), proc
+
+
+def _live_names(broker: Broker) -> set[str]:
+    return {p["name"] for p in broker.client().call(Api.peers("machine"))["peers"]}
+
+
+def test_a_gone_peers_name_waits_for_it(broker: Broker) -> None:
+    alice, proc = _agent(broker, "alice")
+    alice_id = alice.peer["peer_id"]  # type: ignore[attr-defined]
+    bob = broker.register(name="bob")
+    proc.kill()  # kill -9 of the agent: alice is gone within a second or two
+    proc.wait()
+    wait_for(lambda: "alice" not in _live_names(broker), timeout=10)
+
+    broker.restart()  # the name is the identity's, not memory's
+    newcomer = broker.register(name="alice")
+    assert newcomer.peer["name"] == "alice-2"  # type: ignore[attr-defined]
+    sent = bob.call(Api.send("alice", "for alice, wherever she is"))
+    assert sent["recipients"] == [alice_id] and sent["away"] == [alice_id]
+    assert newcomer.call(Api.inbox())["messages"] == []
+
+    back, proc = _agent(broker, "alice", credential=alice.credential)
+    try:
+        me = back.peer  # type: ignore[attr-defined]
+        assert (me["peer_id"], me["name"]) == (alice_id, "alice")
+        texts = [m["text"] for m in back.call(Api.inbox())["messages"]]
+        assert texts == ["for alice, wherever she is"]
+        assert bob.call(Api.send("alice", "welcome back"))["away"] == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_name_hold_is_configurable(lockd_home: Path) -> None:
+    broker = Broker(lockd_home, free_port(), extra_env={"LOCKD_NAME_HOLD_SECONDS": "0"})
+    broker.start()
+    try:
+        alice, proc = _agent(broker, "alice")
+        proc.kill()
+        proc.wait()
+        wait_for(lambda: "alice" not in _live_names(broker), timeout=10)
+        assert broker.register(name="alice").peer["name"] == "alice"  # type: ignore[attr-defined]
+    finally:
+        broker.stop()
+    bad = Broker(lockd_home, free_port(), extra_env={"LOCKD_NAME_HOLD_SECONDS": "soon"})
+    with pytest.raises(RuntimeError, match="LOCKD_NAME_HOLD_SECONDS"):
+        bad.start()
+
+
 # ---- LOCKD_HOME and its files are private --------------------------------------------
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)

@@ -13,7 +13,9 @@ import psutil
 import pytest
 
 from lockd import liveness
+from lockd.client import Api
 from lockd.identity import _proc_ancestors
+from lockd.testing import Broker
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="Linux /proc only")
@@ -60,3 +62,34 @@ def test_a_session_above_us_is_found_and_others_cost_nothing(lockd_home: Path) -
     finally:
         stranger.kill()
         stranger.wait()
+
+
+async def test_a_resumed_client_session_is_the_same_peer_with_its_inbox(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """Claude Code hands lockd-mcp CLAUDE_CODE_SESSION_ID, unchanged by
+    `claude --resume`: the restarted server (another agent process) gets its
+    peer id and the message sent while it was away; the inbox hook finds it by
+    the payload's session_id, from a process that is not the agent's descendant."""
+    from tests.gitutil import make_repo
+    from tests.mcputil import mcp_session
+
+    repo = make_repo(tmp_path / "proj", {"a.py": "a\n"})
+    env = {**os.environ, **broker.env, "CLAUDE_CODE_SESSION_ID": "3f7c-resume-me"}
+    env.pop("LOCKD_SESSION_KEY", None)
+    async with mcp_session(str(repo), env, own_agent=True) as first:
+        me = await first.call("whoami")
+    sender = broker.register(name="sender")
+    sender.call(Api.send(me["peer_id"], "while you were away"))
+    async with mcp_session(str(repo), env, own_agent=True) as again:
+        assert (await again.call("whoami"))["peer_id"] == me["peer_id"]
+        payload = json.dumps({"session_id": "3f7c-resume-me", "hook_event_name": "Stop"})
+        hook = subprocess.run(
+            [sys.executable, "-m", "lockd", "inbox", "--hook"], input=payload,
+            env={**os.environ, **broker.env}, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        context = json.loads(hook.stdout)["hookSpecificOutput"]["additionalContext"]
+        assert "while you were away" in context
+    other = {**env, "CLAUDE_CODE_SESSION_ID": "another-session"}
+    async with mcp_session(str(repo), other, own_agent=True) as stranger:
+        assert (await stranger.call("whoami"))["peer_id"] != me["peer_id"]

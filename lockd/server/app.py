@@ -293,6 +293,7 @@ def serve(
     env_names = os.environ.get("LOCKD_PUBLIC_NAME", "")
     public_names = public_names or tuple(n.strip() for n in env_names.split(",") if n.strip())
     tls = tls_settings(host, tls_cert, tls_key, public_names)
+    config.lease_seconds(), config.name_hold_seconds()  # a bad setting: refused here, clearly
     os.umask(0o077)  # whatever the broker creates (database, -wal, -shm, logs) is private
     narrowed = config.make_private()
     lock = _take_home_lock()

@@ -163,7 +163,13 @@ async def list_peers(
 @router.post("/v1/messages", response_model=None)
 async def send(body: schemas.SendBody, me: Me, reg: Reg) -> dict[str, Any]:
     message, recipients = await reg.send(me, body.to, body.message, body.request_key)
-    return {"message_id": message.message_id, "recipients": recipients, "sent_at": message.sent_at}
+    return {
+        "message_id": message.message_id,
+        "recipients": recipients,
+        "sent_at": message.sent_at,
+        # Gone for now: the message waits in their inbox until they come back.
+        "away": [r for r in recipients if r in reg.peers and not reg.peers[r].alive],
+    }
 
 
 @router.get("/v1/messages", response_model=None)
