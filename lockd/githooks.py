@@ -181,41 +181,40 @@ def _tell_holders(
 
 
 # ---- install ------------------------------------------------------------------
-HOOK_SCRIPT = """#!/bin/sh
-{marker}
-# Installed by `lockd hooks install`; a hook that was here before runs first
-# (kept as {name}.legacy). Remove with `lockd hooks uninstall`.
-# Plain sh without subshells: this runs on every commit.
-HOOK={name}
-INSTALL_PYTHON='{python}'
-legacy="${{0%/*}}/$HOOK.legacy"
-status=0
-if [ "$HOOK" = "pre-push" ]; then
-  input=$(cat)
-  if [ -x "$legacy" ] && [ -z "$LOCKD_IN_LEGACY_HOOK" ]; then
-    printf '%s\\n' "$input" | LOCKD_IN_LEGACY_HOOK=1 "$legacy" "$@" || status=$?
-  fi
-  if [ -x "$INSTALL_PYTHON" ]; then
-    printf '%s\\n' "$input" | "$INSTALL_PYTHON" -m lockd hook-run "$HOOK" "$@" || status=$?
-  elif command -v lockd >/dev/null 2>&1; then
-    printf '%s\\n' "$input" | lockd hook-run "$HOOK" "$@" || status=$?
-  else
-    echo "lockd: not installed here; $HOOK not checked" >&2
-  fi
-  exit $status
-fi
-if [ -x "$legacy" ] && [ -z "$LOCKD_IN_LEGACY_HOOK" ]; then
-  LOCKD_IN_LEGACY_HOOK=1 "$legacy" "$@" || status=$?
-fi
-if [ -x "$INSTALL_PYTHON" ]; then
-  "$INSTALL_PYTHON" -m lockd hook-run "$HOOK" "$@" </dev/null || status=$?
-elif command -v lockd >/dev/null 2>&1; then
-  lockd hook-run "$HOOK" "$@" </dev/null || status=$?
-else
-  echo "lockd: not installed here; $HOOK not checked" >&2
-fi
-exit $status
-"""
+def hook_script(name: str, python: str) -> str:
+    """The hook lockd installs, from its versioned template (lockd/resources/
+    git-hook.sh), every interpolated value shell-quoted."""
+    import shlex
+
+    text = _template()
+    for key, value in (("@HOOK@", name), ("@PYTHON@", python)):
+        text = text.replace(key, shlex.quote(value))
+    return text.replace("@MARKER@", f"{MARKER} template={template_id()}")
+
+
+def _template() -> str:
+    from importlib.resources import files
+
+    return (files("lockd") / "resources" / "git-hook.sh").read_text()
+
+
+def template_id() -> str:
+    """The current template's fingerprint, written into every installed hook:
+    a hook with another one (or none: the first release's) is ours but outdated."""
+    import hashlib  # not on the hook's own path
+
+    return hashlib.sha256(_template().encode()).hexdigest()[:16]
+
+
+def _installed_template(text: str) -> str | None:
+    """The template fingerprint of a lockd hook's text ("unversioned" for the
+    first release's, which had none), None if the hook is not lockd's."""
+    for line in text.splitlines()[:3]:
+        if line == MARKER:
+            return "unversioned"
+        if line.startswith(MARKER + " template="):
+            return line.split("=", 1)[1].strip()
+    return None
 
 
 def _hooks_path(cwd: str) -> Path:
@@ -225,10 +224,14 @@ def _hooks_path(cwd: str) -> Path:
 
 
 def _is_ours(path: Path) -> bool:
+    return _template_of(path) is not None
+
+
+def _template_of(path: Path) -> str | None:
     try:
-        return MARKER in path.read_text(errors="replace")
+        return _installed_template(path.read_text(errors="replace"))
     except OSError:
-        return False
+        return None
 
 
 def install(cwd: str, mode: str | None = None, pre_push: bool = False) -> list[str]:
@@ -246,7 +249,7 @@ def install(cwd: str, mode: str | None = None, pre_push: bool = False) -> list[s
                 )
             target.rename(legacy)
             done.append(f"kept your {name} as {legacy.name}; it still runs first")
-        target.write_text(HOOK_SCRIPT.format(marker=MARKER, name=name, python=sys.executable))
+        target.write_text(hook_script(name, sys.executable))
         target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         done.append(f"installed {target}")
     if mode:
@@ -279,6 +282,7 @@ def status(cwd: str) -> dict[str, Any]:
         "hooks": {
             name: {
                 "installed": _is_ours(hooks / name),
+                "outdated": _template_of(hooks / name) not in (None, template_id()),
                 "legacy": (hooks / f"{name}.legacy").exists(),
             }
             for name in HOOK_TYPES
@@ -333,6 +337,7 @@ def _cmd_hooks(args: argparse.Namespace) -> int:
                 print(
                     f"{name}: {'installed' if st['installed'] else 'not installed'}"
                     f"{' (chains your own hook)' if st['legacy'] else ''}"
+                    f"{' (outdated: run lockd hooks install)' if st['outdated'] else ''}"
                 )
         return 0
     lines = install(cwd, args.mode, args.pre_push) if args.action == "install" else uninstall(cwd)

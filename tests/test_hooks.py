@@ -125,7 +125,7 @@ def test_install_status_idempotent_uninstall(repo: Path, env: dict[str, str]) ->
 
     status = json.loads(lockd(repo, env, "hooks", "status", "--json").stdout)
     assert status["hooks_dir"] == str(hooks) and status["mode"] == "block"
-    assert status["hooks"]["pre-commit"] == {"installed": True, "legacy": False}
+    assert status["hooks"]["pre-commit"] == {"installed": True, "outdated": False, "legacy": False}
     assert status["hooks"]["pre-push"]["installed"] is True
     text = lockd(repo, env, "hooks", "status").stdout
     assert "pre-commit: installed" in text and "mode: block" in text
@@ -191,7 +191,7 @@ def test_existing_hook_is_kept_runs_and_is_restored(
     install(repo, env)  # idempotent: the kept hook is not overwritten by ours
     assert (hooks / "pre-commit.legacy").read_text() == original
     status = json.loads(lockd(repo, env, "hooks", "status", "--json").stdout)
-    assert status["hooks"]["pre-commit"] == {"installed": True, "legacy": True}
+    assert status["hooks"]["pre-commit"] == {"installed": True, "outdated": False, "legacy": True}
 
     proc = try_commit(repo, env, {"src/api/app.py": "one\n"})
     assert proc.returncode == 0, proc.stderr
@@ -665,3 +665,35 @@ def test_hook_paths_import_nothing_heavy(
     }
     assert imported, proc.stderr[:500]
     assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+
+
+def test_installed_hook_quotes_every_value_and_names_its_template() -> None:
+    """A Python path with a quote and a space still runs; the hook carries
+    its template's fingerprint, and a first-release hook is ours but outdated."""
+    from lockd import githooks
+
+    text = githooks.hook_script("pre-commit", "/opt/it's here/bin/python")
+    assert "INSTALL_PYTHON='/opt/it'\"'\"'s here/bin/python'" in text
+    probe = text.split("INSTALL_PYTHON=")[1].split("\n")[0]
+    shown = subprocess.run(["sh", "-c", f"x={probe}; printf %s \"$x\""], capture_output=True,
+                           text=True, check=True).stdout  # fmt: skip
+    assert shown == "/opt/it's here/bin/python"
+    assert githooks._installed_template(text) == githooks.template_id()
+    old = "#!/bin/sh\n# lockd-managed-hook\n# Installed by `lockd hooks install`\n"
+    assert githooks._installed_template(old) == "unversioned"
+    assert githooks._installed_template("#!/bin/sh\necho mine\n") is None
+
+
+def test_an_outdated_hook_is_reported_and_replaced(tmp_path: Path) -> None:
+    from lockd import githooks
+
+    repo = make_repo(tmp_path / "r", {"a": "a\n"})
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.parent.mkdir(parents=True, exist_ok=True)
+    hook.write_text("#!/bin/sh\n# lockd-managed-hook\nexec lockd hook-run pre-commit\n")
+    hook.chmod(0o755)
+    assert githooks.status(str(repo))["hooks"]["pre-commit"]["outdated"] is True
+    githooks.install(str(repo))
+    assert not (hook.parent / "pre-commit.legacy").exists()  # ours: replaced, not chained
+    st = githooks.status(str(repo))["hooks"]["pre-commit"]
+    assert st == {"installed": True, "outdated": False, "legacy": False}
