@@ -23,7 +23,13 @@ def format_messages(messages: list[dict[str, Any]]) -> str:
     lines = [f"lockd: {len(messages)} unread message(s) from other peers:"]
     for m in messages:
         ago = max(0, int(time.time() - m["sent_at"]))
-        pushed = " (already pushed to you as a <channel> message)" if m.get("pushed") else ""
+        # lockd cannot tell whether the client showed a pushed notification
+        # (Claude Code drops them without the channel flag, and in -p mode).
+        pushed = (
+            f" (also pushed as <channel message_id=\"{m['message_id']}\">: skip it if you saw that)"
+            if m.get("pushed")
+            else ""
+        )
         lines.append(
             f"- [{m['message_id']}, {ago}s ago] {m['from_name']} ({m['from_id']}){pushed}:"
             f" {m['text']}"

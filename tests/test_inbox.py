@@ -63,7 +63,7 @@ def test_unread_messages_reach_the_context_once(broker: Broker) -> None:
     assert "2 unread" in text and "bob" in text
     assert "please release src/api" in text and "thanks" in text
     assert first["message_id"] in text and second["message_id"] in text
-    pushed = [line for line in text.splitlines() if "already pushed" in line]
+    pushed = [line for line in text.splitlines() if "also pushed as <channel" in line]
     assert len(pushed) == 1 and first["message_id"] in pushed[0]
     again = run_inbox_hook(broker.env)  # marked read: nothing twice
     assert again.returncode == 0 and again.stdout == ""
