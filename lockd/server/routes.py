@@ -70,6 +70,7 @@ async def session(
             "forbidden",
             f"this session belongs to user {peer.user!r}, not {user!r}: register your own",
         )
+    await reg.revive(peer)  # declared dead, yet here: alive again, once that is stored
     reg.touch(peer)
     return peer
 
