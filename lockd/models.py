@@ -103,8 +103,13 @@ def message_key(n: int) -> str:
 
 
 def parse_key(text: str, prefix: str) -> int | None:
-    """`i17` -> 17; also accepts a bare number. None when not of that form."""
+    """`i17` -> 17; also accepts a bare number. None when not of that form:
+    ASCII digits only (`isdigit()` alone takes `²`, which `int()` refuses) and
+    within the databases' 64-bit ids."""
     text = text.strip()
     if text.startswith(prefix):
         text = text[len(prefix) :]
-    return int(text) if text.isdigit() else None
+    if not (text.isascii() and text.isdigit() and len(text) <= 19):
+        return None
+    n = int(text)
+    return n if n < 2**63 else None

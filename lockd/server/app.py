@@ -29,26 +29,55 @@ from lockd.accounts import Accounts
 from lockd.errors import KINDS, LockdError, invalid
 from lockd.events import EventHub
 from lockd.registry import Registry
-from lockd.server import dashboard
+from lockd.server import dashboard, schemas
 from lockd.server.routes import router
-from lockd.server.security import Guard, RequestCount
+from lockd.server.security import BodyLimit, Guard, HostCheck, RequestCount
 from lockd.store import make_store
+from lockd.validation import excerpt, safe_message
 
 log = logging.getLogger("lockd")
 
 
-def _describe(errors: list[Any]) -> str:
-    parts = []
-    for err in errors:
-        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
-        got = f" (got {_short(err['input'])})" if "input" in err else ""
-        parts.append(f"{where or 'body'}: {err.get('msg')}{got}")
-    return "; ".join(parts)
+MAX_ERRORS_SHOWN = 10
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _where(loc: Any) -> str:
+    """('body', 'patterns', 3) -> 'patterns[3]'; a field name the caller made
+    up (an unknown key) is cut short like any other input."""
+    where = ""
+    for part in loc:
+        if part == "body" and not where:
+            continue
+        if isinstance(part, int):
+            where += f"[{part}]"
+        else:
+            name = str(part)
+            name = name if len(name) <= 40 and name.isprintable() else excerpt(name, 40)
+            where += f".{name}" if where else name
+    return where or "body"
+
+
+def _refusal(errors: list[Any]) -> dict[str, Any]:
+    """A 422 for pydantic's errors: each names its field and quotes at most a
+    short excerpt of the input, so a large bad body is never echoed back."""
+    parts, shown = [], []
+    for err in errors[:MAX_ERRORS_SHOWN]:
+        where = _where(err.get("loc", ()))
+        msg = str(err.get("msg", "invalid"))
+        got = f" (got {excerpt(err['input'])})" if "input" in err else ""
+        sep = " " if err.get("type") in schemas.TEXT_ERRORS else ": "
+        parts.append(f"{where}{sep}{msg}{got}")
+        item = {"loc": where, "type": str(err.get("type")), "msg": safe_message(msg, 300)}
+        if "input" in err:
+            item["input"] = excerpt(err["input"])
+        shown.append(item)
+    if len(errors) > MAX_ERRORS_SHOWN:
+        parts.append(f"and {len(errors) - MAX_ERRORS_SHOWN} more")
+    return {
+        "error": "invalid",
+        "message": safe_message("; ".join(parts)),
+        "detail": {"errors": shown, "count": len(errors)},
+    }
 
 
 def create_app(
@@ -99,7 +128,9 @@ def create_app(
 
     @app.exception_handler(LockdError)
     async def domain_error(_: Request, exc: LockdError) -> JSONResponse:
-        return JSONResponse(exc.to_json(), status_code=exc.http_status)
+        body = exc.to_json()
+        body["message"] = safe_message(body["message"])  # it may quote a long input
+        return JSONResponse(body, status_code=exc.http_status)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -107,21 +138,14 @@ def create_app(
         route, a wrong method) in the broker's error shape, not {"detail": ...}."""
         kind = next((k for k, v in KINDS.items() if v[0] == exc.status_code), "invalid")
         return JSONResponse(
-            {"error": kind, "message": str(exc.detail)},
+            {"error": kind, "message": safe_message(str(exc.detail))},
             status_code=exc.status_code,
             headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {
-                "error": "invalid",
-                "message": _describe(list(exc.errors())),
-                "detail": {"errors": _jsonable(exc.errors())},
-            },
-            status_code=422,
-        )
+        return JSONResponse(_refusal(list(exc.errors())), status_code=422)
 
     @app.exception_handler(Exception)
     async def crash(_: Request, exc: Exception) -> JSONResponse:
@@ -136,6 +160,8 @@ def create_app(
         )
 
     app.state.requests = RequestCount()
+    # Starlette runs the last added first: HostCheck, then Guard, then BodyLimit.
+    app.add_middleware(BodyLimit)
     app.add_middleware(
         Guard,
         accounts=accounts,
@@ -145,13 +171,8 @@ def create_app(
         public_names=public_names,
         tls=tls,
     )
+    app.add_middleware(HostCheck, public_names=public_names)
     return app
-
-
-def _jsonable(errors: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(errors, default=str))
 
 
 def setup_logging(verbose: bool = False) -> None:

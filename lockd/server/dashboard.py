@@ -29,7 +29,7 @@ from lockd.errors import LockdError
 from lockd.models import Peer
 from lockd.registry import DASHBOARD, Registry
 from lockd.server.routes import PING, Me, Reg, _event_stream, _pinged, _sse
-from lockd.server.schemas import Body
+from lockd.server.schemas import Body, IntentId, Line, Text
 
 TICKET_SECONDS = 60.0  # a ticket printed in a terminal is used at once or never
 SESSION_SECONDS = 12 * 3600.0  # a working day; then `lockd dashboard` again
@@ -173,7 +173,7 @@ def _refused(status: int, why: str) -> HTMLResponse:
 
 
 @router.get("/dashboard", response_model=None)
-async def page(request: Request, ticket: str | None = None) -> Response:
+async def page(request: Request, ticket: Line | None = None) -> Response:
     auth = _auth(request)
     signed_in = auth.session(request.cookies.get(auth.cookie)) is not None
     if ticket is not None:
@@ -359,13 +359,13 @@ async def changes(reg: Reg, me: Person) -> StreamingResponse:
 
 # ---- what the page does, as the person ----------------------------------------
 class ReleaseBody(Body):
-    intent_id: str = Field(max_length=32)
+    intent_id: IntentId = Field(max_length=32)
     force: bool = False
 
 
 class SendBody(Body):
-    to: str = Field(min_length=1, max_length=200)
-    message: str = Field(max_length=config.MAX_MESSAGE_BYTES)
+    to: Line = Field(min_length=1, max_length=200)
+    message: Text = Field(max_length=config.MAX_MESSAGE_BYTES)
 
 
 @router.post("/dashboard/api/release", response_model=None)

@@ -1,16 +1,58 @@
-"""Request bodies as the HTTP edge validates them. Unknown fields are refused
-so a typo is an error, not a silently ignored option."""
+"""Request bodies and query values as the HTTP edge validates them. Unknown
+fields are refused so a typo is an error, not a silently ignored option.
+Every string is checked by lockd.validation (the same rules the MCP tools
+use): `Line` for names, summaries, reasons, patterns; `Text` for message
+bodies; `PathText` for paths and repo ids; ids are ASCII digits in range."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
-from lockd import config
+from lockd import config, validation
 
 # Process ids are C ints: a bigger one overflowed SQLite's INTEGER (a 500).
 MAX_PID = 2**31 - 1
+# The error types of these checks: their messages read after the field name
+# ("summary holds U+0000 ..."), where pydantic's own read after a colon.
+TEXT_ERRORS = ("lockd_text", "lockd_empty", "lockd_id")
+
+
+def _text(kind: str, required: bool = False) -> BeforeValidator:
+    """Checked before pydantic's own str validation, whose message for a lone
+    surrogate ("unable to parse raw data as a unicode string") says less."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value  # pydantic says what type it wanted
+        if required and not value.strip():
+            raise PydanticCustomError("lockd_empty", "is empty: give some text")
+        why = validation.problem(value, kind)
+        if why is not None:
+            raise PydanticCustomError("lockd_text", "{why}", {"why": why})
+        return value
+
+    return BeforeValidator(check)
+
+
+def _id(prefix: str) -> BeforeValidator:
+    def check(value: Any) -> Any:
+        why = validation.id_problem(value, prefix) if isinstance(value, str) else None
+        if why is not None:
+            raise PydanticCustomError("lockd_id", "{why}", {"why": why})
+        return value
+
+    return BeforeValidator(check)
+
+
+Line = Annotated[str, _text(validation.LINE)]
+Text = Annotated[str, _text(validation.TEXT)]
+PathText = Annotated[str, _text(validation.PATH)]
+Required = Annotated[str, _text(validation.LINE, required=True)]
+IntentId = Annotated[str, _id("i")]
+MessageId = Annotated[str, _id("m")]
 
 
 class ErrorBody(BaseModel):
@@ -23,45 +65,46 @@ class ErrorBody(BaseModel):
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and Infinity are valid to Python's JSON parser, and to nothing else.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class RegisterBody(Body):
-    cwd: str = Field(min_length=1, max_length=4096)
-    repo_id: str = Field(min_length=1, max_length=4096)
-    repo_root: str = Field(min_length=1, max_length=4096)
-    client: str = Field(default="unknown", max_length=64)
+    cwd: PathText = Field(min_length=1, max_length=4096)
+    repo_id: PathText = Field(min_length=1, max_length=4096)
+    repo_root: PathText = Field(min_length=1, max_length=4096)
+    client: Line = Field(default="unknown", max_length=64)
     kind: Literal["agent", "person"] = "agent"
-    name: str | None = Field(default=None, max_length=config.MAX_NAME_CHARS)
-    summary: str = Field(default="", max_length=config.MAX_SUMMARY_CHARS)
+    name: Line | None = Field(default=None, max_length=config.MAX_NAME_CHARS)
+    summary: Line = Field(default="", max_length=config.MAX_SUMMARY_CHARS)
     pid: int | None = Field(default=None, ge=1, le=MAX_PID)
     pid_start: float | None = None
     agent_pid: int | None = Field(default=None, ge=1, le=MAX_PID)
     agent_start: float | None = None
-    host: str | None = Field(default=None, max_length=255)
-    credential: str | None = Field(default=None, max_length=256)
+    host: Line | None = Field(default=None, max_length=255)
+    credential: Line | None = Field(default=None, max_length=256)
 
 
 class SummaryBody(Body):
-    summary: str = Field(max_length=config.MAX_SUMMARY_CHARS)
+    summary: Line = Field(max_length=config.MAX_SUMMARY_CHARS)
 
 
 class SendBody(Body):
-    to: str = Field(min_length=1, max_length=256)
-    message: str
+    to: Line = Field(min_length=1, max_length=256)
+    message: Text
     # Chosen by the client once per send and kept on retries: the same key
     # from the same peer is the same message, stored and delivered once.
-    request_key: str | None = Field(default=None, min_length=8, max_length=64)
+    request_key: Line | None = Field(default=None, min_length=8, max_length=64)
 
 
 class IdsBody(Body):
-    message_ids: list[str] = Field(max_length=10_000)
+    message_ids: list[MessageId] = Field(max_length=10_000)
 
 
 class AnnounceBody(Body):
-    repo_id: str = Field(min_length=1, max_length=4096)
-    patterns: list[str] = Field(min_length=1)
-    reason: str
+    repo_id: PathText = Field(min_length=1, max_length=4096)
+    patterns: list[Line] = Field(min_length=1)
+    reason: Required
     mode: Literal["exclusive", "shared"] = "exclusive"
     ttl_seconds: float | None = None
     notify_when_free: bool = False
@@ -69,25 +112,25 @@ class AnnounceBody(Body):
 
 
 class ReleaseBody(Body):
-    repo_id: str | None = None
-    intent_ids: list[str] | None = None
-    patterns: list[str] | None = None
+    repo_id: PathText | None = None
+    intent_ids: list[IntentId] | None = None
+    patterns: list[Line] | None = None
     force: bool = False
 
 
 class CheckBody(Body):
-    repo_id: str = Field(min_length=1, max_length=4096)
-    paths: list[str]
-    viewer: str | None = Field(default=None, max_length=256)
+    repo_id: PathText = Field(min_length=1, max_length=4096)
+    paths: list[PathText]
+    viewer: Line | None = Field(default=None, max_length=256)
 
 
 class CommitNoticeBody(Body):
-    repo_id: str = Field(min_length=1, max_length=4096)
-    intent_ids: list[str] = Field(max_length=10_000)
-    paths: list[str] = Field(max_length=100_000)
+    repo_id: PathText = Field(min_length=1, max_length=4096)
+    intent_ids: list[IntentId] = Field(max_length=10_000)
+    paths: list[PathText] = Field(max_length=100_000)
     hook: Literal["pre-commit", "pre-push"]
-    committer: str | None = Field(default=None, max_length=256)
+    committer: Line | None = Field(default=None, max_length=256)
 
 
 class TokenBody(Body):
-    name: str = Field(min_length=1, max_length=64)
+    name: Line = Field(min_length=1, max_length=64)

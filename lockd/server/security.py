@@ -1,6 +1,11 @@
-"""The broker's front door, as one ASGI middleware: body size, Host (DNS
-rebinding), Origin and content type (cross-site browser writes), then the
-token. Each refusal is a JSON body that says what is wrong.
+"""The broker's front door: three ASGI middlewares, one concern each,
+outermost first.
+
+- HostCheck: exactly one Host header, naming this broker (DNS rebinding).
+- Guard: Origin and content type (cross-site browser writes), then the token.
+- BodyLimit: the body counted as it arrives, refused past MAX_BODY_BYTES.
+
+Each refusal is a short JSON body that says what is wrong.
 
 A team server (`lockd serve --public-name NAME`) also accepts its public name
 as Host and `https://NAME[:port]` as Origin, and per-user tokens beside the
@@ -8,28 +13,130 @@ machine token; the caller's user goes into the ASGI scope as `lockd.user`."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
-from typing import TYPE_CHECKING, Any
+import re
+from typing import TYPE_CHECKING
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lockd import config
 from lockd.accounts import Accounts
+from lockd.validation import excerpt
 
 if TYPE_CHECKING:
     from lockd.server.dashboard import DashboardAuth
 
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")  # as refusals suggest them
 OPEN_PATHS = {("GET", "/health")}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 USER_KEY = "lockd.user"  # the ASGI scope key that names the caller's user
+# host [":" port]: a bracketed IPv6 literal, or letters, digits, dots and
+# hyphens (names and IPv4); the port, if any, ASCII digits (RFC 9110 7.2).
+HOST_RE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]{1,5}))?")
+IPV4_RE = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
 
 
-def _host_name(host: str) -> str:
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host.split("]", 1)[0] + "]"
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+def host_refusal(values: list[str], public_names: tuple[str, ...] = ()) -> str | None:
+    """Why these Host header values are refused, or None. Accepted: exactly one
+    value, a loopback name or address (localhost, 127.x.x.x, [::1]) or one of
+    the team server's public names, with an optional numeric port."""
+    use = ", ".join([*LOOPBACK_NAMES, *public_names])
+    if len(values) != 1:
+        got = "no Host header" if not values else f"{len(values)} Host headers"
+        return f"{got}: send exactly one, naming the broker ({use})"
+    value = values[0]
+    parsed = HOST_RE.fullmatch(value)
+    if parsed is None or (parsed.group(2) is not None and int(parsed.group(2)) > 65535):
+        return f"Host {excerpt(value)} is not a host and an optional numeric port; use {use}"
+    host = parsed.group(1).lower()
+    if host in public_names or _is_loopback(host):
+        return None
+    return f"Host {excerpt(value)} is not a loopback name (DNS rebinding?); use {use}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        if host.startswith("["):
+            return ipaddress.IPv6Address(host[1:-1]).is_loopback
+        return IPV4_RE.fullmatch(host) is not None and ipaddress.IPv4Address(host).is_loopback
+    except ValueError:  # 999.0.0.1, [1:2:3], a leading zero
+        return False
+
+
+def _may_have_body(scope: Scope) -> bool:
+    for key, value in scope["headers"]:
+        if key == b"transfer-encoding" or (key == b"content-length" and value != b"0"):
+            return True
+    return False
+
+
+class HostCheck:
+    """DNS rebinding: a web page whose name an attacker points at 127.0.0.1
+    reaches the broker with its own name as Host. Only the broker's names pass."""
+
+    def __init__(self, app: ASGIApp, public_names: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.public_names = tuple(n.lower() for n in public_names)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            values = [v.decode("latin-1") for k, v in scope["headers"] if k == b"host"]
+            why = host_refusal(values, self.public_names)
+            if why is not None:
+                await refuse(scope, send, 403, "forbidden", why)
+                return
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """Reads the whole body before the app runs, counting what arrives: a
+    chunked body has no Content-Length to check up front, and FastAPI would
+    read and parse all of it. Past the limit: 413, and no more is read."""
+
+    def __init__(self, app: ASGIApp, limit: int = config.MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = [v for k, v in scope["headers"] if k == b"content-length"]
+        if declared and declared[0].isdigit() and int(declared[0]) > self.limit:
+            await self._refuse(scope, send, f"body is {int(declared[0])} bytes")
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left: nobody to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(scope, send, f"body is over {self.limit} bytes")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body: Message | None = {"type": "http.request", "body": b"".join(chunks)}
+
+        async def replay() -> Message:
+            nonlocal body
+            if body is not None:
+                message, body = body, None
+                return message
+            return await receive()  # after the body: http.disconnect, for streams
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, send: Send, got: str) -> None:
+        limit = f"{self.limit // 1024} KiB" if self.limit % 1024 == 0 else f"{self.limit} bytes"
+        await refuse(
+            scope, send, 413, "too_large", f"{got}; the limit is {limit}: send less", close=True
+        )
 
 
 class RequestCount:
@@ -40,6 +147,9 @@ class RequestCount:
 
 
 class Guard:
+    """Cross-site browser requests (a foreign Origin, a non-JSON write), then
+    the token: the machine's, a team user's, or the dashboard's cookie."""
+
     def __init__(
         self,
         app: ASGIApp,
@@ -56,7 +166,6 @@ class Guard:
         self.accounts = accounts
         self.port = port
         self.public_names = tuple(n.lower() for n in public_names)
-        self.hosts = LOOPBACK_HOSTS | set(self.public_names)
         scheme = "https" if tls else "http"
         self.origins = {f"{scheme}://{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]")}
         for name in self.public_names:  # also through a TLS proxy on 443 in front
@@ -69,30 +178,24 @@ class Guard:
         self.count.total += 1
         refusal = self.check(scope)
         if refusal is not None:
-            status, kind, message = refusal
-            await _json(send, status, {"error": kind, "message": message})
+            await refuse(scope, send, *refusal)
             return
         await self.app(scope, receive, send)
 
     def check(self, scope: Scope) -> tuple[int, str, str] | None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         method, path = scope["method"], scope["path"]
-        host = headers.get("host", "")
-        if _host_name(host) not in self.hosts:
-            names = ", ".join(["127.0.0.1", *self.public_names])
-            return 403, "forbidden", f"Host {host!r} is not a loopback name; use {names}"
         origin = headers.get("origin")
         if origin is not None and origin.rstrip("/") not in self.origins:
-            return 403, "forbidden", f"cross-site request from Origin {origin!r} refused"
+            return 403, "forbidden", f"cross-site request from Origin {excerpt(origin)} refused"
         length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > config.MAX_BODY_BYTES:
-            return 413, "too_large", f"body is {length} bytes; the limit is {config.MAX_BODY_BYTES}"
         if method in WRITE_METHODS and (
             length not in (None, "0") or "transfer-encoding" in headers
         ):
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype != "application/json":
-                return 415, "invalid", f"content-type {ctype or 'none'!r}: send application/json"
+                got = excerpt(ctype) if ctype else "none"
+                return 415, "invalid", f"content-type {got}: send application/json"
         if (method, path) in OPEN_PATHS:
             return None
         if self.dashboard is not None and (path == "/dashboard" or path.startswith("/dashboard/")):
@@ -127,16 +230,17 @@ class Guard:
         return None
 
 
-async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
-    data = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-            ],
-        }
-    )
+async def refuse(
+    scope: Scope, send: Send, status: int, kind: str, message: str, close: bool = False
+) -> None:
+    """A refusal before the app read the body: the connection closes after it
+    when a body may follow (or `close`), so that none of it is read."""
+    data = json.dumps({"error": kind, "message": message}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(data)).encode()),
+    ]
+    if close or _may_have_body(scope):
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
