@@ -511,13 +511,15 @@ class ClaimRegistry:
         cause: str,
         first: Callable[[Tx], bool] | None = None,
         all_of: tuple[str, str | None] | None = None,
+        why: str | None = None,
     ) -> list[Intent] | None:
         """Release `chosen` in one transaction, after `first` (if given) agreed
         in it; None (nothing changed) if it did not. The intents released are
         returned: one another broker released meanwhile is skipped, not
         recorded twice. all_of=(peer_id, repo or None): on a shared store also
         what the database holds for that peer that memory lacks (a claim made
-        through another broker whose notice has not arrived)."""
+        through another broker whose notice has not arrived). `why` is
+        recorded with each release (a peer gone: heartbeats stopped...)."""
         actor_id = actor.peer_id if actor else None
         now = time.time()
         expiring = cause == "expired"
@@ -545,7 +547,11 @@ class ClaimRegistry:
                     peer_id=intent.peer_id,
                     actor_id=actor_id,
                     repo_id=intent.repo_id,
-                    detail={"pattern": intent.pattern, "mode": intent.mode},
+                    detail={
+                        "pattern": intent.pattern,
+                        "mode": intent.mode,
+                        **({"why": why} if why else {}),
+                    },
                 )
                 done.append(intent)
             bumps.extend(tx.bumps[start:])
@@ -571,7 +577,7 @@ class ClaimRegistry:
         return done
 
     async def release_all_of(
-        self, peer: Peer, first: Callable[[Tx], bool] | None = None
+        self, peer: Peer, first: Callable[[Tx], bool] | None = None, why: str | None = None
     ) -> list[Intent] | None:
         """A peer is gone: its claims go with it, in the transaction that
         `first` (marking it dead) runs in. None if `first` declined; the caller
@@ -579,7 +585,12 @@ class ClaimRegistry:
         async with self._lock:
             mine = [i for i in self.all_live() if i.peer_id == peer.peer_id]
             return await self._release(
-                mine, actor=None, cause="peer_gone", first=first, all_of=(peer.peer_id, None)
+                mine,
+                actor=None,
+                cause="peer_gone",
+                first=first,
+                all_of=(peer.peer_id, None),
+                why=why,
             )
 
     async def apply(self, change: dict[str, Any]) -> None:

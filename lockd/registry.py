@@ -18,11 +18,11 @@ import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from lockd import config, liveness
+from lockd import away, config, liveness
 from lockd.claims import ClaimRegistry
 from lockd.errors import LockdError, invalid
 from lockd.events import EventHub, Subscription
@@ -68,10 +68,12 @@ class Registry:
         self._streams: dict[str, int] = {}
         self._pending_seen: dict[str, float] = {}
         self._closed_at: dict[str, float] = {}
+        # Peers declared gone that came back, and when they were last seen before:
+        # their next register, heartbeat or whoami answer says what they missed.
+        self._returned: dict[str, float] = {}
         self.name_hold = config.name_hold_seconds()
         self._sweeper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
-        self._registering = asyncio.Lock()
         self.claims = ClaimRegistry(self)
         # Set by whoever keeps users' tokens: re-read them when another broker changed them.
         self.on_users_changed: Callable[[], Awaitable[None]] | None = None
@@ -235,6 +237,9 @@ class Registry:
         return name
 
     async def register(self, reg: Registration) -> tuple[Peer, str]:
+        if reg.credential:
+            back = self.peers.get(self._by_credential.get(_hash(reg.credential), ""))
+            self._came_back(back if back is not None and back.user == reg.user else None)
         if reg.kind not in ("agent", "person"):
             raise invalid(f"kind {reg.kind!r} is not one of: agent, person")
         if reg.name is not None and not NAME_RE.match(reg.name):
@@ -242,28 +247,21 @@ class Registry:
                 f"name {reg.name!r} is not usable: 1-64 letters, digits or ._:@+- ,"
                 " starting with a letter or digit"
             )
-        async with self._registering:  # one at a time: names stay unique
-            return await self._register(reg)
-
-    async def _register(self, reg: Registration) -> tuple[Peer, str]:
-        """The peer as it will be is built aside and written first; memory (the
-        object requests already hold, for a known peer) changes only after the
-        write committed, so a failed write leaves both as they were."""
         now = time.time()
-        known: Peer | None = None
+        peer: Peer | None = None
         credential = reg.credential
         if credential:
             existing = await self._peer_id_of(credential)
-            known = self.peers.get(existing) if existing else None
-            if known is not None and known.user != reg.user:  # never take over another's peer
-                known, credential = None, None
-        if known is None:
+            peer = self.peers.get(existing) if existing else None
+            if peer is not None and peer.user != reg.user:  # never take over another's peer
+                peer, credential = None, None
+        if credential is None or peer is None:
             credential = credential or secrets.token_urlsafe(32)
             peer_id = "p-" + secrets.token_hex(4)
             while peer_id in self.peers:
                 peer_id = "p-" + secrets.token_hex(4)
             wanted = reg.name or _derive_name(reg)
-            base = Peer(
+            peer = Peer(
                 peer_id=peer_id,
                 name=wanted,
                 kind=reg.kind,
@@ -275,40 +273,41 @@ class Registry:
                 created_at=now,
                 user=reg.user,
             )
-        else:
-            base = known
-        assert credential is not None
-        was_alive = known is not None and known.alive
-        peer = replace(
-            base,
-            name=self._unique_name(reg.name or base.name, base.peer_id),
-            kind=reg.kind,
-            client=reg.client,
-            cwd=reg.cwd,
-            repo_id=reg.repo_id,
-            repo_root=reg.repo_root,
-            host=reg.host or self.host,
-            pid=reg.pid,
-            pid_start=reg.pid_start,
-            agent_pid=reg.agent_pid,
-            agent_start=reg.agent_start,
-            summary=reg.summary[: config.MAX_SUMMARY_CHARS] if reg.summary else base.summary,
-            last_seen=now,
-            alive=True,
-        )
+        was_alive = peer.alive and peer.peer_id in self.peers
+        peer.name = self._unique_name(reg.name or peer.name, peer.peer_id)
+        peer.kind, peer.client, peer.cwd = reg.kind, reg.client, reg.cwd
+        peer.repo_id, peer.repo_root = reg.repo_id, reg.repo_root
+        peer.host = reg.host or self.host
+        peer.pid, peer.pid_start = reg.pid, reg.pid_start
+        peer.agent_pid, peer.agent_start = reg.agent_pid, reg.agent_start
+        if reg.summary:
+            peer.summary = reg.summary[: config.MAX_SUMMARY_CHARS]
+        peer.last_seen, peer.alive = now, True
         hashed = _hash(credential)
         await self.store.write(lambda tx: tx.save_peer(peer, hashed))
-        if known is not None:
-            known.__dict__.update(peer.__dict__)
-            peer = known
         self.peers[peer.peer_id] = peer
-        self._by_credential[hashed] = peer.peer_id
+        self._by_credential[_hash(credential)] = peer.peer_id
         if not was_alive:
             log.info("peer %s (%s) registered by user %s", peer.peer_id, peer.name, peer.user)
             self.publish_dashboard("peer_joined", peer=peer.public())
         return peer, credential
 
+    def _came_back(self, peer: Peer | None) -> None:
+        """A peer declared gone shows up with its credential: remember since when."""
+        if peer is not None and not peer.alive:
+            self._returned.setdefault(peer.peer_id, peer.last_seen)
+
+    async def lapse_report(self, peer: Peer) -> dict[str, Any] | None:
+        """What lockd did while this peer was gone (its claims released), once,
+        in the first answer that asks after it came back; else None."""
+        since = self._returned.pop(peer.peer_id, None)
+        if since is None:
+            return None
+        events = await self.store.read(lambda tx: tx.peer_events(peer.peer_id, "peer_gone", since))
+        return away.report(events, config.lease_seconds())
+
     def touch(self, peer: Peer) -> None:
+        self._came_back(peer)
         peer.last_seen = time.time()
         self._pending_seen[peer.peer_id] = peer.last_seen
         if not peer.alive:  # declared dead, yet here: alive again, for every broker
@@ -319,10 +318,11 @@ class Registry:
 
     async def revive(self, peer: Peer) -> None:
         """A peer declared dead that shows up with its credential lives again."""
+        self._came_back(peer)
         if not peer.alive:
+            peer.alive = True
             now = time.time()
             await self.store.write(lambda tx: tx.set_peer(peer.peer_id, alive=1, last_seen=now))
-            peer.alive = True
 
     async def unregister(self, peer: Peer) -> None:
         await self.mark_dead(peer, "goodbye")
@@ -334,13 +334,23 @@ class Registry:
         if not peer.alive:
             return False
         released = await self.claims.release_all_of(
-            peer, first=lambda tx: tx.mark_gone(peer.peer_id, seen_before)
+            peer, first=lambda tx: tx.mark_gone(peer.peer_id, seen_before), why=cause
         )
         if released is None:
             return False
         peer.alive = False
         log.info("peer %s (%s) is gone: %s", peer.peer_id, peer.name, cause)
         self.publish_dashboard("peer_left", peer=peer.public(), cause=cause)
+        if released and cause != away.GOODBYE:  # waits in its inbox for its return
+            at = time.time()
+            await self.notice(
+                [peer.peer_id],
+                away.notice_text(released, cause, at, config.lease_seconds()),
+                event="claims_released",
+                cause=cause,
+                intent_ids=",".join(i.intent_id for i in released),
+                released_at=f"{at:.3f}",
+            )
         await self.claims.wake_watchers({i.repo_id for i in released})
         return True
 
@@ -363,8 +373,8 @@ class Registry:
                 "too_large",
                 f"summary is {len(summary)} characters; the limit is {config.MAX_SUMMARY_CHARS}",
             )
+        peer.summary = summary
         await self.store.write(lambda tx: tx.set_peer(peer.peer_id, summary=summary))
-        peer.summary = summary  # after the commit: a failed write changes nothing
         self.publish_dashboard("summary", peer=peer.public())
         return summary
 

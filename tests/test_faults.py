@@ -396,7 +396,8 @@ peer = c.call(Api.register(cwd="/tmp/s", repo_id=repo, repo_root="/tmp/s", kind=
                            client="test", name="doomed", pid=me, credential=cred,
                            pid_start=psutil.Process(me).create_time()))
 c.credential = cred
-print(json.dumps({"peer_id": peer["peer_id"], "messages": c.call(Api.inbox())["messages"]}))
+print(json.dumps({"peer_id": peer["peer_id"], "lapsed": peer["lapsed"],
+                  "messages": c.call(Api.inbox())["messages"]}))
 """
 
 
@@ -432,7 +433,12 @@ def test_killed_session_loses_its_claims_fast_and_its_inbox_waits(
     assert back.returncode == 0, err
     resumed = json.loads(out)
     assert resumed["peer_id"] == peer_id
-    texts = [m["text"] for m in resumed["messages"]]
+    # Told what it lost, in the answer and in the inbox (lockd's own notice).
+    assert resumed["lapsed"]["cause"] == "process gone"
+    assert {r["pattern"] for r in resumed["lapsed"]["released"]} == {"/src/core/", "*.lock"}
+    [told] = [m for m in resumed["messages"] if m["from_id"] == "lockd"]
+    assert told["meta"]["event"] == "claims_released"
+    texts = [m["text"] for m in resumed["messages"] if m["from_id"] != "lockd"]
     assert texts == [
         "before: pushed, never acknowledged",
         "while dead 0",
@@ -440,7 +446,7 @@ def test_killed_session_loses_its_claims_fast_and_its_inbox_waits(
         "while dead 2",
         "by name, while dead",
     ]
-    assert [m["message_id"] for m in resumed["messages"]][1:] == sent
+    assert [m["message_id"] for m in resumed["messages"] if m is not told][1:] == sent
 
 
 # ---- the database held locked by another process ---------------------------------------

@@ -357,3 +357,85 @@ def test_a_wide_open_home_is_made_private_and_logged(lockd_home: Path, umask_002
     assert f"{lockd_home / 'token'}: mode 644 -> 600" in log
 
 
+# ---- a session frozen past its lease is told what it lost ------------------------
+FROZEN = r"""
+import json, os, sys, time
+import psutil
+from lockd.client import Api, Client
+from lockd.errors import LockdError
+url, token = sys.argv[1:3]
+c = Client(url, token=token, timeout=2)
+me = os.getpid()
+peer = c.call(Api.register(cwd="/tmp/f", repo_id="dir:/tmp/f", repo_root="/tmp/f", kind="agent",
+                           client="test", name="sleeper", pid=me,
+                           pid_start=psutil.Process(me).create_time()))
+c.credential = peer["credential"]
+got = c.call(Api.announce("dir:/tmp/f", ["src/", "*.lock"], "long refactor"))
+print(json.dumps({"peer": peer, "intents": got["intents"]}), flush=True)
+while True:
+    try:
+        print(json.dumps(c.call(Api.heartbeat())), flush=True)
+    except LockdError as exc:
+        print(json.dumps({"error": exc.message}), flush=True)
+    time.sleep(0.2)
+"""
+
+
+def test_a_session_frozen_past_its_lease_is_told_its_claims_went(lockd_home: Path) -> None:
+    broker = Broker(lockd_home, free_port(), extra_env={"LOCKD_LEASE_SECONDS": "2"})
+    broker.start()
+    session = subprocess.Popen(
+        [PY, "-c", FROZEN, broker.url, broker.token],
+        env=broker.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert session.stdout is not None
+        hello = json.loads(session.stdout.readline())
+        ids = sorted(i["intent_id"] for i in hello["intents"])
+        first = json.loads(session.stdout.readline())
+        assert first["lapsed"] is None  # nothing to tell yet
+
+        os.kill(session.pid, signal.SIGSTOP)  # frozen: alive, silent
+        observer = broker.register(name="observer")
+        wait_for(lambda: observer.call(Api.locks("dir:/tmp/f"))["locks"] == [], timeout=10)
+        taken = observer.call(Api.announce("dir:/tmp/f", ["src/"], "meanwhile"))
+        assert taken["granted"]
+        broker.restart()  # what it is told survives a restart of the broker
+        os.kill(session.pid, signal.SIGCONT)
+
+        answers = []
+        while not any(a.get("lapsed") for a in answers):
+            answers.append(json.loads(session.stdout.readline()))
+        lapsed = answers[-1]["lapsed"]
+        assert lapsed["cause"] == "heartbeats stopped"
+        assert sorted(r["intent_id"] for r in lapsed["released"]) == ids
+        assert {r["pattern"] for r in lapsed["released"]} == {"src/", "*.lock"}
+        assert "Announce them again" in lapsed["message"]
+        later = json.loads(session.stdout.readline())
+        assert later["lapsed"] is None  # told once
+
+        back = broker.client(hello["peer"]["credential"])
+        [notice] = [m for m in back.call(Api.inbox())["messages"] if m["from_id"] == "lockd"]
+        assert notice["meta"]["event"] == "claims_released"
+        assert sorted(notice["meta"]["intent_ids"].split(",")) == ids
+        assert "heartbeat" in notice["text"] and "src/" in notice["text"]
+        assert all(i in notice["text"] for i in ids)
+    finally:
+        session.kill()
+        session.wait()
+        broker.stop()
+
+
+def test_a_goodbye_is_not_a_lapse(broker: Broker) -> None:
+    """A session that left on purpose and comes back is not told it lost claims."""
+    alice = broker.register(name="alice")
+    alice.call(Api.announce("dir:/tmp/w", ["src/"], "short job"))
+    alice.call(Api.goodbye())
+    back = broker.client().call(
+        Api.register(cwd="/tmp/w", repo_id="dir:/tmp/w", repo_root="/tmp/w",
+                     kind="person", name="alice", credential=alice.credential)
+    )  # fmt: skip
+    assert back["lapsed"] is None and back["name"] == "alice"
+    assert [m for m in alice.call(Api.inbox())["messages"] if m["from_id"] == "lockd"] == []

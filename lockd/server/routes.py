@@ -70,7 +70,6 @@ async def session(
             "forbidden",
             f"this session belongs to user {peer.user!r}, not {user!r}: register your own",
         )
-    await reg.revive(peer)  # declared dead, yet here: alive again, once that is stored
     reg.touch(peer)
     return peer
 
@@ -119,18 +118,21 @@ async def shutdown(request: Request, _: Admin) -> dict[str, str]:
 async def register(body: schemas.RegisterBody, reg: Reg, request: Request) -> dict[str, Any]:
     user = caller(request) or LOCAL_USER
     peer, credential = await reg.register(Registration(**body.model_dump(), user=user))
-    return {**peer.public(), "credential": credential}
+    lapsed = await reg.lapse_report(peer)
+    return {**peer.public(), "credential": credential, "lapsed": lapsed}
 
 
 @router.get("/v1/peers/me", response_model=None)
 async def whoami(me: Me, reg: Reg) -> dict[str, Any]:
-    return {**me.public(), "unread": await reg.unread_count(me)}
+    lapsed = await reg.lapse_report(me)
+    return {**me.public(), "unread": await reg.unread_count(me), "lapsed": lapsed}
 
 
 @router.post("/v1/peers/me/heartbeat", response_model=None)
 async def heartbeat(me: Me, reg: Reg) -> dict[str, Any]:
     await reg.revive(me)
-    return {"peer_id": me.peer_id, "unread": await reg.unread_count(me)}
+    lapsed = await reg.lapse_report(me)  # claims released while it was gone: say so
+    return {"peer_id": me.peer_id, "unread": await reg.unread_count(me), "lapsed": lapsed}
 
 
 @router.delete("/v1/peers/me", response_model=None)
@@ -148,9 +150,9 @@ async def set_summary(body: schemas.SummaryBody, me: Me, reg: Reg) -> dict[str, 
 async def list_peers(
     reg: Reg,
     me: MaybeMe,
-    scope: schemas.Line = "machine",
-    cwd: schemas.PathText | None = None,
-    repo: schemas.PathText | None = None,
+    scope: str = "machine",
+    cwd: str | None = None,
+    repo: str | None = None,
 ) -> dict[str, Any]:
     cwd = cwd or (me.cwd if me else "")
     repo = repo or (me.repo_id if me else "")
@@ -272,9 +274,9 @@ async def announce(body: schemas.AnnounceBody, me: Me, reg: Reg) -> dict[str, An
 async def locks(
     reg: Reg,
     me: MaybeMe,
-    repo: schemas.PathText | None = None,
-    path: schemas.PathText | None = None,
-    peer: schemas.Line | None = None,
+    repo: str | None = None,
+    path: str | None = None,
+    peer: str | None = None,
 ) -> Response:
     return _plain_json({"locks": reg.claims.locks(repo, path, peer, me)})
 
@@ -320,9 +322,7 @@ async def commit_notice(
 
 @router.get("/v1/events", response_model=None)
 async def history(
-    reg: Reg,
-    repo: schemas.PathText | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    reg: Reg, repo: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
     return {"events": await reg.history(limit, repo), "now": time.time()}
 
@@ -335,7 +335,7 @@ async def create_token(body: schemas.TokenBody, accounts: Admin) -> dict[str, An
 
 
 @router.delete("/v1/tokens/{name}", response_model=None)
-async def revoke_token(name: schemas.Line, accounts: Admin) -> dict[str, Any]:
+async def revoke_token(name: str, accounts: Admin) -> dict[str, Any]:
     return await accounts.revoke(name, by=LOCAL_USER)
 
 

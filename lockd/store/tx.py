@@ -469,6 +469,15 @@ class Tx:
                 self.conn.text_factory = strict
         return [_event(r) for r in rows]
 
+    def peer_events(self, peer_id: str, event: str, since: float) -> list[dict[str, Any]]:
+        """One peer's events of one kind recorded after `since`, oldest first
+        (read rarely: when a peer comes back from being declared gone)."""
+        rows = self._q(
+            "SELECT * FROM intent_events WHERE peer_id=? AND event=? AND at > ? ORDER BY id",
+            (peer_id, event, since),
+        )
+        return [_event(r) for r in rows]
+
     # ---- watches (notify_when_free) ----------------------------------------
     def add_watch(self, peer_id: str, repo_id: str, patterns: list[str], mode: str) -> None:
         self._x(
