@@ -18,7 +18,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -74,6 +74,7 @@ class Registry:
         self.name_hold = config.name_hold_seconds()
         self._sweeper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._registering = asyncio.Lock()
         self.claims = ClaimRegistry(self)
         # Set by whoever keeps users' tokens: re-read them when another broker changed them.
         self.on_users_changed: Callable[[], Awaitable[None]] | None = None
@@ -247,21 +248,28 @@ class Registry:
                 f"name {reg.name!r} is not usable: 1-64 letters, digits or ._:@+- ,"
                 " starting with a letter or digit"
             )
+        async with self._registering:  # one at a time: names stay unique
+            return await self._register(reg)
+
+    async def _register(self, reg: Registration) -> tuple[Peer, str]:
+        """The peer as it will be is built aside and written first; memory (the
+        object requests already hold, for a known peer) changes only after the
+        write committed, so a failed write leaves both as they were."""
         now = time.time()
-        peer: Peer | None = None
+        known: Peer | None = None
         credential = reg.credential
         if credential:
             existing = await self._peer_id_of(credential)
-            peer = self.peers.get(existing) if existing else None
-            if peer is not None and peer.user != reg.user:  # never take over another's peer
-                peer, credential = None, None
-        if credential is None or peer is None:
+            known = self.peers.get(existing) if existing else None
+            if known is not None and known.user != reg.user:  # never take over another's peer
+                known, credential = None, None
+        if known is None:
             credential = credential or secrets.token_urlsafe(32)
             peer_id = "p-" + secrets.token_hex(4)
             while peer_id in self.peers:
                 peer_id = "p-" + secrets.token_hex(4)
             wanted = reg.name or _derive_name(reg)
-            peer = Peer(
+            base = Peer(
                 peer_id=peer_id,
                 name=wanted,
                 kind=reg.kind,
@@ -273,20 +281,34 @@ class Registry:
                 created_at=now,
                 user=reg.user,
             )
-        was_alive = peer.alive and peer.peer_id in self.peers
-        peer.name = self._unique_name(reg.name or peer.name, peer.peer_id)
-        peer.kind, peer.client, peer.cwd = reg.kind, reg.client, reg.cwd
-        peer.repo_id, peer.repo_root = reg.repo_id, reg.repo_root
-        peer.host = reg.host or self.host
-        peer.pid, peer.pid_start = reg.pid, reg.pid_start
-        peer.agent_pid, peer.agent_start = reg.agent_pid, reg.agent_start
-        if reg.summary:
-            peer.summary = reg.summary[: config.MAX_SUMMARY_CHARS]
-        peer.last_seen, peer.alive = now, True
+        else:
+            base = known
+        assert credential is not None
+        was_alive = known is not None and known.alive
+        peer = replace(
+            base,
+            name=self._unique_name(reg.name or base.name, base.peer_id),
+            kind=reg.kind,
+            client=reg.client,
+            cwd=reg.cwd,
+            repo_id=reg.repo_id,
+            repo_root=reg.repo_root,
+            host=reg.host or self.host,
+            pid=reg.pid,
+            pid_start=reg.pid_start,
+            agent_pid=reg.agent_pid,
+            agent_start=reg.agent_start,
+            summary=reg.summary[: config.MAX_SUMMARY_CHARS] if reg.summary else base.summary,
+            last_seen=now,
+            alive=True,
+        )
         hashed = _hash(credential)
         await self.store.write(lambda tx: tx.save_peer(peer, hashed))
+        if known is not None:
+            known.__dict__.update(peer.__dict__)
+            peer = known
         self.peers[peer.peer_id] = peer
-        self._by_credential[_hash(credential)] = peer.peer_id
+        self._by_credential[hashed] = peer.peer_id
         if not was_alive:
             log.info("peer %s (%s) registered by user %s", peer.peer_id, peer.name, peer.user)
             self.publish_dashboard("peer_joined", peer=peer.public())
@@ -320,9 +342,9 @@ class Registry:
         """A peer declared dead that shows up with its credential lives again."""
         self._came_back(peer)
         if not peer.alive:
-            peer.alive = True
             now = time.time()
             await self.store.write(lambda tx: tx.set_peer(peer.peer_id, alive=1, last_seen=now))
+            peer.alive = True
 
     async def unregister(self, peer: Peer) -> None:
         await self.mark_dead(peer, "goodbye")
@@ -373,8 +395,8 @@ class Registry:
                 "too_large",
                 f"summary is {len(summary)} characters; the limit is {config.MAX_SUMMARY_CHARS}",
             )
-        peer.summary = summary
         await self.store.write(lambda tx: tx.set_peer(peer.peer_id, summary=summary))
+        peer.summary = summary  # after the commit: a failed write changes nothing
         self.publish_dashboard("summary", peer=peer.public())
         return summary
 

@@ -70,6 +70,7 @@ async def session(
             "forbidden",
             f"this session belongs to user {peer.user!r}, not {user!r}: register your own",
         )
+    await reg.revive(peer)  # declared dead, yet here: alive again, once that is stored
     reg.touch(peer)
     return peer
 
@@ -150,9 +151,9 @@ async def set_summary(body: schemas.SummaryBody, me: Me, reg: Reg) -> dict[str, 
 async def list_peers(
     reg: Reg,
     me: MaybeMe,
-    scope: str = "machine",
-    cwd: str | None = None,
-    repo: str | None = None,
+    scope: schemas.Line = "machine",
+    cwd: schemas.PathText | None = None,
+    repo: schemas.PathText | None = None,
 ) -> dict[str, Any]:
     cwd = cwd or (me.cwd if me else "")
     repo = repo or (me.repo_id if me else "")
@@ -274,9 +275,9 @@ async def announce(body: schemas.AnnounceBody, me: Me, reg: Reg) -> dict[str, An
 async def locks(
     reg: Reg,
     me: MaybeMe,
-    repo: str | None = None,
-    path: str | None = None,
-    peer: str | None = None,
+    repo: schemas.PathText | None = None,
+    path: schemas.PathText | None = None,
+    peer: schemas.Line | None = None,
 ) -> Response:
     return _plain_json({"locks": reg.claims.locks(repo, path, peer, me)})
 
@@ -322,7 +323,9 @@ async def commit_notice(
 
 @router.get("/v1/events", response_model=None)
 async def history(
-    reg: Reg, repo: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    reg: Reg,
+    repo: schemas.PathText | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     return {"events": await reg.history(limit, repo), "now": time.time()}
 
@@ -335,7 +338,7 @@ async def create_token(body: schemas.TokenBody, accounts: Admin) -> dict[str, An
 
 
 @router.delete("/v1/tokens/{name}", response_model=None)
-async def revoke_token(name: str, accounts: Admin) -> dict[str, Any]:
+async def revoke_token(name: schemas.Line, accounts: Admin) -> dict[str, Any]:
     return await accounts.revoke(name, by=LOCAL_USER)
 
 
