@@ -22,26 +22,20 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import broker, pct, table  # noqa: E402
-from bench.rawhttp import RawClient  # noqa: E402
+from lockd.client import Api, AsyncClient  # noqa: E402
 from lockd.testing import Broker  # noqa: E402
 
 
-async def peer(port: int, token: str, name: str) -> RawClient:
-    anon = RawClient(port, token)
-    status, body = await anon.request(
-        "POST",
-        "/v1/peers",
-        {
-            "cwd": "/bench",
-            "repo_id": "dir:/bench",
-            "repo_root": "/bench",
-            "kind": "person",
-            "name": name,
-        },
+async def peer(port: int, token: str, name: str) -> AsyncClient:
+    anon = AsyncClient(f"http://127.0.0.1:{port}", token)
+    status, body = await anon.exchange(
+        Api.register(
+            cwd="/bench", repo_id="dir:/bench", repo_root="/bench", kind="person", name=name
+        )
     )
     assert status == 200, body
-    await anon.close()
-    return RawClient(port, token, body["credential"])
+    await anon.aclose()
+    return AsyncClient(f"http://127.0.0.1:{port}", token, body["credential"])
 
 
 async def latency(b: Broker, n: int, receiver_on: Broker | None = None) -> list[float]:
@@ -52,19 +46,17 @@ async def latency(b: Broker, n: int, receiver_on: Broker | None = None) -> list[
     arrived: asyncio.Queue[float] = asyncio.Queue()
 
     async def listen() -> None:
-        async for event, data in receiver.events():
+        async for event, data in receiver.stream():
             if event == "message":
                 arrived.put_nowait(time.perf_counter())
-                await receiver.request(
-                    "POST", "/v1/messages/ack", {"message_ids": [data["message_id"]]}
-                )
+                await receiver.exchange(Api.ack([data["message_id"]]))
 
     task = asyncio.create_task(listen())
     await asyncio.sleep(0.3)
     samples = []
     for i in range(n):
         t0 = time.perf_counter()
-        await sender.request("POST", "/v1/messages", {"to": "rcv", "message": f"m{i}"})
+        await sender.exchange(Api.send("rcv", f"m{i}"))
         samples.append((await asyncio.wait_for(arrived.get(), 10) - t0) * 1000)
         await asyncio.sleep(0.002)  # let the ack land: one message in flight at a time
     task.cancel()
@@ -77,10 +69,10 @@ def _sender_process(port: int, token: str, names: list[str], seconds: float, out
         sent = errors = 0
         stop = time.perf_counter() + seconds
 
-        async def loop(c: RawClient) -> None:
+        async def loop(c: AsyncClient) -> None:
             nonlocal sent, errors
             while time.perf_counter() < stop:
-                status, _ = await c.request("POST", "/v1/messages", {"to": "sink", "message": "x"})
+                status, _ = await c.exchange(Api.send("sink", "x"))
                 sent, errors = sent + (status == 200), errors + (status != 200)
 
         await asyncio.gather(*(loop(c) for c in clients))
@@ -114,8 +106,8 @@ def throughput(b: Broker, seconds: float, senders: int = 20, procs: int = 2) -> 
 async def idle_cpu(b: Broker, peers: int = 20, seconds: float = 10.0) -> float:
     clients = [await peer(b.port, b.token, f"idle{i}") for i in range(peers)]
 
-    async def hold(c: RawClient) -> None:
-        async for _ in c.events():
+    async def hold(c: AsyncClient) -> None:
+        async for _ in c.stream():
             pass
 
     tasks = [asyncio.create_task(hold(c)) for c in clients]

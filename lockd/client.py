@@ -2,9 +2,9 @@
 the broker: one wire format, one error decoding, one place for `LOCKD_URL`.
 
 Requests are described once by `Api` as plain tuples and written and read by
-one small HTTP/1.1 codec (`_request_bytes`, `_parse_head`): `Client` runs it
-on a blocking socket for the CLI and hooks, `AsyncClient` on asyncio streams
-for the MCP server (its calls and its event stream). A general HTTP library
+one small sans-I/O HTTP/1.1 codec (`lockd.httpcodec`): `Client` feeds it from
+a blocking socket for the CLI and hooks, `AsyncClient` from asyncio streams
+for the MCP server, tests and benchmarks (its calls and its event stream). A general HTTP library
 was measured and dropped twice: `http.client`'s import cost a third of the git
 hook's budget, and httpx took half of the MCP server's CPU per tool call. The
 broker is our own, speaks HTTP/1.1 with Content-Length, and is on loopback.
@@ -18,7 +18,7 @@ import sys
 from collections import namedtuple
 from collections.abc import AsyncIterator
 
-from lockd import config
+from lockd import config, httpcodec
 from lockd.errors import LockdError
 
 TYPE_CHECKING = False
@@ -279,32 +279,7 @@ def _endpoint(url: str | None) -> tuple[str, bool, str, int]:
 def _request_bytes(
     req: Req, data: bytes | None, host: str, port: int, headers: dict[str, str]
 ) -> bytes:
-    name = f"[{host}]" if ":" in host else host  # an IPv6 literal goes in brackets
-    lines = [f"{req.method} {req.target()} HTTP/1.1", f"Host: {name}:{port}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    if data is not None:
-        lines.append(f"Content-Length: {len(data)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (data or b"")
-
-
-def _parse_head(block: bytes) -> tuple[int, int | None, bool, bool]:
-    """(status, content length, chunked, connection close) from a response head."""
-    status_line, _, rest = block.partition(b"\n")
-    try:
-        status = int(status_line.split()[1])
-    except (IndexError, ValueError):
-        raise OSError(f"not an HTTP response: {status_line[:80]!r}") from None
-    length, chunked, close = None, False, False
-    for line in rest.decode("latin-1").splitlines():
-        name, _, value = line.partition(":")
-        name, value = name.strip().lower(), value.strip().lower()
-        if name == "content-length":
-            length = int(value)
-        elif name == "transfer-encoding":
-            chunked = "chunked" in value
-        elif name == "connection":
-            close = value == "close"
-    return status, length, chunked, close
+    return httpcodec.request_bytes(req.method, req.target(), data, host, port, headers)
 
 
 class Client:
@@ -327,7 +302,6 @@ class Client:
         self.credential = credential
         self.timeout = timeout
         self._conn: socket.socket | None = None
-        self._reader: Any = None
 
     def _connection(self) -> socket.socket:
         if self._conn is None:
@@ -336,33 +310,22 @@ class Client:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._https:
                 sock = _tls().wrap_socket(sock, server_hostname=self._host)
-            self._conn, self._reader = sock, sock.makefile("rb")
+            self._conn = sock
         return self._conn
 
     def _response(self) -> tuple[int, bytes]:
-        reader, head = self._reader, b""
-        while (line := reader.readline(65537)) not in (b"\r\n", b"\n", b""):
-            head += line
-        if not head:
-            raise ConnectionResetError("the broker closed the connection")
-        status, length, chunked, close = _parse_head(head)
-        if chunked:
-            body = b""
-            while size := int(reader.readline(65537).split(b";")[0].strip() or b"0", 16):
-                body += reader.read(size + 2)[:-2]
-            while reader.readline(65537) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-        else:
-            body = reader.read(length) if length is not None else reader.read()
-            close = close or length is None
-            if length is not None and len(body) < length:
-                # The broker died between its head and its body (kill -9 mid-answer):
-                # what it did is unknown, exactly as if no answer had come.
+        assert self._conn is not None
+        response, body = httpcodec.Response(), []
+        while not response.done:
+            data = self._conn.recv(65536)
+            if not data:
                 self.close()
-                raise OSError(f"the answer was cut off after {len(body)} of {length} bytes")
-        if close:
+                response.eof()
+                break
+            body += response.feed(data)
+        if response.close:
             self.close()
-        return status, body
+        return response.status, b"".join(body)
 
     def call(self, req: Req) -> dict[str, Any]:
         data = json.dumps(req.body).encode() if req.body is not None else None
@@ -386,9 +349,8 @@ class Client:
 
     def close(self) -> None:
         if self._conn is not None:
-            self._reader.close()
             self._conn.close()
-            self._conn = self._reader = None
+            self._conn = None
 
     def alive(self) -> bool:
         try:
@@ -445,16 +407,26 @@ class AsyncClient:
     async def _exchange(self, conn: Conn, payload: bytes) -> tuple[int, bytes, bool]:
         reader, writer = conn
         writer.write(payload)
-        status, length, chunked, close = _parse_head(await reader.readuntil(b"\r\n\r\n"))
-        if chunked:
-            body = b"".join([chunk async for chunk in _chunks(reader)])
-        elif length is not None:
-            body = await reader.readexactly(length)
-        else:
-            body, close = await reader.read(), True
-        return status, body, close
+        response, body = httpcodec.Response(), []
+        while not response.done:
+            data = await reader.read(65536)
+            if not data:
+                response.eof()
+                break
+            body += response.feed(data)
+        return response.status, b"".join(body), response.close
 
     async def call(self, req: Req) -> dict[str, Any]:
+        """The broker's answer; a refusal raises its LockdError."""
+        return _decode(*await self._roundtrip(req))
+
+    async def exchange(self, req: Req) -> tuple[int, Any]:
+        """(status, JSON body or None) without judging the status: for load
+        generators and tests that count answers. Unreachable still raises."""
+        status, body = await self._roundtrip(req)
+        return status, json.loads(body) if body else None
+
+    async def _roundtrip(self, req: Req) -> tuple[int, bytes]:
         import asyncio
 
         if self.token is None:
@@ -485,7 +457,7 @@ class AsyncClient:
                 conn[1].close()
             else:
                 self._idle.append(conn)
-            return _decode(status, body)
+            return status, body
         raise AssertionError("unreachable")
 
     async def stream(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
@@ -496,23 +468,17 @@ class AsyncClient:
         try:
             reader, writer = await self._open()
             writer.write(_request_bytes(Api.stream(), None, self._host, self._port, headers))
-            status, length, chunked, _ = _parse_head(await reader.readuntil(b"\r\n\r\n"))
-            if status >= 400:
-                _decode(status, await reader.readexactly(length) if length else b"")
-            event, data, pending = "message", [], b""
-            async for chunk in _chunks(reader) if chunked else _until_eof(reader):
-                pending += chunk
-                while b"\n" in pending:
-                    raw, pending = pending.split(b"\n", 1)
-                    line = raw.rstrip(b"\r").decode()
-                    if not line:
-                        if data:
-                            yield event, json.loads("\n".join(data))
-                        event, data = "message", []
-                    elif line.startswith("event:"):
-                        event = line[6:].strip()
-                    elif line.startswith("data:"):
-                        data.append(line[5:].strip())
+            response, events, refusal = httpcodec.Response(), httpcodec.Events(), []
+            while not response.done and (data := await reader.read(65536)):
+                pieces = response.feed(data)
+                if response.status >= 400:
+                    refusal += pieces
+                    continue
+                for piece in pieces:
+                    for event in events.feed(piece):
+                        yield event
+            if response.status >= 400:
+                _decode(response.status, b"".join(refusal))
         except _network_errors() as exc:
             raise _unreachable(self.url, exc) from None
         finally:
@@ -523,16 +489,3 @@ class AsyncClient:
     async def aclose(self) -> None:
         while self._idle:
             self._idle.pop()[1].close()
-
-
-async def _chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    """The pieces of a chunked body, as they arrive."""
-    while size := int((await reader.readline()).split(b";")[0].strip() or b"0", 16):
-        yield (await reader.readexactly(size + 2))[:-2]
-    while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-        pass  # trailers
-
-
-async def _until_eof(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    while chunk := await reader.read(65536):
-        yield chunk

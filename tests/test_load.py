@@ -5,8 +5,8 @@ memory flat; the achieved rate, p99 send latency and broker RSS before/after
 are printed (`pytest -s`) and written to a JSON file.
 
 CI runs 20 s; the issue's full run is `LOCKD_LOAD_SECONDS=60`. The target
-rate is `LOCKD_LOAD_RATE` (default 1000). Load comes from `bench.rawhttp`,
-a minimal client, so the broker and not the load generator is measured.
+rate is `LOCKD_LOAD_RATE` (default 1000). Load comes from lockd's own lean
+AsyncClient (no HTTP library), so the broker and not the load generator is measured.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import psutil
 import pytest
 
 from bench.common import pct
-from bench.rawhttp import RawClient
-from lockd.client import Api
+from lockd.client import Api, AsyncClient, Req
+from lockd.errors import LockdError
 from lockd.testing import Broker
 
 SECONDS = float(os.environ.get("LOCKD_LOAD_SECONDS", "20"))
@@ -43,13 +43,15 @@ RSS_GROWTH_LIMIT = 50 * 1024 * 1024
 
 async def _register(port: int, token: str, **fields: Any) -> str:
     """A new peer's credential."""
-    anon = RawClient(port, token)
-    status, body = await anon.request(
-        "POST",
-        "/v1/peers",
-        {"cwd": "/load", "repo_id": "dir:/load", "repo_root": "/load", **fields},
+    anon = AsyncClient(f"http://127.0.0.1:{port}", token)
+    status, body = await anon.exchange(
+        Req(
+            "POST",
+            "/v1/peers",
+            {"cwd": "/load", "repo_id": "dir:/load", "repo_root": "/load", **fields},
+        )
     )
-    await anon.close()
+    await anon.aclose()
     assert status == 200, body
     return str(body["credential"])
 
@@ -69,13 +71,14 @@ def _sessions(port: int, token: str, seconds: float, go: Any, out: Any) -> None:
             for i in range(SESSIONS)
         ]
         # Each session has two connections: its stream, and one for its calls.
-        streamers = [RawClient(port, token, c) for c in credentials[:STREAMING]]
-        beaters = [RawClient(port, token, c) for c in credentials]
+        url = f"http://127.0.0.1:{port}"
+        streamers = [AsyncClient(url, token, c) for c in credentials[:STREAMING]]
+        beaters = [AsyncClient(url, token, c) for c in credentials]
         pushed = [0] * STREAMING
         last_push = [time.monotonic()]
 
         async def listen(n: int) -> None:
-            async for event, _ in streamers[n].events():
+            async for event, _ in streamers[n].stream():
                 if event == "message":
                     pushed[n] += 1
                     last_push[0] = time.monotonic()
@@ -92,10 +95,9 @@ def _sessions(port: int, token: str, seconds: float, go: Any, out: Any) -> None:
             while time.monotonic() < stop:
                 t0 = time.perf_counter()
                 try:
-                    status, _ = await beaters[i].request("POST", "/v1/peers/me/heartbeat", {})
-                except (OSError, ValueError, asyncio.IncompleteReadError):
+                    status, _ = await beaters[i].exchange(Api.heartbeat())
+                except LockdError:
                     status = 0
-                    await beaters[i].close()
                 latencies.append((time.perf_counter() - t0) * 1000)
                 beats, errors = beats + (status == 200), errors + (status != 200)
                 await asyncio.sleep(HEARTBEAT_SECONDS)
@@ -120,8 +122,8 @@ def _senders(
 
     async def run() -> dict[str, Any]:
         clients = [
-            RawClient(
-                port,
+            AsyncClient(
+                f"http://127.0.0.1:{port}",
                 token,
                 await _register(port, token, kind="person", client="load", name=f"load{proc}-{c}"),
             )
@@ -144,10 +146,9 @@ def _senders(
                 body = {"to": f"sess{(c * 7 + k) % SESSIONS}", "message": f"{proc}-{c}-{k}"}
                 t0 = time.perf_counter()
                 try:
-                    status, _ = await clients[c].request("POST", "/v1/messages", body)
-                except (OSError, ValueError, asyncio.IncompleteReadError):
+                    status, _ = await clients[c].exchange(Api.send(**body))
+                except LockdError:
                     status = 0
-                    await clients[c].close()
                 latencies.append((time.perf_counter() - t0) * 1000)
                 sent, errors = sent + (status == 200), errors + (status != 200)
                 k += 1

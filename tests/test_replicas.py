@@ -21,7 +21,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from bench.rawhttp import RawClient
 from lockd.client import Api, AsyncClient, Client
 from lockd.errors import LockdError
 from lockd.testing import LOCKD_ENV, Broker, free_port
@@ -482,25 +481,22 @@ async def test_messages_under_load_across_replicas_arrive_once(
     seconds = float(os.environ.get("LOCKD_LOAD_SECONDS", "20")) / 2
     pair = list(replicas)
 
-    async def register(b: Broker, name: str) -> RawClient:
-        anon = RawClient(b.port, b.token)
-        status, body = await anon.request(
-            "POST",
-            "/v1/peers",
-            {"cwd": "/load", "repo_id": REPO, "repo_root": "/load", "kind": "person", "name": name},
-        )
-        await anon.close()
+    async def register(b: Broker, name: str) -> AsyncClient:
+        anon = AsyncClient(f"http://127.0.0.1:{b.port}", b.token)
+        fields = {"cwd": "/load", "repo_id": REPO, "repo_root": "/load", "kind": "person"}
+        status, body = await anon.exchange(Api.register(**fields, name=name))
+        await anon.aclose()
         assert status == 200, body
-        return RawClient(b.port, b.token, body["credential"])
+        return AsyncClient(f"http://127.0.0.1:{b.port}", b.token, body["credential"])
 
     receivers = [await register(pair[i % 2], f"r{i}") for i in range(10)]
     got: dict[str, list[str]] = {f"r{i}": [] for i in range(10)}
 
-    async def listen(name: str, c: RawClient) -> None:
-        async for event, data in c.events():
+    async def listen(name: str, c: AsyncClient) -> None:
+        async for event, data in c.stream():
             if event == "message":
                 got[name].append(data["message_id"])
-                await c.request("POST", "/v1/messages/ack", {"message_ids": [data["message_id"]]})
+                await c.exchange(Api.ack([data["message_id"]]))
 
     listeners = [asyncio.create_task(listen(f"r{i}", c)) for i, c in enumerate(receivers)]
     senders = [await register(pair[i % 2], f"s{i}") for i in range(20)]
@@ -508,13 +504,11 @@ async def test_messages_under_load_across_replicas_arrive_once(
     sent: dict[str, list[str]] = {f"r{i}": [] for i in range(10)}
     stop = time.perf_counter() + seconds
 
-    async def send_loop(k: int, c: RawClient) -> None:
+    async def send_loop(k: int, c: AsyncClient) -> None:
         n = 0
         while time.perf_counter() < stop:
             to = f"r{(k + n) % 10}"
-            status, body = await c.request(
-                "POST", "/v1/messages", {"to": to, "message": f"{k}-{n}"}
-            )
+            status, body = await c.exchange(Api.send(to, f"{k}-{n}"))
             assert status == 200, body
             sent[to].append(body["message_id"])
             n += 1
@@ -529,7 +523,7 @@ async def test_messages_under_load_across_replicas_arrive_once(
         t.cancel()
     await asyncio.gather(*listeners, return_exceptions=True)
     for c in receivers + senders:
-        await c.close()
+        await c.aclose()
     # Throughput only: senders and receivers share this one process with two
     # brokers and PostgreSQL on two cores, so latencies here would be its own
     # queueing (bench/bench_team.py measures latency, one message at a time).
