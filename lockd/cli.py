@@ -332,6 +332,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 5 if claimed and args.exit_code else 0
 
 
+# ---- agent clients' settings ---------------------------------------------------
+def cmd_setup(args: argparse.Namespace) -> int:
+    from lockd.setup import run
+
+    result = run(
+        args.client,
+        "project" if args.project else "user",
+        uninstall=args.uninstall,
+        dry_run=args.dry_run,
+        use_path=args.use_path,
+    )
+    emit(args, result.to_json(), result.text())
+    return 0
+
+
 # ---- parser -------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     import argparse  # not at module level: the git hook's path never parses with it
@@ -431,6 +446,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("check", cmd_check, "which claims cover these files")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--exit-code", action="store_true", help="exit 5 when any path is claimed")
+    p = sub.add_parser(
+        "setup",
+        help="connect an agent client to lockd: its MCP server and hooks, in one command",
+        description="Put lockd's MCP server and hooks into an agent client's settings, "
+        "leaving everything else in them as it is. Running it again changes nothing; "
+        "--uninstall takes out exactly lockd's entries.",
+    )
+    clients = p.add_subparsers(dest="client", metavar="CLIENT", required=True)
+    text = (
+        "Add the MCP server lockd to ~/.claude.json and the inbox and guard hooks to "
+        "~/.claude/settings.json (--project: .mcp.json and .claude/settings.json here), "
+        "with this installation's lockd and lockd-mcp by absolute path; prints what it "
+        "changes and the claude command line that turns on lockd's channel"
+    )
+    c = clients.add_parser(
+        "claude-code", help="Claude Code (MCP server, hooks, channel)", description=text
+    )
+    c.set_defaults(handler=cmd_setup)
+    c.add_argument(
+        "--project",
+        action="store_true",
+        help="this directory's .mcp.json and .claude/settings.json instead of your user settings",
+    )
+    c.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    c.add_argument(
+        "--uninstall", action="store_true", help="remove lockd's server and hooks (only those)"
+    )
+    c.add_argument(
+        "--use-path",
+        action="store_true",
+        help="write bare `lockd` and `lockd-mcp` (found on PATH when they run) instead of "
+        "absolute paths: for project settings that others share",
+    )
+    c.add_argument("--json", action="store_true", help="print JSON for scripts")
     try:
         from lockd.githooks import add_commands
     except ImportError:  # pragma: no cover - during partial installs
