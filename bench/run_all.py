@@ -4,10 +4,10 @@ Run: .venv/bin/python bench/run_all.py [--quick] [--out bench/RESULTS.md]
 
 Each section is a separate module's `run()`, so each can also be run alone
 (`bench/bench_broker.py`, `bench_claims.py`, `bench_hooks.py`, `bench_mcp.py`,
-`bench_patterns.py`, `bench_team.py`, which needs PostgreSQL, `bench_clients.py`, which
-needs the Claude Code CLI from `npm ci --prefix tests/clients`). Figures are
-medians and p99 over repeated runs: these machines are shared and noisy, so
-read ratios and medians, not single runs.
+`bench_patterns.py`, `bench_hostile.py`, `bench_team.py`, which needs PostgreSQL,
+`bench_clients.py`, which needs the Claude Code CLI from `npm ci --prefix
+tests/clients`). Figures are medians and p99 over repeated runs: these machines
+are shared and noisy, so read ratios and medians, not single runs.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bench import (  # noqa: E402
     bench_claims,
     bench_clients,
     bench_hooks,
+    bench_hostile,
     bench_mcp,
     bench_patterns,
     bench_team,
@@ -40,6 +41,10 @@ def sections(quick: bool) -> list[tuple[str, Callable[[], Rows]]]:
         ("Broker", lambda: bench_broker.run(200 if quick else 500, 3 if quick else 5)),
         ("Intents", lambda: bench_claims.run(10_000, 50 if quick else 200)),
         ("Patterns", lambda: bench_patterns.run(rounds=30 if quick else 100)),
+        (
+            "Hostile patterns",
+            lambda: bench_hostile.run(10 if quick else 30, 5.0 if quick else 10.0),
+        ),
         ("Git hooks", lambda: bench_hooks.run(7 if quick else 15)),
         ("MCP end to end", lambda: bench_mcp.run(100 if quick else 150, 10 if quick else 30)),
         (

@@ -13,6 +13,7 @@ serializes those transactions across brokers with an advisory lock.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import time
 from collections.abc import Callable
@@ -29,6 +30,12 @@ if TYPE_CHECKING:
     from lockd.registry import Registry
 
 MAX_TTL_SECONDS = 30 * 86400
+NOTICE_PAIRS = 10  # clashing pattern pairs named in one notice to a holder
+# A refusal lists the first this many conflicts (in the order of the patterns)
+# and counts them all (`conflicts_total`): 100 floating patterns against 10,000
+# claims are 270,000 conflicts (every tree meets every one), an 80 MB answer
+# no client or agent could use, built while the broker answers nobody else.
+MAX_CONFLICTS_LISTED = 100
 # A backslash that separates (a Windows path), not one of the `\xNN` escapes
 # git's undecodable file names travel with (lockd/gitcmd.py `path_text`).
 WINDOWS_SEPARATOR = re.compile(r"\\(?!x[0-9a-fA-F]{2})")
@@ -60,7 +67,7 @@ class _Lost(Exception):
     claim; `fresh` is the repo as read there (None: memory was exact)."""
 
     def __init__(
-        self, fresh: IntentIndex | None, clashes: list[tuple[str, Intent]], version: int
+        self, fresh: IntentIndex | None, clashes: list[list[Intent]], version: int
     ) -> None:
         super().__init__("claim refused by the database's claims")
         self.fresh = fresh
@@ -146,17 +153,21 @@ class ClaimRegistry:
         if not repo_id:
             raise invalid("repo is empty")
         wanted = patterns.normalize_all(list(raw_patterns))
+        patterns.check_limits(wanted)
         now = time.time()
         expires = now + ttl_seconds if ttl_seconds else None
         shared = self.reg.shared
         async with self._lock:
             idx = self.index(repo_id, ignorecase)
-            clashes = [
-                (req, held)
-                for req, held in idx.conflicts(peer.peer_id, wanted, mode)
-                if _current(held, now)
-            ]
-            if clashes and not shared:
+            # Off the event loop (it may take a while against 10,000 intents),
+            # still under the lock: nothing changes the index meanwhile.
+            clashes = await asyncio.to_thread(
+                lambda: [
+                    [held for held in per if _current(held, now)]
+                    for per in idx.clashes(peer.peer_id, wanted, mode)
+                ]
+            )
+            if any(clashes) and not shared:
                 return await self._refuse(
                     peer, repo_id, wanted, mode, reason, clashes, notify_when_free
                 )
@@ -177,18 +188,17 @@ class ClaimRegistry:
                     version, recorded = tx.claim_state(repo_id)
                     ignorecase = idx.ignorecase if recorded is None else recorded
                     if version == known and ignorecase == idx.ignorecase:
-                        if clashes:
+                        if any(clashes):
                             raise _Lost(None, clashes, version)
                     else:
                         read = IntentIndex(ignorecase)
                         for live in tx.live_intents(repo_id):
                             read.add(live)
                         lost = [
-                            (req, other)
-                            for req, other in read.conflicts(peer.peer_id, wanted, mode)
-                            if _current(other, now)
+                            [other for other in per if _current(other, now)]
+                            for per in read.clashes(peer.peer_id, wanted, mode)
                         ]
-                        if lost:
+                        if any(lost):
                             raise _Lost(read, lost, version)
                         held = {i.pattern: i for i in read if i.peer_id == peer.peer_id}
                         fresh.append(read)
@@ -279,30 +289,50 @@ class ClaimRegistry:
         wanted: list[str],
         mode: str,
         reason: str,
-        clashes: list[tuple[str, Intent]],
+        clashes: list[list[Intent]],
         notify_when_free: bool,
     ) -> dict[str, Any]:
-        conflicts = []
-        for requested, held in clashes:
-            view = self._view(held, peer)
-            conflicts.append(
-                {
-                    "peer_id": held.peer_id,
-                    "peer_name": view["peer_name"],
-                    "summary": view["summary"],
-                    "pattern": held.pattern,
-                    "mode": held.mode,
-                    "reason": held.reason,
-                    "since": held.since,
-                    "intent_id": held.intent_id,
-                    "requested": requested,
-                    "paths": [],
-                    "example": patterns.example_path(
-                        requested, held.pattern, self.index(repo_id).ignorecase
-                    ),
-                }
-            )
-        holders = sorted({c["peer_id"] for c in conflicts})
+        """`clashes`: per pattern of `wanted`, the intents it clashes with."""
+        ignorecase = self.index(repo_id).ignorecase
+
+        def describe() -> tuple[list[dict[str, Any]], dict[str, str]]:
+            """Off the loop (an example is a product; a wide call may have 100,000
+            clashes): the conflicts listed, and per holder the pairs named."""
+            pairs = ((req, held) for req, per in zip(wanted, clashes, strict=True) for held in per)
+            out = []
+            for requested, held in itertools.islice(pairs, MAX_CONFLICTS_LISTED):
+                view = self._view(held, peer)
+                out.append(
+                    {
+                        "peer_id": held.peer_id,
+                        "peer_name": view["peer_name"],
+                        "summary": view["summary"],
+                        "pattern": held.pattern,
+                        "mode": held.mode,
+                        "reason": held.reason,
+                        "since": held.since,
+                        "intent_id": held.intent_id,
+                        "requested": requested,
+                        "paths": [],
+                        "example": patterns.example_path(requested, held.pattern, ignorecase),
+                    }
+                )
+            named: dict[str, list[str]] = {}
+            counts: dict[str, int] = {}
+            for requested, per in zip(wanted, clashes, strict=True):
+                for held in per:
+                    counts[held.peer_id] = counts.get(held.peer_id, 0) + 1
+                    mine = named.setdefault(held.peer_id, [])
+                    if len(mine) < NOTICE_PAIRS:
+                        mine.append(f"{requested} ~ your {held.pattern}")
+            said = {}
+            for holder_id, pairs_named in named.items():
+                more = counts[holder_id] - len(pairs_named)
+                said[holder_id] = "; ".join(pairs_named) + (f"; and {more} more" if more else "")
+            return out, said
+
+        conflicts, said = await asyncio.to_thread(describe)
+        holders = sorted(said)
 
         def refuse(tx: Tx) -> None:
             tx.record_event(
@@ -316,13 +346,10 @@ class ClaimRegistry:
                 tx.add_watch(peer.peer_id, repo_id, wanted, mode)
 
         await self.store.write(refuse)
-        by_holder: dict[str, list[str]] = {}
-        for c in conflicts:
-            by_holder.setdefault(c["peer_id"], []).append(f"{c['requested']} ~ your {c['pattern']}")
-        for holder_id, pairs in by_holder.items():
+        for holder_id, listed in said.items():
             await self.reg.notice(
                 [holder_id],
-                f"{peer.name} ({peer.peer_id}) wanted files you claim: {'; '.join(pairs)}. "
+                f"{peer.name} ({peer.peer_id}) wanted files you claim: {listed}. "
                 f"Their reason: {reason}. Reply with send_message(to={peer.name!r}) or "
                 "release_intent when you are done.",
                 event="claim_refused",
@@ -340,6 +367,7 @@ class ClaimRegistry:
             "granted": False,
             "intents": [],
             "conflicts": conflicts,
+            "conflicts_total": sum(map(len, clashes)),  # all, listed or not
             "watching": notify_when_free,
         }
 
@@ -668,7 +696,11 @@ class ClaimRegistry:
                     idx is not None
                     and watcher is not None
                     and watcher.alive
-                    and idx.conflicts(watcher.peer_id, watch["patterns"], watch["mode"])
+                    and any(
+                        await asyncio.to_thread(
+                            idx.clashes, watcher.peer_id, watch["patterns"], watch["mode"]
+                        )
+                    )
                 )
                 if blocked:
                     continue

@@ -6,15 +6,28 @@ Index: a trie over the literal leading directories of anchored patterns.
 no literal anchor and lives in `floating`. A query pattern can only overlap
 intents stored along its own literal path (ancestors), beneath it (subtree),
 or floating ones; everything else is skipped without touching the automaton.
+
+Within a node, intents are grouped by what they claim inside its directories
+(`patterns.split`: `/src/pkg1/**/*.py` is `**/*.py` inside `src/pkg1/`), so
+one announce makes one automaton product per distinct group and directory
+state, not one per intent (`lockd.probe`). Every decision stays exact.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from lockd import patterns
 from lockd.models import Intent
+from lockd.probe import Probe, split
+
+# A decision runs on a worker thread (lockd.claims); the event loop waiting for
+# the GIL would get it only after the 5 ms switch interval, several times per
+# request. Releasing it every so many groups (~0.2 ms of work) keeps the
+# broker's other answers prompt while a 10,000-intent decision runs.
+YIELD_EVERY = 256
 
 
 def modes_clash(a: str, b: str) -> bool:
@@ -33,15 +46,21 @@ def anchor_segments(pattern: str) -> list[str] | None:
 
 @dataclass
 class _Node:
+    dirs: str = ""  # the literal directories leading here: `src/api/`
     children: dict[str, _Node] = field(default_factory=dict)
     items: dict[str, Intent] = field(default_factory=dict)
+    groups: dict[str, dict[str, Intent]] = field(default_factory=dict)  # by tail
 
-    def walk(self) -> Iterator[Intent]:
+    def nodes(self) -> Iterator[_Node]:
         stack = [self]
         while stack:
             node = stack.pop()
-            yield from node.items.values()
+            yield node
             stack.extend(node.children.values())
+
+    def walk(self) -> Iterator[Intent]:
+        for node in self.nodes():
+            yield from node.items.values()
 
 
 class IntentIndex:
@@ -51,12 +70,17 @@ class IntentIndex:
         self.ignorecase = ignorecase
         self.root = _Node()
         self.floating: dict[str, Intent] = {}
+        self._floating_groups: dict[str, dict[str, Intent]] = {}  # by pattern
         self.by_id: dict[str, Intent] = {}
-        self._where: dict[str, list[str] | None] = {}
+        self._where: dict[str, tuple[tuple[str, ...] | None, str]] = {}  # anchor, tail
         # Per intent: a literal suffix every claimed path ends with (cheap
-        # `endswith` rejects most candidates) and the compiled matcher, both
-        # made once at add time so a check never compiles a pattern.
-        self._tests: dict[str, tuple[str, Callable[[str], object]]] = {}
+        # `endswith` rejects most candidates), how many characters of a path
+        # its node's directories take, and what it claims inside them; the
+        # compiled matchers of those are shared by every intent with the same
+        # rest, made at add time so a check never compiles a pattern. Plain
+        # tuples and strings: the garbage collector need not trace them.
+        self._tests: dict[str, tuple[str, int, str]] = {}
+        self._matchers: dict[str, tuple[Callable[[str], object], int]] = {}  # tail -> (test, uses)
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -65,41 +89,53 @@ class IntentIndex:
         return iter(list(self.by_id.values()))
 
     def _key(self, seg: str) -> str:
-        return seg.lower() if self.ignorecase else seg
+        return patterns.fold_case(seg) if self.ignorecase else seg
 
     _fold = _key
 
     def add(self, intent: Intent) -> None:
         self.remove(intent.intent_id)
         segs = anchor_segments(intent.pattern)
+        dirs, tail = split(intent.pattern)
         self.by_id[intent.intent_id] = intent
-        self._where[intent.intent_id] = segs
+        self._where[intent.intent_id] = (None if segs is None else tuple(segs), tail)
         suffix = patterns.literal_suffix(intent.pattern) or ""
-        self._tests[intent.intent_id] = (
-            self._fold(suffix),
-            patterns.matcher(intent.pattern, self.ignorecase),
-        )
+        self._tests[intent.intent_id] = (self._fold(suffix), len(dirs), tail)
+        test, uses = self._matchers.get(tail) or (patterns.matcher(tail, self.ignorecase), 0)
+        self._matchers[tail] = (test, uses + 1)
         if segs is None:
             self.floating[intent.intent_id] = intent
+            self._floating_groups.setdefault(tail, {})[intent.intent_id] = intent
             return
         node = self.root
         for seg in segs:
-            node = node.children.setdefault(self._key(seg), _Node())
+            child = node.children.get(self._key(seg))
+            if child is None:
+                child = node.children[self._key(seg)] = _Node(f"{node.dirs}{seg}/")
+            node = child
         node.items[intent.intent_id] = intent
+        node.groups.setdefault(tail, {})[intent.intent_id] = intent
 
     def remove(self, intent_id: str) -> Intent | None:
         intent = self.by_id.pop(intent_id, None)
         if intent is None:
             return None
-        segs = self._where.pop(intent_id)
+        segs, tail = self._where.pop(intent_id)
         del self._tests[intent_id]
+        test, uses = self._matchers[tail]
+        if uses > 1:
+            self._matchers[tail] = (test, uses - 1)
+        else:
+            del self._matchers[tail]
         if segs is None:
             self.floating.pop(intent_id, None)
+            _drop(self._floating_groups, tail, intent_id)
             return intent
         path = [self.root]
         for seg in segs:
             path.append(path[-1].children[self._key(seg)])
         path[-1].items.pop(intent_id, None)
+        _drop(path[-1].groups, tail, intent_id)
         for parent, seg in zip(reversed(path[:-1]), reversed(segs), strict=True):
             child = parent.children[self._key(seg)]
             if child.items or child.children:
@@ -137,31 +173,90 @@ class IntentIndex:
         return found
 
     def _claiming(self, items: dict[str, Intent], path: str, folded: str) -> list[Intent]:
-        tests = self._tests
+        """Of `items` (all at one node, whose directories `path` starts with),
+        those that claim `path`."""
+        tests, matchers = self._tests, self._matchers
         out = []
         for intent_id, intent in items.items():
-            suffix, full = tests[intent_id]
-            if folded.endswith(suffix) and full(path):
+            suffix, skip, tail = tests[intent_id]
+            if folded.endswith(suffix) and matchers[tail][0](path[skip:]):
                 out.append(intent)
         return out
 
+    def _groups_for(self, pattern: str) -> Iterator[tuple[str, dict[str, dict[str, Intent]]]]:
+        """(directories, intents by tail) of every node that may hold an
+        intent overlapping `pattern`: the same superset as `candidates`."""
+        yield "", self._floating_groups
+        segs = anchor_segments(pattern)
+        node: _Node | None = self.root
+        for seg in segs or []:
+            assert node is not None
+            yield node.dirs, node.groups
+            node = node.children.get(self._key(seg))
+            if node is None:
+                return
+        for below in node.nodes():
+            yield below.dirs, below.groups
+
     def conflicts(self, peer_id: str, requested: list[str], mode: str) -> list[tuple[str, Intent]]:
-        """Every (requested pattern, other peer's intent) pair that clashes."""
-        out: list[tuple[str, Intent]] = []
-        for pattern in requested:
+        """Every (requested pattern, other peer's intent) pair that clashes, in
+        the order of `requested`."""
+        found = self.clashes(peer_id, requested, mode)
+        return [(p, other) for p, others in zip(requested, found, strict=True) for other in others]
+
+    def clashes(self, peer_id: str, requested: list[str], mode: str) -> list[list[Intent]]:
+        """Per requested pattern, the other peers' intents it clashes with (a
+        list per pattern, not a pair per clash: a wide call may have 100,000).
+        Plain files are looked up as paths; the other patterns go through one
+        Probe together, one pass over the nodes any of them may reach."""
+        found: list[list[Intent]] = [[] for _ in requested]
+        globs: list[int] = []
+        for i, pattern in enumerate(requested):
             path = patterns.literal_path(pattern)
-            if path is not None:  # a plain file: whoever claims that path, nothing else
-                out += [
-                    (pattern, other)
-                    for other in self.claims_on(path)
-                    if other.peer_id != peer_id and modes_clash(mode, other.mode)
-                ]
+            if path is None:
+                globs.append(i)
                 continue
-            for other in self.candidates(pattern):
-                if other.peer_id == peer_id or not modes_clash(mode, other.mode):
-                    continue
-                if not patterns.could_overlap(pattern, other.pattern, self.ignorecase):
-                    continue
-                if patterns.overlaps(pattern, other.pattern, self.ignorecase):
-                    out.append((pattern, other))
-        return out
+            found[i] = [  # a plain file: whoever claims that path, nothing else
+                other
+                for other in self.claims_on(path)
+                if other.peer_id != peer_id and modes_clash(mode, other.mode)
+            ]
+        if globs:
+            probe = Probe([requested[i] for i in globs], self.ignorecase)
+            pace = 0
+            for dirs, groups in self._nodes_for([requested[i] for i in globs]):
+                for tail, intents in groups.items():
+                    pace += 1
+                    if not pace % YIELD_EVERY:
+                        time.sleep(0)  # hand the GIL to the event loop (see YIELD_EVERY)
+                    rivals = [
+                        other
+                        for other in intents.values()
+                        if other.peer_id != peer_id and modes_clash(mode, other.mode)
+                    ]
+                    if not rivals:
+                        continue
+                    hits = probe.meets(dirs, tail)
+                    if hits:
+                        for k in probe.which(hits):
+                            found[globs[k]] += rivals
+        return found
+
+    def _nodes_for(self, wanted: list[str]) -> list[tuple[str, dict[str, dict[str, Intent]]]]:
+        """(directories, intents by tail) of each node, once, that any of
+        `wanted` may reach (`_groups_for`)."""
+        seen: dict[int, tuple[str, dict[str, dict[str, Intent]]]] = {}
+        if any(anchor_segments(p) is None for p in wanted):  # a floating one reaches all
+            wanted = ["/**"]
+        for pattern in wanted:
+            for dirs, groups in self._groups_for(pattern):
+                seen.setdefault(id(groups), (dirs, groups))
+        return list(seen.values())
+
+
+def _drop(groups: dict[str, dict[str, Intent]], tail: str, intent_id: str) -> None:
+    group = groups.get(tail)
+    if group is not None:
+        group.pop(intent_id, None)
+        if not group:
+            del groups[tail]
