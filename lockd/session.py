@@ -167,6 +167,7 @@ class AgentSession:
         self._tasks: list[asyncio.Task[None]] = []
         self._agent: tuple[int | None, float | None] = (None, None)
         self._client_session: str | None = None
+        self.lapsed: dict[str, Any] | None = None  # the broker's word that our claims went
 
     @property
     def peer_id(self) -> str:
@@ -190,7 +191,9 @@ class AgentSession:
         folder = sessions_dir()
         for n in range(1, 50):
             path = folder / f"{digest}-{n}.json"
-            fh = open(path, "a+")  # noqa: SIM115 - held for the session's life
+            # 0600 from the start: it holds the session's credential.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fh = os.fdopen(fd, "r+")
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -238,22 +241,35 @@ class AgentSession:
             self.api.token = config.read_token()
             fields = registration(self.repo, self.cwd, "agent", self.client_name, self.name)
             fields["credential"] = self.api.credential
-            peer = await self.api.call(Api.register(**fields))
+            peer = self._note_lapse(await self.api.call(Api.register(**fields)))
             self.api.credential = peer.pop("credential")
             self.peer = peer
             self._save_identity()
 
+    def _note_lapse(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """The broker says once, in whichever answer comes first after this
+        session was declared gone, that its claims were released: keep it."""
+        lapsed = answer.pop("lapsed", None)
+        if lapsed:
+            log.warning("%s", lapsed.get("message", "this session's claims were released"))
+            self.lapsed = lapsed
+        return answer
+
+    def take_lapse(self) -> dict[str, Any] | None:
+        lapsed, self.lapsed = self.lapsed, None
+        return lapsed
+
     async def call(self, req: Req) -> dict[str, Any]:
         """A broker call that survives a broker restart: re-register and retry once."""
         try:
-            return await self.api.call(req)
+            return self._note_lapse(await self.api.call(req))
         except LockdError as exc:
             if exc.kind not in ("unavailable", "forbidden", "unauthorized"):
                 raise
             if exc.kind == "forbidden" and "credential" not in exc.message:
                 raise
         await self.register()
-        return await self.api.call(req)
+        return self._note_lapse(await self.api.call(req))
 
     def run_background(self, on_message: Callable[[dict[str, Any]], Awaitable[bool]]) -> None:
         self._tasks.append(asyncio.create_task(self._heartbeat_forever()))

@@ -103,12 +103,17 @@ class LockdMCP:
         return data, self.unread_fields(unread)
 
     def unread_fields(self, unread: int) -> dict[str, Any]:
-        if not unread:
-            return {"unread": 0}
-        hint = f"{unread} unread message{'s' if unread != 1 else ''}: call check_messages"
-        if self.channel.off:
-            hint += f" ({self.channel.off})"
-        return {"unread": unread, "unread_hint": hint}
+        """`unread`, a hint while messages wait, and a notice the broker gave once."""
+        fields: dict[str, Any] = {"unread": unread}
+        lapsed = self.session.take_lapse() if self.session is not None else None
+        if lapsed:
+            fields["notice"] = lapsed.get("message")
+        if unread:
+            hint = f"{unread} unread message{'s' if unread != 1 else ''}: call check_messages"
+            if self.channel.off:
+                hint += f" ({self.channel.off})"
+            fields["unread_hint"] = hint
+        return fields
 
 
 def _repo_path(state: LockdMCP, path: str) -> str:
@@ -166,6 +171,7 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
         return shapes.Sent(
             message_id=data["message_id"],
             recipients=data["recipients"],
+            away=data.get("away") or [],
             **unread,
         )
 

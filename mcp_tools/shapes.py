@@ -10,6 +10,7 @@ from pydantic import BaseModel
 class Shape(BaseModel):
     unread: int = 0
     unread_hint: str | None = None  # set while messages wait: how to read them, and why
+    notice: str | None = None  # said once: e.g. that lockd released our claims while we were away
 
 
 class PeerInfo(BaseModel):
@@ -28,6 +29,7 @@ class Peers(Shape):
 class Sent(Shape):
     message_id: str
     recipients: list[str]
+    away: list[str] = []  # recipients whose session is gone: the message waits in their inbox
 
 
 class Summary(Shape):

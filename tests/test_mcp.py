@@ -11,7 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lockd.testing import Broker
+from lockd.client import Api
+from lockd.testing import Broker, free_port
 from tests.gitutil import add_worktree, make_repo
 from tests.mcputil import mcp_session
 
@@ -261,3 +262,27 @@ def test_mcp_inspector_cli_lists_the_tools(repo: Path, env: dict[str, str], stri
     tools = json.loads(proc.stdout)["tools"]
     assert {t["name"] for t in tools} == TOOLS
     assert all(t.get("outputSchema") for t in tools)
+
+
+async def test_a_session_past_its_lease_is_told_once_in_its_next_result(
+    lockd_home: Path, repo: Path
+) -> None:
+    """Heartbeats every 10 s against a 2 s lease: the broker declares the
+    session gone and releases its claim; the next tool result says so, once."""
+    from tests.polling import until
+
+    broker = Broker(lockd_home, free_port(), extra_env={"LOCKD_LEASE_SECONDS": "2"})
+    broker.start()
+    try:
+        env = {**os.environ, **broker.env}
+        async with mcp_session(str(repo), env, "lapse") as s:
+            granted = await s.call("announce_intent", patterns=["src/api/"], reason="refactor")
+            assert granted["granted"]
+            observer = broker.register(name="observer")
+            repo_id = (await s.call("whoami"))["repo"]
+            await until(lambda: observer.call(Api.locks(repo_id))["locks"] == [], timeout=15)
+            told = await s.call("list_peers")
+            assert "released its claims" in told["notice"] and "src/api/" in told["notice"]
+            assert (await s.call("list_peers")).get("notice") is None
+    finally:
+        broker.stop()
