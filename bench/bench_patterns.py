@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import summary, table  # noqa: E402
-from lockd import patterns  # noqa: E402
+from lockd import patterns, probe  # noqa: E402
 from lockd.conflicts import IntentIndex  # noqa: E402
 from lockd.models import Intent  # noqa: E402
 
@@ -48,6 +48,12 @@ def mixed_pattern(rng: random.Random) -> str:
     return patterns.normalize(raw)
 
 
+def forget() -> None:
+    """Empty the caches of decided pairs (not the compiled automata)."""
+    for cached in (patterns._overlap, patterns._meets, patterns._meet_from, probe._meet_from):
+        cached.cache_clear()
+
+
 def best_of(fn: Callable[[], int], repeat: int = 3) -> tuple[float, int]:
     """Seconds of the fastest run (the others paid for the shared machine)."""
     best, result = float("inf"), 0
@@ -66,7 +72,7 @@ def overlap_rate(n: int) -> list[tuple[str, str, str]]:
         patterns._nfa(a, False), patterns._nfa(b, False)
 
     def cold() -> int:
-        patterns._overlap.cache_clear()
+        forget()
         return sum(patterns.overlaps(a, b) for a, b in pairs)
 
     def cached() -> int:
@@ -125,7 +131,7 @@ def index_latency(n: int, rounds: int) -> list[tuple[str, str, str]]:
         samples, hits = [], 0
         for _ in range(max(5, int(rounds * share))):
             pattern = make()
-            patterns._overlap.cache_clear()  # a new announce: its pairs are not cached
+            forget()  # a new announce: its pairs are not cached
             t0 = time.perf_counter()
             found = index.conflicts("me", [pattern], "exclusive")
             samples.append((time.perf_counter() - t0) * 1000)

@@ -57,11 +57,18 @@ class Probe:
         return [i for bit, i in self._bits if hits & bit]
 
     def meets(self, dirs: str, tail: str) -> int:
+        states = self.states(dirs)
+        return self.decide(states, tail) if states else 0
+
+    def states(self, dirs: str) -> int:
+        """The union's states after `dirs` (0: no pattern reaches below them)."""
         states = self._at.get(dirs)
         if states is None:
             states = self._at[dirs] = self.glob.walk(dirs)
-        if not states:
-            return 0
+        return states
+
+    def decide(self, states: int, tail: str) -> int:
+        """`meets` for the states after the directories (`states`, not 0)."""
         key = (states, tail)
         got = self._seen.get(key)
         if got is None:
