@@ -22,7 +22,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import broker, pct, table  # noqa: E402
-from lockd.client import Api, AsyncClient  # noqa: E402
+from lockd.client.aio import AsyncClient  # noqa: E402
+from lockd.client.api import Api
 from lockd.testing import Broker  # noqa: E402
 
 

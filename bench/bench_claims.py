@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import broker, pct, table  # noqa: E402
-from lockd.client import Api  # noqa: E402
+from lockd.client.api import Api  # noqa: E402
 from lockd.testing import Broker  # noqa: E402
 
 REPO = "git:example.com/big/monorepo"

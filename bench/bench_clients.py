@@ -36,8 +36,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import broker, table  # noqa: E402
-from lockd.client import Api  # noqa: E402
-from lockd.repo import identify  # noqa: E402
+from lockd.client.api import Api  # noqa: E402
+from lockd.local.repo import identify  # noqa: E402
 from lockd.testing import Broker  # noqa: E402
 from tests.clients.claudecode import ClaudeCode, claude_bin  # noqa: E402
 from tests.clients.fake_anthropic import FakeAnthropic, Request, Step, say, tool_use  # noqa: E402

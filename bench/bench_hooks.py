@@ -26,9 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import broker, pct, table  # noqa: E402
-from lockd import githooks  # noqa: E402
-from lockd.client import Api  # noqa: E402
-from lockd.repo import identify  # noqa: E402
+from lockd.client.api import Api  # noqa: E402
+from lockd.githooks import install as githooks  # noqa: E402
+from lockd.local.repo import identify  # noqa: E402
 from lockd.testing import Broker  # noqa: E402
 
 GIT_ENV = {
@@ -129,7 +129,7 @@ def guard_payload(repo: Path) -> str:
 def import_cost() -> float:
     """Cumulative import time of `lockd.githooks` in a fresh interpreter (ms)."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import lockd.cli, lockd.githooks"],
+        [sys.executable, "-X", "importtime", "-c", "import lockd.cli.main, lockd.githooks.check"],
         capture_output=True,
         text=True,
         check=True,
@@ -137,7 +137,7 @@ def import_cost() -> float:
     total = 0
     for line in proc.stderr.splitlines():
         parts = line.split("|")
-        if len(parts) == 3 and parts[2].strip() in ("lockd.cli", "lockd.githooks"):
+        if len(parts) == 3 and parts[2].strip() in ("lockd.cli.main", "lockd.githooks.check"):
             total = max(total, int(parts[1]))
     return total / 1000
 

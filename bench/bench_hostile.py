@@ -34,11 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_patterns import forget, mixed_pattern  # noqa: E402
 from bench.common import broker, pct, summary, table  # noqa: E402
-from lockd import patterns  # noqa: E402
-from lockd.client import Api  # noqa: E402
-from lockd.conflicts import IntentIndex  # noqa: E402
-from lockd.errors import LockdError  # noqa: E402
-from lockd.models import Intent  # noqa: E402
+from lockd.client.api import Api  # noqa: E402
+from lockd.core import patterns  # noqa: E402
+from lockd.core.errors import LockdError  # noqa: E402
+from lockd.core.models import Intent  # noqa: E402
+from lockd.core.overlap import IntentIndex  # noqa: E402
 from lockd.testing import Broker  # noqa: E402
 
 W = patterns.MAX_WILDCARDS

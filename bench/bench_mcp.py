@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import broker, pct, table  # noqa: E402
-from lockd import config  # noqa: E402
-from lockd.client import Api  # noqa: E402
+from lockd.client.api import Api  # noqa: E402
+from lockd.local import config  # noqa: E402
 from lockd.testing import Broker  # noqa: E402
 from tests.mcputil import mcp_session  # noqa: E402
 

@@ -23,9 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import summary, table  # noqa: E402
-from lockd import patterns, probe  # noqa: E402
-from lockd.conflicts import IntentIndex  # noqa: E402
-from lockd.models import Intent  # noqa: E402
+from lockd.core import patterns, probe  # noqa: E402
+from lockd.core.models import Intent  # noqa: E402
+from lockd.core.overlap import IntentIndex  # noqa: E402
 
 EXTS = ["py", "ts", "md", "css", "json", "go"]
 

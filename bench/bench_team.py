@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_broker import latency, peer  # noqa: E402
 from bench.bench_claims import REPO, fill  # noqa: E402
 from bench.common import pct, table  # noqa: E402
-from lockd.client import Api  # noqa: E402
+from lockd.client.api import Api  # noqa: E402
 from lockd.testing import Broker, free_port  # noqa: E402
 
 PG_SERVER = os.environ.get("LOCKD_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")

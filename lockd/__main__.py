@@ -1,3 +1,3 @@
-from lockd.cli import entry
+from lockd.cli.main import entry
 
 entry()

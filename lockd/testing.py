@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockd.client import Api, Client
+from lockd.client.api import Api
+from lockd.client.sync import Client
 
 LOCKD_ENV = (
     "LOCKD_HOME",

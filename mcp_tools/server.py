@@ -16,11 +16,13 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import NotificationParams
 
-from lockd import __version__, claiming, config
-from lockd.client import Api
-from lockd.errors import LockdError
-from lockd.repo import relpath_in_repo
-from lockd.session import AgentSession
+from lockd import __version__
+from lockd.client import claiming
+from lockd.client.api import Api
+from lockd.client.session import AgentSession
+from lockd.core.errors import LockdError
+from lockd.local import config
+from lockd.local.repo import relpath_in_repo
 from mcp_tools import shapes
 from mcp_tools.channel import CAPABILITY, MODERN_ERA_NOTE, Channel
 from mcp_tools.stdio import Wire, event_loop_stdio

@@ -6,7 +6,8 @@ JSON line (peer_id, credential, granted), then blocks on the stream."""
 SESSION = r"""
 import http.client, json, os, sys
 import psutil
-from lockd.client import Api, Client
+from lockd.client.api import Api
+from lockd.client.sync import Client
 url, token, port, repo = sys.argv[1:5]
 me = os.getpid()
 c = Client(url, token=token)

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lockd.client import Api, AsyncClient, Client
-from lockd.errors import LockdError
+from lockd.client.aio import AsyncClient
+from lockd.client.api import Api
+from lockd.client.sync import Client
+from lockd.core.errors import LockdError
 from lockd.testing import Broker, free_port
 from tests.pgdb import db_count
 
@@ -82,7 +84,7 @@ def test_names_are_unique_among_live_peers(broker: Broker) -> None:
 def test_bad_sends_are_refused_and_store_nothing(broker: Broker, body: dict, needle: str) -> None:
     alice = broker.register(name="alice")
     bob = broker.register(name="bob")
-    from lockd.client import Req
+    from lockd.client.api import Req
 
     with pytest.raises(LockdError) as err:
         alice.call(Req("POST", "/v1/messages", body))
@@ -196,7 +198,7 @@ async def test_a_database_newer_than_this_lockd_is_refused(tmp_path: Path) -> No
 def test_a_retried_send_is_stored_and_delivered_once(broker: Broker) -> None:
     """A client that resends a send (its broker died after reading it, or a
     replica behind a balancer did) sends the same request key: one message."""
-    from lockd.client import Req
+    from lockd.client.api import Req
 
     alice = broker.register(name="alice")
     bob = broker.register(name="bob")

@@ -19,10 +19,11 @@ from typing import Any
 import psutil
 import pytest
 
-from lockd import claiming
-from lockd.client import Api, Client
-from lockd.errors import LockdError
-from lockd.repo import identify
+from lockd.client import claiming
+from lockd.client.api import Api
+from lockd.client.sync import Client
+from lockd.core.errors import LockdError
+from lockd.local.repo import identify
 from lockd.testing import Broker, free_port
 from tests.agentproc import SESSION
 from tests.gitutil import add_worktree, bare_origin, clone, make_repo
@@ -69,7 +70,8 @@ def history(broker: Broker, repo: str = REPO) -> list[dict[str, Any]]:
 # racer's) and prints the result; on "release" it drops all of its claims.
 RACER = r"""
 import json, sys
-from lockd.client import Api, Client
+from lockd.client.api import Api
+from lockd.client.sync import Client
 url, token, repo, name, pats = sys.argv[1:6]
 c = Client(url, token=token)
 peer = c.call(Api.register(cwd="/tmp/race", repo_id=repo, repo_root="/tmp/race",

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from lockd.cli import build_parser
-from lockd.client import Api, Client
-from lockd.repo import identify
+from lockd.cli.main import build_parser
+from lockd.client.api import Api
+from lockd.client.sync import Client
+from lockd.local.repo import identify
 from lockd.testing import Broker, free_port
 from tests.gitutil import add_worktree, bare_origin, clone, make_repo
 

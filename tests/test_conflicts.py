@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lockd.conflicts import IntentIndex, anchor_segments, modes_clash
-from lockd.errors import LockdError
-from lockd.models import Intent
-from lockd.patterns import matches, normalize, overlaps
+from lockd.core.errors import LockdError
+from lockd.core.models import Intent
+from lockd.core.overlap import IntentIndex, anchor_segments, modes_clash
+from lockd.core.patterns import matches, normalize, overlaps
 
 PEERS = ["p0", "p1", "p2", "p3", "p4"]
 MODES = ["exclusive", "shared"]

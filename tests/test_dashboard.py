@@ -20,9 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from lockd.client import Api, Client
-from lockd.errors import LockdError
-from lockd.server.dashboard import TICKET_SECONDS, DashboardAuth
+from lockd.client.api import Api
+from lockd.client.sync import Client
+from lockd.core.errors import LockdError
+from lockd.server.dashboard_auth import TICKET_SECONDS, DashboardAuth
 from lockd.testing import Broker
 
 REPO = "dir:/tmp/w"

@@ -24,10 +24,11 @@ from typing import Any
 import psutil
 import pytest
 
-from lockd import patterns
-from lockd.client import Api, Client, Req
-from lockd.errors import LockdError
-from lockd.repo import identify
+from lockd.client.api import Api, Req
+from lockd.client.sync import Client
+from lockd.core import patterns
+from lockd.core.errors import LockdError
+from lockd.local.repo import identify
 from lockd.store.sqlite import BUSY_TIMEOUT_SECONDS
 from lockd.testing import Broker
 from tests.agentproc import SESSION
@@ -103,8 +104,9 @@ def kill9_and_restart(broker: Broker, down: float = 0.3) -> None:
 # is never retried, so a text can only be stored twice if the broker doubled it.
 SENDER = r"""
 import json, sys, time
-from lockd.client import Api, Client, Req
-from lockd.errors import LockdError
+from lockd.client.api import Api, Req
+from lockd.client.sync import Client
+from lockd.core.errors import LockdError
 url, token, cred, to, prefix, n, out = sys.argv[1:8]
 c = Client(url, token=token, credential=cred, timeout=3.0)
 with open(out, "a") as fh:
@@ -124,8 +126,9 @@ with open(out, "a") as fh:
 # stream breaks; logs every delivery and every confirmed acknowledgement in order.
 RECEIVER = r"""
 import asyncio, json, sys
-from lockd.client import Api, AsyncClient
-from lockd.errors import LockdError
+from lockd.client.api import Api
+from lockd.client.aio import AsyncClient
+from lockd.core.errors import LockdError
 url, token, cred, out = sys.argv[1:5]
 
 async def main():
@@ -256,8 +259,9 @@ CONTESTED = ["/shared/a.py", "/shared/*.py", "/shared/**", "shared/[ab].py", "*.
 
 CLAIMER = r"""
 import json, sys, time
-from lockd.client import Api, Client, Req
-from lockd.errors import LockdError
+from lockd.client.api import Api, Req
+from lockd.client.sync import Client
+from lockd.core.errors import LockdError
 url, token, repo, name, n, contested, out = sys.argv[1:8]
 contested = json.loads(contested)
 c = Client(url, token=token, timeout=3.0)
@@ -388,7 +392,8 @@ def test_broker_kill9_mid_claim_burst_keeps_every_granted_intent_once(
 RESUMED = r"""
 import json, os, sys
 import psutil
-from lockd.client import Api, Client, Req
+from lockd.client.api import Api, Req
+from lockd.client.sync import Client
 url, token, repo, cred = sys.argv[1:5]
 me = os.getpid()
 c = Client(url, token=token)

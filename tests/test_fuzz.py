@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from mcp.types import CallToolResult
 
-from lockd.client import Api, Client
+from lockd.client.api import Api
+from lockd.client.sync import Client
 from lockd.testing import Broker
 from tests.gitutil import make_repo
 from tests.mcputil import Session, mcp_session

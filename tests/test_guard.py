@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from lockd.client import Api, Client
-from lockd.liveness import process_start_time
-from lockd.repo import identify
+from lockd.client.api import Api
+from lockd.client.sync import Client
+from lockd.local.processes import process_start_time
+from lockd.local.repo import identify
 from lockd.testing import Broker, free_port
 from tests.gitutil import add_worktree, git, make_repo
 

@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 
-from lockd.client import Api, Client
-from lockd.githooks import MARKER
-from lockd.liveness import process_start_time
-from lockd.repo import identify
+from lockd.client.api import Api
+from lockd.client.sync import Client
+from lockd.githooks.install import MARKER
+from lockd.local.processes import process_start_time
+from lockd.local.repo import identify
 from lockd.testing import Broker, free_port
 from tests.gitutil import add_worktree, bare_origin, clone, git, make_repo
 from tests.polling import wait_for
@@ -670,7 +671,7 @@ def test_hook_paths_import_nothing_heavy(
 def test_installed_hook_quotes_every_value_and_names_its_template() -> None:
     """A Python path with a quote and a space still runs; the hook carries
     its template's fingerprint, and a first-release hook is ours but outdated."""
-    from lockd import githooks
+    from lockd.githooks import install as githooks
 
     text = githooks.hook_script("pre-commit", "/opt/it's here/bin/python")
     assert "INSTALL_PYTHON='/opt/it'\"'\"'s here/bin/python'" in text
@@ -685,7 +686,7 @@ def test_installed_hook_quotes_every_value_and_names_its_template() -> None:
 
 
 def test_an_outdated_hook_is_reported_and_replaced(tmp_path: Path) -> None:
-    from lockd import githooks
+    from lockd.githooks import install as githooks
 
     repo = make_repo(tmp_path / "r", {"a": "a\n"})
     hook = repo / ".git" / "hooks" / "pre-commit"

@@ -24,8 +24,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lockd import config, validation
-from lockd.client import Api, Client
+from lockd.client.api import Api
+from lockd.client.sync import Client
+from lockd.core import validation
+from lockd.local import config
 from lockd.server.security import host_refusal
 from lockd.testing import Broker, free_port
 from tests.pgdb import TABLES

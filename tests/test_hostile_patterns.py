@@ -6,7 +6,7 @@ Each family, generated up to and past the limits, is either decided exactly,
 in bounded time, or refused up front with the limit named. Exactness is
 checked against a reference written here from the oracle's tokens (an
 explicit product of epsilon-NFAs over single state pairs, on a finite
-alphabet of representative characters: nothing shared with lockd.automaton)
+alphabet of representative characters: nothing shared with lockd.core.automaton)
 and every example path against the oracle's matcher. Through real brokers:
 an over-limit claim is refused as bad input and stores nothing; /health and
 check_paths keep answering while 100-pattern hostile announces run against
@@ -28,12 +28,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from lockd import patterns
-from lockd.client import SESSION_HEADER, Api
-from lockd.conflicts import IntentIndex
-from lockd.errors import LockdError
-from lockd.models import Intent
-from lockd.probe import Probe, split
+from lockd.client.api import SESSION_HEADER, Api
+from lockd.core import patterns
+from lockd.core.errors import LockdError
+from lockd.core.models import Intent
+from lockd.core.overlap import IntentIndex
+from lockd.core.probe import Probe, split
 from lockd.testing import Broker
 from tests.test_patterns import Oracle, _char_ok, valid_path
 

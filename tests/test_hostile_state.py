@@ -21,9 +21,10 @@ import httpx
 import psutil
 import pytest
 
-from lockd.client import Api, Client
-from lockd.errors import LockdError
-from lockd.repo import identify
+from lockd.client.api import Api
+from lockd.client.sync import Client
+from lockd.core.errors import LockdError
+from lockd.local.repo import identify
 from lockd.testing import Broker, free_port
 from tests.gitutil import git, make_repo
 from tests.polling import wait_for
@@ -361,8 +362,9 @@ def test_a_wide_open_home_is_made_private_and_logged(lockd_home: Path, umask_002
 FROZEN = r"""
 import json, os, sys, time
 import psutil
-from lockd.client import Api, Client
-from lockd.errors import LockdError
+from lockd.client.api import Api
+from lockd.client.sync import Client
+from lockd.core.errors import LockdError
 url, token = sys.argv[1:3]
 c = Client(url, token=token, timeout=2)
 me = os.getpid()

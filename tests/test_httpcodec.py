@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lockd.httpcodec import Events, ProtocolError, Response, parse_head, request_bytes
+from lockd.client.codec import Events, ProtocolError, Response, parse_head, request_bytes
 
 
 def decode(raw: bytes, cuts: list[int]) -> tuple[Response, bytes]:

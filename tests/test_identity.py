@@ -12,16 +12,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lockd import liveness
-from lockd.client import Api
-from lockd.identity import _proc_ancestors
+from lockd.client.api import Api
+from lockd.local import processes
+from lockd.local.sessions import _proc_ancestors
 from lockd.testing import Broker
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="Linux /proc only")
 def test_proc_ancestor_walk_agrees_with_psutil() -> None:
     """Same pids, same start times (within psutil's own rounding)."""
-    ours, theirs = _proc_ancestors(os.getpid()), liveness.ancestors(os.getpid())
+    ours, theirs = _proc_ancestors(os.getpid()), processes.ancestors(os.getpid())
     assert ours is not None and [p for p, _ in ours] == [p for p, _ in theirs]
     for (_, a), (_, b) in zip(ours, theirs, strict=True):
         assert b is not None and abs(a - b) < 0.02
@@ -29,7 +29,7 @@ def test_proc_ancestor_walk_agrees_with_psutil() -> None:
 
 def _who(lockd_home: Path) -> dict[str, object]:
     code = (
-        "import json, sys; from lockd.identity import session_of_ancestors as s;"
+        "import json, sys; from lockd.local.sessions import session_of_ancestors as s;"
         "found = s(); print(json.dumps({'found': found and found['peer_id'],"
         " 'psutil': 'psutil' in sys.modules}))"
     )

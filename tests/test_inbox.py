@@ -12,7 +12,8 @@ from pathlib import Path
 
 import psutil
 
-from lockd.client import Api, Client
+from lockd.client.api import Api
+from lockd.client.sync import Client
 from lockd.testing import Broker, free_port
 
 PAYLOAD = json.dumps(

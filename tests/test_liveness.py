@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lockd.liveness import is_wrapper, script_of
+from lockd.local.processes import is_wrapper, script_of
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_a_python_agent_naming_lockd_mcp_is_found_through_a_shell(tmp_path: Path
         textwrap.dedent(
             """
             import os, subprocess, sys
-            probe = "from lockd import liveness; print(liveness.agent_pid())"
+            probe = "from lockd.local import processes; print(processes.agent_pid())"
             out = subprocess.run(["sh", "-c", f"{sys.executable!r} -c {probe!r}; true"],
                                  capture_output=True, text=True, check=True).stdout
             print(os.getpid(), out.strip())

@@ -26,8 +26,9 @@ import psutil
 import pytest
 
 from bench.common import pct
-from lockd.client import Api, AsyncClient, Req
-from lockd.errors import LockdError
+from lockd.client.aio import AsyncClient
+from lockd.client.api import Api, Req
+from lockd.core.errors import LockdError
 from lockd.testing import Broker
 
 SECONDS = float(os.environ.get("LOCKD_LOAD_SECONDS", "20"))

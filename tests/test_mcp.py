@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lockd.client import Api
+from lockd.client.api import Api
 from lockd.testing import Broker, free_port
 from tests.gitutil import add_worktree, make_repo
 from tests.mcputil import mcp_session
@@ -206,7 +206,8 @@ async def test_eight_sessions_starting_at_once_make_one_broker(
         ]
         assert len(brokers) == 1
     finally:
-        from lockd.client import Api, Client
+        from lockd.client.api import Api
+        from lockd.client.sync import Client
 
         token = (lockd_home / "token").read_text().strip()
         Client(f"http://127.0.0.1:{port}", token=token).call(Api.shutdown())

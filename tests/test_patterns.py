@@ -2,7 +2,7 @@
 
 Three layers: a hand-written table (each row one rule of the spec), validation
 messages, and property tests that compare `matches`/`overlaps` with oracles
-written here without reusing anything from lockd.patterns:
+written here without reusing anything from lockd.core.patterns:
 
 * `Oracle` — a small recursive matcher over path segments that follows git's
   wildmatch (`*`, `?` and classes never match `/`; `**` is zero or more whole
@@ -32,8 +32,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
-from lockd.errors import LockdError
-from lockd.patterns import (
+from lockd.core.errors import LockdError
+from lockd.core.patterns import (
     MAX_PATTERN_LEN,
     MAX_PATTERNS,
     claims_tree,
@@ -625,7 +625,7 @@ def test_matches_ignorecase_agrees_with_oracle(raw: str, path: str) -> None:
 def test_shortcuts_agree_with_the_automaton(a: str, b: str, ignorecase: bool) -> None:
     """Plain files and plain trees skip the automaton product; the answer and
     its witness must be the product's."""
-    from lockd import patterns
+    from lockd.core import patterns
 
     na, nb = _normalized(a), _normalized(b)
     fast = patterns._overlap(na, nb, ignorecase)
@@ -647,7 +647,7 @@ def test_shortcuts_agree_with_the_automaton(a: str, b: str, ignorecase: bool) ->
     ],
 )
 def test_shortcut_cases(a: str, b: str, witness: str | None) -> None:
-    from lockd import patterns
+    from lockd.core import patterns
 
     got = patterns._overlap(normalize(a), normalize(b), False)
     assert (got is None) is (witness is None)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lockd.client import Api
+from lockd.client.api import Api
 from lockd.store.schema import PG_MIGRATIONS
 from lockd.store.tx import POSTGRES, SQLITE
 from lockd.testing import Broker, free_port

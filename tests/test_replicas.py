@@ -21,8 +21,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from lockd.client import Api, AsyncClient, Client
-from lockd.errors import LockdError
+from lockd.client.aio import AsyncClient
+from lockd.client.api import Api
+from lockd.client.sync import Client
+from lockd.core.errors import LockdError
 from lockd.testing import LOCKD_ENV, Broker, free_port
 from tests.gitutil import git, make_repo
 from tests.mcputil import mcp_session

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lockd import gitcmd
-from lockd.errors import LockdError
-from lockd.repo import identify, normalize_remote_url, relpath_in_repo, repo_id_for
+from lockd.core.errors import LockdError
+from lockd.local import git as gitcmd
+from lockd.local.repo import identify, normalize_remote_url, relpath_in_repo, repo_id_for
 from tests.gitutil import add_worktree, bare_origin, clone, git, make_repo
 
 # ---- one repo, whichever checkout ---------------------------------------------

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from lockd.client import Api, Client
-from lockd.errors import LockdError
+from lockd.client.api import Api
+from lockd.client.sync import Client
+from lockd.core.errors import LockdError
 from lockd.server.security import OPEN_PATHS
 from lockd.testing import Broker
 

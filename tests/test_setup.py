@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 
-from lockd import cli
-from lockd.setup import Commands, FileEdit, apply, claude_code, executables, run
-from lockd.setup.jsonfile import Moved, load, replace
-from lockd.setup.merge import lockd_hook, lockd_server, put_hooks
+from lockd.agents.setup import claude_code
+from lockd.agents.setup.edits import Commands, FileEdit, apply, executables, run
+from lockd.agents.setup.jsonfile import Moved, load, replace
+from lockd.agents.setup.merge import lockd_hook, lockd_server, put_hooks
+from lockd.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent

@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 
-from lockd.client import Api, AsyncClient, Client
-from lockd.errors import LockdError
+from lockd.client.aio import AsyncClient
+from lockd.client.api import Api
+from lockd.client.sync import Client
+from lockd.core.errors import LockdError
 from lockd.testing import LOCKD_ENV, Broker, free_port
 from tests.pgdb import pg, pg_url  # noqa: F401 - fixtures, by name
 from tests.polling import wait_for

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from lockd import validation
-from lockd.errors import LockdError
-from lockd.models import parse_key
-from lockd.validation import LINE, PATH, TEXT
+from lockd.core import validation
+from lockd.core.errors import LockdError
+from lockd.core.models import parse_key
+from lockd.core.validation import LINE, PATH, TEXT
 
 
 @pytest.mark.parametrize(

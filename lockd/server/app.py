@@ -24,16 +24,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from lockd import __version__, config
-from lockd.accounts import Accounts
-from lockd.errors import KINDS, LockdError, invalid
-from lockd.events import EventHub
-from lockd.registry import Registry
+from lockd import __version__
+from lockd.broker.accounts import Accounts
+from lockd.broker.events import EventHub
+from lockd.broker.registry import Registry
+from lockd.core.errors import KINDS, LockdError, invalid
+from lockd.core.validation import excerpt, safe_message
+from lockd.local import config
 from lockd.server import dashboard, schemas
+from lockd.server.dashboard_auth import DashboardAuth
 from lockd.server.routes import router
 from lockd.server.security import BodyLimit, Guard, HostCheck, RequestCount
-from lockd.store import make_store
-from lockd.validation import excerpt, safe_message
+from lockd.store.engine import make_store
 
 log = logging.getLogger("lockd")
 
@@ -123,7 +125,7 @@ def create_app(
     app.state.shutdown = on_shutdown or (lambda: None)
     app.state.accounts = accounts
     app.include_router(router)
-    app.state.dashboard = dashboard.DashboardAuth(port)
+    app.state.dashboard = DashboardAuth(port)
     app.include_router(dashboard.router)
 
     @app.exception_handler(LockdError)

@@ -12,11 +12,9 @@ and a cross-site fetch that tries is stopped by CORS (the broker allows none).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Annotated, Any
 
@@ -24,17 +22,16 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import Field
 
-from lockd import config
-from lockd.errors import LockdError
-from lockd.models import Peer
-from lockd.registry import DASHBOARD, Registry
-from lockd.server.routes import PING, Me, Reg, _event_stream, _pinged, _sse
+from lockd.broker.registry import DASHBOARD, Registry
+from lockd.core.errors import LockdError
+from lockd.core.models import Peer
+from lockd.local import config
+from lockd.server import sse
+from lockd.server.dashboard_auth import SESSION_SECONDS, DashboardAuth
+from lockd.server.routes import Me, Reg
 from lockd.server.schemas import Body, IntentId, Line, Text
 
-TICKET_SECONDS = 60.0  # a ticket printed in a terminal is used at once or never
-SESSION_SECONDS = 12 * 3600.0  # a working day; then `lockd dashboard` again
 CONTEST_SECONDS = 1800.0  # a refusal this recent still marks the claims it hit
-WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
@@ -52,84 +49,6 @@ PAGE_HEADERS = {
 }
 
 router = APIRouter(include_in_schema=False)
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _cookies(header: str) -> dict[str, str]:
-    out = {}
-    for part in header.split(";"):
-        name, _, value = part.strip().partition("=")
-        if name:
-            out.setdefault(name, value)
-    return out
-
-
-class DashboardAuth:
-    """Tickets and browser sessions, in memory and hashed: a broker restart
-    ends every dashboard session, which is what a stale tab should see."""
-
-    def __init__(self, port: int, clock: Callable[[], float] = time.time) -> None:
-        # Cookies are per host, not per port: name it after the port so two
-        # brokers on one machine do not log each other's page out.
-        self.cookie = f"lockd_dashboard_{port}"
-        self.clock = clock
-        self._tickets: dict[str, tuple[str, float]] = {}
-        self._sessions: dict[str, tuple[str, float]] = {}
-
-    def issue_ticket(self, peer_id: str) -> tuple[str, float]:
-        now = self.clock()
-        self._tickets = {h: t for h, t in self._tickets.items() if t[1] > now}
-        ticket = secrets.token_urlsafe(32)
-        expires = now + TICKET_SECONDS
-        self._tickets[_hash(ticket)] = (peer_id, expires)
-        return ticket, expires
-
-    def redeem(self, ticket: str) -> str | None:
-        """The peer a ticket was issued for; the ticket is spent either way."""
-        found = self._tickets.pop(_hash(ticket), None)
-        if found is None or found[1] <= self.clock():
-            return None
-        return found[0]
-
-    def open_session(self, peer_id: str) -> str:
-        now = self.clock()
-        self._sessions = {h: s for h, s in self._sessions.items() if s[1] > now}
-        secret = secrets.token_urlsafe(32)
-        self._sessions[_hash(secret)] = (peer_id, now + SESSION_SECONDS)
-        return secret
-
-    def session(self, secret: str | None) -> str | None:
-        """The peer a cookie acts as, or None when it is missing, unknown or old."""
-        if not secret:
-            return None
-        found = self._sessions.get(_hash(secret))
-        if found is None or found[1] <= self.clock():
-            return None
-        return found[0]
-
-    def refusal(
-        self, method: str, path: str, headers: dict[str, str]
-    ) -> tuple[int, str, str] | None:
-        """The Guard's verdict on a `/dashboard*` request (Host and Origin are
-        already checked). The page itself decides on its ticket or cookie."""
-        if method == "GET" and path == "/dashboard":
-            return None
-        if self.session(_cookies(headers.get("cookie", "")).get(self.cookie)) is None:
-            return (
-                401,
-                "unauthorized",
-                "no dashboard session: open the link that `lockd dashboard` prints",
-            )
-        if method in WRITE_METHODS:
-            if headers.get("x-lockd-dashboard") != "1":
-                return 403, "forbidden", "dashboard writes need the header X-Lockd-Dashboard: 1"
-            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype != "application/json":
-                return 415, "invalid", f"content-type {ctype or 'none'!r}: send application/json"
-        return None
 
 
 def _auth(request: Request) -> DashboardAuth:
@@ -341,20 +260,20 @@ async def changes(reg: Reg, me: Person) -> StreamingResponse:
 
     async def stream() -> AsyncIterator[bytes]:
         try:
-            yield b"retry: 2000\n\n" + _sse("hello", {"peer_id": me.peer_id})
-            async for event in _pinged(sub):  # ends on overflow: the page re-reads all
+            yield b"retry: 2000\n\n" + sse.frame("hello", {"peer_id": me.peer_id})
+            async for event in sse.pinged(sub):  # ends on overflow: the page re-reads all
                 if event is None:
-                    yield PING
+                    yield sse.PING
                     continue
                 kinds = {event["type"]}
                 await asyncio.sleep(0.05)
                 while not sub.queue.empty():
                     kinds.add(sub.queue.get_nowait()["type"])
-                yield _sse("changed", {"kinds": sorted(kinds)})
+                yield sse.frame("changed", {"kinds": sorted(kinds)})
         finally:
             sub.close()
 
-    return _event_stream(stream())
+    return sse.response(stream())
 
 
 # ---- what the page does, as the person ----------------------------------------

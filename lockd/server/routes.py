@@ -12,13 +12,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from lockd import __version__, config
-from lockd.accounts import Accounts
-from lockd.errors import LockdError
-from lockd.events import Subscription
-from lockd.models import LOCAL_USER, Peer
-from lockd.registry import Registration, Registry
-from lockd.server import schemas
+from lockd import __version__
+from lockd.broker.accounts import Accounts
+from lockd.broker.registry import Registration, Registry
+from lockd.core.errors import LockdError
+from lockd.core.models import LOCAL_USER, Peer
+from lockd.local import config
+from lockd.server import schemas, sse
 from lockd.server.security import USER_KEY
 
 # Handlers return plain JSON-able dicts: skipping FastAPI's response-model
@@ -29,7 +29,6 @@ router = APIRouter(
     default_response_class=JSONResponse,
     responses={"4XX": {"model": schemas.ErrorBody, "description": "Refused: the body says why"}},
 )
-PING_SECONDS = 25.0
 MAX_SENT_IDS = 10_000
 
 
@@ -192,37 +191,6 @@ async def mark_read(body: schemas.IdsBody, me: Me, reg: Reg) -> dict[str, int]:
     return {"read": await reg.mark_read(me, body.message_ids)}
 
 
-def _sse(event: str, data: dict[str, Any], event_id: str | None = None) -> bytes:
-    head = f"id: {event_id}\n" if event_id else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n".encode()
-
-
-PING = b": ping\n\n"
-
-
-async def _pinged(sub: Subscription) -> AsyncIterator[dict[str, Any] | None]:
-    """A subscription's events, and None after each PING_SECONDS of quiet (send
-    PING then, so clients and proxies keep the stream). Ends when the
-    subscriber fell behind: the client reconnects and re-syncs."""
-    while True:
-        try:
-            event = await asyncio.wait_for(sub.get(), PING_SECONDS)
-        except TimeoutError:
-            yield None
-            continue
-        if sub.overflowed:
-            return
-        yield event
-
-
-def _event_stream(body: AsyncIterator[bytes]) -> StreamingResponse:
-    return StreamingResponse(
-        body,
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
-
-
 @router.get("/v1/stream", response_model=None)
 async def stream(me: Me, reg: Reg) -> StreamingResponse:
     """Server-sent events: the backlog of unacknowledged messages, then each new
@@ -231,17 +199,17 @@ async def stream(me: Me, reg: Reg) -> StreamingResponse:
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            yield _sse("hello", {"peer_id": me.peer_id, "backlog": len(backlog)})
+            yield sse.frame("hello", {"peer_id": me.peer_id, "backlog": len(backlog)})
             # Ids already sent on this stream: a message can come twice (in the
             # backlog and live, or re-pushed after a replica resync), and from
             # other brokers out of id order, so a set rather than a high mark.
             sent: set[str] = set()
             for message in backlog:
                 sent.add(message.message_id)
-                yield _sse("message", message.as_dict(), message.message_id)
-            async for event in _pinged(sub):
+                yield sse.frame("message", message.as_dict(), message.message_id)
+            async for event in sse.pinged(sub):
                 if event is None:
-                    yield PING
+                    yield sse.PING
                     continue
                 message = event["message"]
                 if message["message_id"] in sent:
@@ -249,11 +217,11 @@ async def stream(me: Me, reg: Reg) -> StreamingResponse:
                 if len(sent) >= MAX_SENT_IDS:
                     sent.clear()  # only a replay can repeat an old id; the client dedups
                 sent.add(message["message_id"])
-                yield _sse("message", message, message["message_id"])
+                yield sse.frame("message", message, message["message_id"])
         finally:
             await asyncio.shield(reg.close_stream(me, sub))
 
-    return _event_stream(events())
+    return sse.response(events())
 
 
 # ---- intents -----------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Request bodies and query values as the HTTP edge validates them. Unknown
 fields are refused so a typo is an error, not a silently ignored option.
-Every string is checked by lockd.validation (the same rules the MCP tools
+Every string is checked by lockd.core.validation (the same rules the MCP tools
 use): `Line` for names, summaries, reasons, patterns; `Text` for message
 bodies; `PathText` for paths and repo ids; ids are ASCII digits in range."""
 
@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from lockd import config, validation
+from lockd.core import validation
+from lockd.local import config
 
 # Process ids are C ints: a bigger one overflowed SQLite's INTEGER (a 500).
 MAX_PID = 2**31 - 1

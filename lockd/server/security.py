@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lockd import config
-from lockd.accounts import Accounts
-from lockd.validation import excerpt
+from lockd.broker.accounts import Accounts
+from lockd.core.validation import excerpt
+from lockd.local import config
 
 if TYPE_CHECKING:
-    from lockd.server.dashboard import DashboardAuth
+    from lockd.server.dashboard_auth import DashboardAuth
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")  # as refusals suggest them
 OPEN_PATHS = {("GET", "/health")}

@@ -52,7 +52,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
-from lockd.errors import LockdError
+from lockd.core.errors import LockdError
 from lockd.store.group import GroupCommitStore
 from lockd.store.schema import PG_MIGRATIONS, pending
 from lockd.store.tx import NOTIFY_CHANNEL, POSTGRES, Tx

@@ -11,7 +11,7 @@ statements in tx.py bind the same values everywhere."""
 
 from __future__ import annotations
 
-from lockd.errors import LockdError
+from lockd.core.errors import LockdError
 
 # A counter per repo, bumped by every claim change: a broker sharing the
 # database knows its memory of a repo is exact when the counter is what it last

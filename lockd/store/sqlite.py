@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from lockd.errors import LockdError
+from lockd.core.errors import LockdError
 from lockd.store.group import GroupCommitStore
 from lockd.store.schema import MIGRATIONS, pending
 from lockd.store.tx import Tx

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lockd.models import Intent, Message, Peer, intent_key, message_key
+from lockd.core.models import Intent, Message, Peer, intent_key, message_key
 
 MSG_SELECT = (
     "SELECT m.*, d.delivered_at FROM deliveries d JOIN messages m ON m.id = d.message_id"

@@ -1,0 +1,732 @@
+"""Intents over the store: announce (all or nothing), list, release, check,
+leases and TTLs, and the notices they cause.
+
+Atomicity: one broker process decides every claim under `_lock` and writes
+the decision in one transaction, so two peers racing for overlapping
+exclusive patterns can never both win, whichever processes they come from.
+On a shared store (PostgreSQL, where other brokers may write the same
+database) memory can be stale, so the decision is made inside the write
+transaction instead, against the repo's live intents read there; the store
+serializes those transactions across brokers with an advisory lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from lockd.core import patterns
+from lockd.core.errors import LockdError, invalid
+from lockd.core.models import LOCAL_USER, MODES, Intent, Peer, parse_key
+from lockd.core.overlap import IntentIndex
+from lockd.local import config
+from lockd.store.tx import Tx
+
+if TYPE_CHECKING:
+    from lockd.core.models import Message
+    from lockd.store.engine import Store
+
+
+class PeerDirectory(Protocol):
+    """What claims need from the peer registry (lockd.broker.registry, which
+    owns a ClaimRegistry): who a peer is, a notice to peers, the dashboard
+    feed, the store, and whether the store is shared with other replicas.
+    A protocol, not an import: the two services would otherwise import each other."""
+
+    store: Store
+    peers: dict[str, Peer]
+    shared: bool
+
+    def find_peer(self, ref: str) -> Peer | None: ...
+    async def notice(self, recipients: list[str], text: str, **meta: str) -> Message | None: ...
+    def publish_dashboard(self, kind: str, **data: Any) -> None: ...
+
+MAX_TTL_SECONDS = 30 * 86400
+NOTICE_PAIRS = 10  # clashing pattern pairs named in one notice to a holder
+# A refusal lists the first this many conflicts (in the order of the patterns)
+# and counts them all (`conflicts_total`): 100 floating patterns against 10,000
+# claims are 270,000 conflicts (every tree meets every one), an 80 MB answer
+# no client or agent could use, built while the broker answers nobody else.
+MAX_CONFLICTS_LISTED = 100
+# A backslash that separates (a Windows path), not one of the `\xNN` escapes
+# git's undecodable file names travel with (lockd/gitcmd.py `path_text`).
+WINDOWS_SEPARATOR = re.compile(r"\\(?!x[0-9a-fA-F]{2})")
+UNKNOWN = -1  # a repo's claim version this broker's memory is not known to match
+
+
+def normalize_path(path: str) -> str:
+    """A repo-relative file path as the registry compares it."""
+    raw = path
+    if "/" not in path and WINDOWS_SEPARATOR.search(path):
+        path = path.replace("\\", "/")
+    while path.startswith("./"):
+        path = path[2:]
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if not parts or path.startswith("/") or ".." in parts:
+        raise invalid(
+            f"path {raw!r} is not a repo-relative file path (like src/app.py): "
+            "no leading /, no .., not empty"
+        )
+    return "/".join(parts)
+
+
+def _key(intent: Intent) -> int:
+    return int(intent.intent_id[1:])
+
+
+class _Lost(Exception):
+    """Raised inside a shared store's grant job: the database holds a clashing
+    claim; `fresh` is the repo as read there (None: memory was exact)."""
+
+    def __init__(
+        self, fresh: IntentIndex | None, clashes: list[list[Intent]], version: int
+    ) -> None:
+        super().__init__("claim refused by the database's claims")
+        self.fresh = fresh
+        self.clashes = clashes
+        self.version = version
+
+
+def _current(intent: Intent, now: float) -> bool:
+    """Not past its TTL: an expired claim counts for nothing, even in the up to
+    one second before the sweeper releases and records it."""
+    return intent.expires_at is None or intent.expires_at > now
+
+
+class ClaimRegistry:
+    def __init__(self, registry: PeerDirectory) -> None:
+        self.reg = registry
+        self.store = registry.store
+        self.indexes: dict[str, IntentIndex] = {}
+        # On a shared store, the claim version (lockd/store/tx.py) each repo's
+        # index is exact at; absent: 0 (never changed); UNKNOWN: a change from
+        # another broker may be missing, so the next claim re-reads the repo.
+        self.versions: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> None:
+        await self.reload()
+
+    def _advance(self, bumps: list[tuple[str, int]]) -> None:
+        """Versions after changes applied to memory: exact only if contiguous."""
+        for repo_id, version in bumps:
+            known = self.versions.get(repo_id, 0)
+            self.versions[repo_id] = version if known == version - 1 else UNKNOWN
+
+    def index(self, repo_id: str, ignorecase: bool | None = None) -> IntentIndex:
+        idx = self.indexes.get(repo_id)
+        if idx is None:
+            idx = self.indexes[repo_id] = IntentIndex(bool(ignorecase))
+        elif ignorecase is not None and ignorecase != idx.ignorecase and not len(idx):
+            idx.ignorecase = ignorecase
+        return idx
+
+    def all_live(self) -> list[Intent]:
+        return [i for idx in self.indexes.values() for i in idx]
+
+    def _view(self, intent: Intent, viewer: Peer | None) -> dict[str, Any]:
+        holder = self.reg.peers.get(intent.peer_id)
+        return {
+            "intent_id": intent.intent_id,
+            "peer_id": intent.peer_id,
+            "peer_name": holder.name if holder else intent.peer_id,
+            "summary": holder.summary if holder else "",
+            "pattern": intent.pattern,
+            "mode": intent.mode,
+            "reason": intent.reason,
+            "since": intent.since,
+            "expires_at": intent.expires_at,
+            "repo": intent.repo_id,
+            "mine": viewer is not None and viewer.peer_id == intent.peer_id,
+        }
+
+    # ---- announce --------------------------------------------------------
+    async def announce(
+        self,
+        peer: Peer,
+        repo_id: str,
+        raw_patterns: list[str],
+        reason: str,
+        mode: str = "exclusive",
+        ttl_seconds: float | None = None,
+        notify_when_free: bool = False,
+        ignorecase: bool = False,
+    ) -> dict[str, Any]:
+        if mode not in MODES:
+            raise invalid(f"mode {mode!r} is not one of: {', '.join(MODES)}")
+        if not reason.strip():
+            raise invalid("reason is empty: say why you claim these files")
+        if len(reason) > config.MAX_REASON_CHARS:
+            raise LockdError("too_large", f"reason is over {config.MAX_REASON_CHARS} characters")
+        if ttl_seconds is not None and not 0 < ttl_seconds <= MAX_TTL_SECONDS:
+            raise invalid(
+                f"ttl_seconds={ttl_seconds} must be more than 0 and at most {MAX_TTL_SECONDS}"
+            )
+        if not repo_id:
+            raise invalid("repo is empty")
+        wanted = patterns.normalize_all(list(raw_patterns))
+        patterns.check_limits(wanted)
+        now = time.time()
+        expires = now + ttl_seconds if ttl_seconds else None
+        shared = self.reg.shared
+        async with self._lock:
+            idx = self.index(repo_id, ignorecase)
+            # Off the event loop (it may take a while against 10,000 intents),
+            # still under the lock: nothing changes the index meanwhile.
+            clashes = await asyncio.to_thread(
+                lambda: [
+                    [held for held in per if _current(held, now)]
+                    for per in idx.clashes(peer.peer_id, wanted, mode)
+                ]
+            )
+            if any(clashes) and not shared:
+                return await self._refuse(
+                    peer, repo_id, wanted, mode, reason, clashes, notify_when_free
+                )
+            mine = {i.pattern: i for i in idx if i.peer_id == peer.peer_id}
+            known = self.versions.get(repo_id, 0)
+            fresh: list[IntentIndex] = []  # the repo as read in the transaction, if it was
+            bumps: list[tuple[str, int]] = []
+
+            def grant(tx: Tx) -> list[Intent]:
+                """On a shared store, decided here, under the database-wide lock:
+                memory's verdict if no broker changed the repo's claims since memory
+                was exact (same version), else the repo's intents as read here."""
+                held = mine
+                ignorecase = idx.ignorecase
+                if shared:
+                    # The repo's case rule is the database's, set by its first claim
+                    # ever, so that every replica compares paths alike.
+                    version, recorded = tx.claim_state(repo_id)
+                    ignorecase = idx.ignorecase if recorded is None else recorded
+                    if version == known and ignorecase == idx.ignorecase:
+                        if any(clashes):
+                            raise _Lost(None, clashes, version)
+                    else:
+                        read = IntentIndex(ignorecase)
+                        for live in tx.live_intents(repo_id):
+                            read.add(live)
+                        lost = [
+                            [other for other in per if _current(other, now)]
+                            for per in read.clashes(peer.peer_id, wanted, mode)
+                        ]
+                        if any(lost):
+                            raise _Lost(read, lost, version)
+                        held = {i.pattern: i for i in read if i.peer_id == peer.peer_id}
+                        fresh.append(read)
+                        bumps.append((repo_id, version))
+                tx.ignorecase[repo_id] = ignorecase  # recorded with the repo's first claim
+                start = len(tx.bumps)
+                out = []
+                for pattern in wanted:
+                    old = held.get(pattern)
+                    if old is not None:
+                        tx.update_intent(
+                            _key(old),
+                            mode=mode,
+                            reason=reason,
+                            expires_at=expires,
+                            notify_when_free=int(notify_when_free),
+                        )
+                        intent = replace(
+                            old,
+                            mode=mode,
+                            reason=reason,
+                            expires_at=expires,
+                            notify_when_free=notify_when_free,
+                        )
+                    else:
+                        intent = tx.insert_intent(
+                            Intent(
+                                "",
+                                peer.peer_id,
+                                repo_id,
+                                pattern,
+                                mode,
+                                reason,
+                                now,
+                                expires,
+                                notify_when_free,
+                            )
+                        )
+                    tx.record_event(
+                        "granted",
+                        intent_id=_key(intent),
+                        peer_id=peer.peer_id,
+                        actor_id=peer.peer_id,
+                        repo_id=repo_id,
+                        detail={"pattern": pattern, "mode": mode, "reason": reason},
+                    )
+                    out.append(intent)
+                bumps.extend(tx.bumps[start:])
+                return out
+
+            try:
+                granted = await self.store.write(grant)
+            except _Lost as lost:
+                if lost.fresh is not None:  # memory catches up with the database
+                    self.indexes[repo_id] = lost.fresh
+                    self.versions[repo_id] = lost.version
+                return await self._refuse(
+                    peer, repo_id, wanted, mode, reason, lost.clashes, notify_when_free
+                )
+            if fresh:
+                idx = self.indexes[repo_id] = fresh[0]
+                self.versions[repo_id] = bumps.pop(0)[1]
+            for intent in granted:
+                idx.add(intent)
+            self._advance(bumps)
+        self.reg.publish_dashboard(
+            "claims", repo=repo_id, event="granted", peer_id=peer.peer_id, patterns=wanted
+        )
+        return {
+            "granted": True,
+            "intents": [
+                {
+                    "intent_id": i.intent_id,
+                    "pattern": i.pattern,
+                    "mode": i.mode,
+                    "reason": i.reason,
+                    "expires_at": i.expires_at,
+                }
+                for i in granted
+            ],
+            "conflicts": [],
+        }
+
+    async def _refuse(
+        self,
+        peer: Peer,
+        repo_id: str,
+        wanted: list[str],
+        mode: str,
+        reason: str,
+        clashes: list[list[Intent]],
+        notify_when_free: bool,
+    ) -> dict[str, Any]:
+        """`clashes`: per pattern of `wanted`, the intents it clashes with."""
+        ignorecase = self.index(repo_id).ignorecase
+
+        def describe() -> tuple[list[dict[str, Any]], dict[str, str]]:
+            """Off the loop (an example is a product; a wide call may have 100,000
+            clashes): the conflicts listed, and per holder the pairs named."""
+            pairs = ((req, held) for req, per in zip(wanted, clashes, strict=True) for held in per)
+            out = []
+            for requested, held in itertools.islice(pairs, MAX_CONFLICTS_LISTED):
+                view = self._view(held, peer)
+                out.append(
+                    {
+                        "peer_id": held.peer_id,
+                        "peer_name": view["peer_name"],
+                        "summary": view["summary"],
+                        "pattern": held.pattern,
+                        "mode": held.mode,
+                        "reason": held.reason,
+                        "since": held.since,
+                        "intent_id": held.intent_id,
+                        "requested": requested,
+                        "paths": [],
+                        "example": patterns.example_path(requested, held.pattern, ignorecase),
+                    }
+                )
+            named: dict[str, list[str]] = {}
+            counts: dict[str, int] = {}
+            for requested, per in zip(wanted, clashes, strict=True):
+                for held in per:
+                    counts[held.peer_id] = counts.get(held.peer_id, 0) + 1
+                    mine = named.setdefault(held.peer_id, [])
+                    if len(mine) < NOTICE_PAIRS:
+                        mine.append(f"{requested} ~ your {held.pattern}")
+            said = {}
+            for holder_id, pairs_named in named.items():
+                more = counts[holder_id] - len(pairs_named)
+                said[holder_id] = "; ".join(pairs_named) + (f"; and {more} more" if more else "")
+            return out, said
+
+        conflicts, said = await asyncio.to_thread(describe)
+        holders = sorted(said)
+
+        def refuse(tx: Tx) -> None:
+            tx.record_event(
+                "refused",
+                peer_id=peer.peer_id,
+                actor_id=peer.peer_id,
+                repo_id=repo_id,
+                detail={"patterns": wanted, "mode": mode, "reason": reason, "holders": holders},
+            )
+            if notify_when_free:
+                tx.add_watch(peer.peer_id, repo_id, wanted, mode)
+
+        await self.store.write(refuse)
+        for holder_id, listed in said.items():
+            await self.reg.notice(
+                [holder_id],
+                f"{peer.name} ({peer.peer_id}) wanted files you claim: {listed}. "
+                f"Their reason: {reason}. Reply with send_message(to={peer.name!r}) or "
+                "release_intent when you are done.",
+                event="claim_refused",
+                requester_id=peer.peer_id,
+            )
+        self.reg.publish_dashboard(
+            "claims",
+            repo=repo_id,
+            event="refused",
+            peer_id=peer.peer_id,
+            patterns=wanted,
+            conflicts=conflicts,
+        )
+        return {
+            "granted": False,
+            "intents": [],
+            "conflicts": conflicts,
+            "conflicts_total": sum(map(len, clashes)),  # all, listed or not
+            "watching": notify_when_free,
+        }
+
+    # ---- read ------------------------------------------------------------
+    def locks(
+        self,
+        repo_id: str | None = None,
+        path: str | None = None,
+        peer_id: str | None = None,
+        viewer: Peer | None = None,
+    ) -> list[dict[str, Any]]:
+        if repo_id is not None:
+            idx = self.indexes.get(repo_id)
+            if idx is None:
+                return []
+            found = idx.claims_on(normalize_path(path)) if path else list(idx)
+        else:
+            if path:
+                raise invalid("path needs a repo: run inside a checkout or pass repo")
+            found = self.all_live()
+        now = time.time()
+        found = [i for i in found if _current(i, now) and (not peer_id or i.peer_id == peer_id)]
+        found.sort(key=lambda i: (i.repo_id, i.since, i.intent_id))
+        return [self._view(i, viewer) for i in found]
+
+    def check(self, repo_id: str, paths: list[str], viewer: Peer | None) -> list[dict[str, Any]]:
+        if len(paths) > config.MAX_CHECK_PATHS:
+            raise LockdError(
+                "too_large", f"{len(paths)} paths; check at most {config.MAX_CHECK_PATHS} a call"
+            )
+        clean = [normalize_path(p) for p in paths]
+        idx = self.indexes.get(repo_id)
+        out = []
+        now = time.time()
+        for path in clean:
+            claims = [i for i in idx.claims_on(path) if _current(i, now)] if idx else []
+            out.append({"path": path, "claims": [self._view(i, viewer) for i in claims]})
+        return out
+
+    async def commit_touched(
+        self,
+        repo_id: str,
+        intent_ids: list[str],
+        paths: list[str],
+        hook: str,
+        committer: str | None,
+        user: str = LOCAL_USER,
+    ) -> list[str]:
+        """Record that a commit touched claimed files, and tell each holder once.
+        The committer a hook names counts only if it is the calling user's own
+        peer: one user's hook cannot put a commit on another user's agent."""
+        who = self.reg.find_peer(committer) if committer else None
+        if who is not None and user != LOCAL_USER and who.user != user:
+            who = None
+        if who is not None:
+            name = who.name
+        else:
+            name = "a person or unknown process" if user == LOCAL_USER else f"user {user}"
+        idx = self.indexes.get(repo_id)
+        held = [idx.by_id[i] for i in intent_ids if idx and i in idx.by_id]
+        holders: dict[str, list[Intent]] = {}
+        for intent in held:
+            if who is None or intent.peer_id != who.peer_id:
+                holders.setdefault(intent.peer_id, []).append(intent)
+        detail = {"hook": hook, "intent_ids": [i.intent_id for i in held], "paths": paths[:50]}
+        actor = who.peer_id if who else None
+        await self.store.write(
+            lambda tx: tx.record_event(
+                "commit_touched", peer_id=actor, actor_id=actor, repo_id=repo_id, detail=detail
+            )
+        )
+        shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+        for holder_id, intents in holders.items():
+            await self.reg.notice(
+                [holder_id],
+                f"{name} ran a {hook} touching files you claim "
+                f"({', '.join(i.pattern for i in intents)}): {shown}",
+                event="commit_touched",
+                repo=repo_id,
+            )
+        self.reg.publish_dashboard(
+            "claims",
+            repo=repo_id,
+            event="commit_touched",
+            peer_id=who.peer_id if who else None,
+            paths=paths[:50],
+        )
+        return list(holders)
+
+    # ---- release ---------------------------------------------------------
+    async def release(
+        self,
+        peer: Peer,
+        repo_id: str | None = None,
+        intent_ids: list[str] | None = None,
+        pattern_list: list[str] | None = None,
+        force: bool = False,
+    ) -> list[str]:
+        async with self._lock:
+            chosen = self._choose(peer, repo_id, intent_ids, pattern_list, force)
+            forced = [i for i in chosen if i.peer_id != peer.peer_id]
+            everything = not intent_ids and not pattern_list  # "all of mine"
+            done = await self._release(
+                chosen,
+                actor=peer,
+                cause="forced" if forced else "released",
+                all_of=(peer.peer_id, repo_id) if everything else None,
+            )
+            chosen = done or []
+            forced = [i for i in chosen if i.peer_id != peer.peer_id]
+        for intent in forced:
+            await self.reg.notice(
+                [intent.peer_id],
+                f"{peer.name} ({peer.peer_id}) force-released your claim {intent.pattern} "
+                f"({intent.intent_id}) in {intent.repo_id}.",
+                event="force_released",
+                intent_id=intent.intent_id,
+                actor_id=peer.peer_id,
+            )
+        await self.wake_watchers({i.repo_id for i in chosen})
+        return [i.intent_id for i in chosen]
+
+    def _choose(
+        self,
+        peer: Peer,
+        repo_id: str | None,
+        intent_ids: list[str] | None,
+        pattern_list: list[str] | None,
+        force: bool,
+    ) -> list[Intent]:
+        live = {i.intent_id: i for i in self.all_live()}
+        if intent_ids:
+            chosen = []
+            for raw in intent_ids:
+                n = parse_key(str(raw), "i")
+                intent = live.get(f"i{n}") if n is not None else None
+                if intent is None:
+                    raise LockdError(
+                        "not_found", f"no live intent {raw!r}: see list_locks for current ids"
+                    )
+                if intent.peer_id != peer.peer_id and not force:
+                    holder = self.reg.peers.get(intent.peer_id)
+                    raise LockdError(
+                        "forbidden",
+                        f"intent {raw} belongs to {holder.name if holder else intent.peer_id}: "
+                        "ask them to release it, or force-release it (recorded, they are told)",
+                    )
+                chosen.append(intent)
+            return chosen
+        mine = [i for i in live.values() if i.peer_id == peer.peer_id]
+        if repo_id:
+            mine = [i for i in mine if i.repo_id == repo_id]
+        if pattern_list:
+            wanted = set(patterns.normalize_all(list(pattern_list)))
+            chosen = [i for i in mine if i.pattern in wanted]
+            missing = wanted - {i.pattern for i in chosen}
+            if missing:
+                raise LockdError(
+                    "not_found",
+                    f"you hold no intent on {', '.join(sorted(missing))}: see list_locks",
+                )
+            return chosen
+        return mine
+
+    async def _release(
+        self,
+        chosen: list[Intent],
+        actor: Peer | None,
+        cause: str,
+        first: Callable[[Tx], bool] | None = None,
+        all_of: tuple[str, str | None] | None = None,
+        why: str | None = None,
+    ) -> list[Intent] | None:
+        """Release `chosen` in one transaction, after `first` (if given) agreed
+        in it; None (nothing changed) if it did not. The intents released are
+        returned: one another broker released meanwhile is skipped, not
+        recorded twice. all_of=(peer_id, repo or None): on a shared store also
+        what the database holds for that peer that memory lacks (a claim made
+        through another broker whose notice has not arrived). `why` is
+        recorded with each release (a peer gone: heartbeats stopped...)."""
+        actor_id = actor.peer_id if actor else None
+        now = time.time()
+        expiring = cause == "expired"
+        bumps: list[tuple[str, int]] = []
+        done: list[Intent] = []
+
+        def release(tx: Tx) -> bool:
+            if first is not None and not first(tx):
+                return False
+            start = len(tx.bumps)
+            todo = list(chosen)
+            if all_of is not None and self.reg.shared:
+                known = {i.intent_id for i in todo}
+                todo += [i for i in tx.live_intents_of(*all_of) if i.intent_id not in known]
+            for intent in todo:
+                # An expiry re-checks the deadline: the holder may have renewed it
+                # through another broker a moment ago.
+                if not tx.release_intent(
+                    _key(intent), actor_id, cause, expired_at=now if expiring else None
+                ):
+                    continue
+                tx.record_event(
+                    cause,
+                    intent_id=_key(intent),
+                    peer_id=intent.peer_id,
+                    actor_id=actor_id,
+                    repo_id=intent.repo_id,
+                    detail={
+                        "pattern": intent.pattern,
+                        "mode": intent.mode,
+                        **({"why": why} if why else {}),
+                    },
+                )
+                done.append(intent)
+            bumps.extend(tx.bumps[start:])
+            return True
+
+        if not chosen and first is None and all_of is None:
+            return []
+        if not await self.store.write(release):
+            return None
+        # Gone from the database, by this release or an earlier one elsewhere; a
+        # renewed expiry stays (its own notice brings the new deadline).
+        for intent in done if expiring else {i.intent_id: i for i in chosen + done}.values():
+            self.index(intent.repo_id).remove(intent.intent_id)
+        self._advance(bumps)
+        for intent in done:
+            self.reg.publish_dashboard(
+                "claims",
+                repo=intent.repo_id,
+                event=cause,
+                intent_id=intent.intent_id,
+                peer_id=intent.peer_id,
+            )
+        return done
+
+    async def release_all_of(
+        self, peer: Peer, first: Callable[[Tx], bool] | None = None, why: str | None = None
+    ) -> list[Intent] | None:
+        """A peer is gone: its claims go with it, in the transaction that
+        `first` (marking it dead) runs in. None if `first` declined; the caller
+        then wakes the watchers of what was released (`wake_watchers`)."""
+        async with self._lock:
+            mine = [i for i in self.all_live() if i.peer_id == peer.peer_id]
+            return await self._release(
+                mine,
+                actor=None,
+                cause="peer_gone",
+                first=first,
+                all_of=(peer.peer_id, None),
+                why=why,
+            )
+
+    async def apply(self, change: dict[str, Any]) -> None:
+        """One claim another broker granted, updated (`put`) or released
+        (`drop`), as its notice carries it: applied to the index alone, since
+        rebuilding a repo of 10,000 intents takes about a second. Re-read the
+        repo instead when memory may lack an earlier change or differs."""
+        repo_id = str(change["repo"])
+        version = change.get("v")  # None: from a broker older than claim versions
+        ignorecase = bool(change.get("ic"))
+        async with self._lock:
+            known = self.versions.get(repo_id, 0)
+            if version is not None and known != UNKNOWN and version <= known:
+                return  # memory already has it (read in a transaction since)
+            idx = self.indexes.get(repo_id)
+            other_rule = idx is not None and len(idx) > 0 and idx.ignorecase != ignorecase
+            # A gap, an older broker's notice, or another case rule: re-read the repo.
+            stale = version is None or known != version - 1 or other_rule
+            if not stale:
+                put = change.get("put")
+                if "put_id" in change:  # too big for the notice: the row itself
+                    n = int(str(change["put_id"])[1:])
+                    found = await self.store.read(lambda tx: tx.intent(n))
+                    put = found.as_dict() if found else None
+                idx = self.index(repo_id, ignorecase)
+                if put is not None:
+                    idx.add(Intent(**put))  # replaces an intent with its id
+                else:
+                    idx.remove(str(change.get("drop") or change.get("put_id")))
+                self.versions[repo_id] = version
+        if stale:
+            await self.reload(repo_id)
+
+    async def reload(self, repo_id: str | None = None) -> None:
+        """Take the database's live intents (of one repo, or all) as the truth,
+        with the claim versions they are exact at. Versions are read first: a
+        change committed between the two reads is in the intents and comes
+        again in its notice, a no-op. If the read fails, memory is marked
+        unsure, so the next claim there re-reads the repo in its transaction."""
+
+        def read(tx: Tx) -> tuple[dict[str, tuple[int, bool]], list[Intent]]:
+            return tx.claim_versions(repo_id), tx.live_intents(repo_id)
+
+        async with self._lock:
+            repos = {repo_id} if repo_id is not None else set(self.indexes)
+            try:
+                versions, live = await self.store.read(read)
+            except Exception:
+                for r in repos:
+                    self.versions[r] = UNKNOWN
+                raise
+            repos |= {i.repo_id for i in live} | set(versions)
+            fresh = {}
+            for r in repos:
+                version, ignorecase = versions.get(r, (0, self.index(r).ignorecase))
+                fresh[r] = IntentIndex(ignorecase)
+                self.versions[r] = version
+            for intent in live:
+                fresh[intent.repo_id].add(intent)
+            self.indexes.update(fresh)
+
+    async def expire(self, now: float) -> None:
+        async with self._lock:
+            due = [i for i in self.all_live() if i.expires_at is not None and i.expires_at <= now]
+            done = await self._release(due, actor=None, cause="expired") if due else []
+        await self.wake_watchers({i.repo_id for i in done or []})
+
+    async def wake_watchers(self, repos: set[str]) -> None:
+        """Tell peers that asked `notify_when_free` once nothing blocks them."""
+        for repo_id in repos:
+            idx = self.indexes.get(repo_id)
+            for watch in await self.store.read(lambda tx, r=repo_id: tx.watches(r)):
+                watcher = self.reg.peers.get(watch["peer_id"])
+                blocked = (
+                    idx is not None
+                    and watcher is not None
+                    and watcher.alive
+                    and any(
+                        await asyncio.to_thread(
+                            idx.clashes, watcher.peer_id, watch["patterns"], watch["mode"]
+                        )
+                    )
+                )
+                if blocked:
+                    continue
+                mine = await self.store.write(lambda tx, w=watch["id"]: tx.delete_watch(w))
+                if mine and watcher is not None and watcher.alive:  # told once, by one broker
+                    await self.reg.notice(
+                        [watcher.peer_id],
+                        f"free now: {', '.join(watch['patterns'])} in {repo_id} "
+                        "no longer overlaps anyone's claim; announce_intent again to take it.",
+                        event="free",
+                        repo=repo_id,
+                    )

@@ -1,0 +1,190 @@
+"""Every broker call, described once: `Api` builds a `Req`, which either
+client (`sync` for the CLI and hooks, `aio` for the MCP server) sends."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs the git hook ~5 ms to import at run time
+    from typing import Any
+SESSION_HEADER = "X-Lockd-Session"
+
+
+class Req(namedtuple("Req", "method path body params", defaults=(None, None))):
+    """One broker call: method, path, JSON body, query params. A plain
+    namedtuple: dataclasses and typing.NamedTuple would pull `inspect` and
+    `typing` into every git commit through the hook."""
+
+    __slots__ = ()
+    method: str
+    path: str
+    body: dict[str, Any] | None
+    params: dict[str, Any] | None
+
+    def target(self) -> str:
+        params = {k: _param(v) for k, v in (self.params or {}).items() if v is not None}
+        if not params:
+            return self.path
+        import urllib.parse
+
+        return self.path + "?" + urllib.parse.urlencode(params)
+
+
+def _param(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+class Api:
+    """Every broker call, described once."""
+
+    @staticmethod
+    def stream() -> Req:
+        return Req("GET", "/v1/stream")
+
+    @staticmethod
+    def health() -> Req:
+        return Req("GET", "/health")
+
+    @staticmethod
+    def status() -> Req:
+        return Req("GET", "/v1/status")
+
+    @staticmethod
+    def shutdown() -> Req:
+        return Req("POST", "/v1/shutdown", {})
+
+    @staticmethod
+    def register(**fields: Any) -> Req:
+        return Req("POST", "/v1/peers", fields)
+
+    @staticmethod
+    def heartbeat() -> Req:
+        return Req("POST", "/v1/peers/me/heartbeat", {})
+
+    @staticmethod
+    def goodbye() -> Req:
+        return Req("DELETE", "/v1/peers/me")
+
+    @staticmethod
+    def whoami() -> Req:
+        return Req("GET", "/v1/peers/me")
+
+    @staticmethod
+    def set_summary(summary: str) -> Req:
+        return Req("PUT", "/v1/peers/me/summary", {"summary": summary})
+
+    @staticmethod
+    def peers(scope: str = "machine", cwd: str | None = None, repo: str | None = None) -> Req:
+        return Req("GET", "/v1/peers", params={"scope": scope, "cwd": cwd, "repo": repo})
+
+    @staticmethod
+    def send(to: str, message: str) -> Req:
+        """With a fresh request key: a retry of this Req is stored once."""
+        import os
+
+        key = os.urandom(12).hex()
+        return Req("POST", "/v1/messages", {"to": to, "message": message, "request_key": key})
+
+    @staticmethod
+    def inbox(mark_read: bool = True) -> Req:
+        return Req("GET", "/v1/messages", params={"mark_read": mark_read})
+
+    @staticmethod
+    def ack(message_ids: list[str]) -> Req:
+        return Req("POST", "/v1/messages/ack", {"message_ids": message_ids})
+
+    @staticmethod
+    def mark_read(message_ids: list[str]) -> Req:
+        return Req("POST", "/v1/messages/read", {"message_ids": message_ids})
+
+    @staticmethod
+    def announce(
+        repo_id: str,
+        patterns: list[str],
+        reason: str,
+        mode: str = "exclusive",
+        ttl_seconds: float | None = None,
+        notify_when_free: bool = False,
+        ignorecase: bool = False,
+    ) -> Req:
+        return Req(
+            "POST",
+            "/v1/intents",
+            {
+                "repo_id": repo_id,
+                "patterns": patterns,
+                "reason": reason,
+                "mode": mode,
+                "ttl_seconds": ttl_seconds,
+                "notify_when_free": notify_when_free,
+                "ignorecase": ignorecase,
+            },
+        )
+
+    @staticmethod
+    def locks(repo: str | None = None, path: str | None = None, peer: str | None = None) -> Req:
+        return Req("GET", "/v1/intents", params={"repo": repo, "path": path, "peer": peer})
+
+    @staticmethod
+    def release(
+        repo_id: str | None = None,
+        intent_ids: list[str] | None = None,
+        patterns: list[str] | None = None,
+        force: bool = False,
+    ) -> Req:
+        return Req(
+            "POST",
+            "/v1/intents/release",
+            {
+                "repo_id": repo_id,
+                "intent_ids": intent_ids,
+                "patterns": patterns,
+                "force": force,
+            },
+        )
+
+    @staticmethod
+    def check(repo_id: str, paths: list[str], viewer: str | None = None) -> Req:
+        """`viewer` (a peer id or name) decides `mine`; a session credential does too."""
+        return Req("POST", "/v1/check", {"repo_id": repo_id, "paths": paths, "viewer": viewer})
+
+    @staticmethod
+    def commit_notice(
+        repo_id: str, intent_ids: list[str], paths: list[str], hook: str, committer: str | None
+    ) -> Req:
+        return Req(
+            "POST",
+            "/v1/notices/commit",
+            {
+                "repo_id": repo_id,
+                "intent_ids": intent_ids,
+                "paths": paths,
+                "hook": hook,
+                "committer": committer,
+            },
+        )
+
+    @staticmethod
+    def events(repo: str | None = None, limit: int = 100) -> Req:
+        return Req("GET", "/v1/events", params={"repo": repo, "limit": limit})
+
+    @staticmethod
+    def dashboard_ticket() -> Req:
+        """A one-time dashboard link for the session's own peer."""
+        return Req("POST", "/v1/dashboard/ticket", {})
+
+    @staticmethod
+    def create_token(name: str) -> Req:
+        """A team server user's token; the answer is the only place it appears."""
+        return Req("POST", "/v1/tokens", {"name": name})
+
+    @staticmethod
+    def revoke_token(name: str) -> Req:
+        import urllib.parse
+
+        return Req("DELETE", "/v1/tokens/" + urllib.parse.quote(name, safe=""))
+
+    @staticmethod
+    def tokens() -> Req:
+        return Req("GET", "/v1/tokens")

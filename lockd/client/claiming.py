@@ -1,0 +1,86 @@
+"""The client side of a claim, shared by the CLI and the MCP tools: turn what
+a user typed into registry patterns (a bare directory name means its tree),
+and fill refused conflicts with the checkout's files that both sides claim."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from lockd.client.api import Api, Req
+from lockd.client.sync import Client
+from lockd.core import patterns
+from lockd.local import git
+from lockd.local.repo import RepoInfo
+
+GLOB_CHARS = set("*?[\\")
+MAX_CONFLICT_PATHS = 20
+
+
+def prepare(info: RepoInfo, raws: list[str]) -> list[str]:
+    """Normalize against the checkout. A glob-free name of an existing directory
+    means that directory's tree, anchored where it is: `src` -> `/src/` (not
+    every `src/` at any depth, which is what `src/` typed by hand means)."""
+    out = []
+    root = info.root.rstrip("/")
+    for raw in raws:
+        text = raw.strip()
+        if text and not (GLOB_CHARS & set(text)) and not text.endswith("/"):
+            rel = text[len(root) + 1 :] if text.startswith(root + "/") else text.lstrip("/")
+            if rel and os.path.isdir(os.path.join(root, rel)):
+                text = "/" + rel + "/"
+        out.append(text)
+    return patterns.normalize_all(out, checkout_root=info.root)
+
+
+def announce_req(
+    info: RepoInfo,
+    raws: list[str],
+    reason: str,
+    mode: str,
+    ttl_seconds: float | None,
+    notify_when_free: bool,
+) -> Req:
+    return Api.announce(
+        info.repo_id,
+        prepare(info, raws),
+        reason,
+        mode,
+        ttl_seconds,
+        notify_when_free,
+        info.ignorecase,
+    )
+
+
+def fill_conflict_paths(info: RepoInfo, result: dict[str, Any]) -> dict[str, Any]:
+    """Concrete files of this checkout that both the request and the holder claim."""
+    conflicts = result.get("conflicts") or []
+    if not conflicts or not info.is_git:
+        return result
+    try:
+        files = git.ls_files(info.root)
+    except Exception:  # best effort: the conflict stands without examples
+        return result
+    for c in conflicts:
+        both = [
+            f
+            for f in files
+            if patterns.matches(c["requested"], f, info.ignorecase)
+            and patterns.matches(c["pattern"], f, info.ignorecase)
+        ]
+        c["paths"] = both[:MAX_CONFLICT_PATHS]
+    return result
+
+
+def announce(
+    client: Client,
+    info: RepoInfo,
+    cwd: str,
+    raws: list[str],
+    reason: str,
+    mode: str = "exclusive",
+    ttl_seconds: float | None = None,
+    notify_when_free: bool = False,
+) -> dict[str, Any]:
+    req = announce_req(info, raws, reason, mode, ttl_seconds, notify_when_free)
+    return fill_conflict_paths(info, client.call(req))

@@ -1,0 +1,170 @@
+"""What a commit or push touches, who is committing, the check against the
+broker and the clash lines: the git hooks' run, on every commit.
+
+Kept light: stdlib, the git module and the sync client only (no FastAPI,
+pydantic or GitPython).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+
+from lockd.client.api import Api
+from lockd.client.sync import Client
+from lockd.core.errors import LockdError
+from lockd.local import git
+from lockd.local.repo import hook_mode, identify
+from lockd.local.sessions import committer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not on the hook's own path
+    from typing import Any
+
+HOOK_TYPES = ("pre-commit", "pre-push")
+ZERO = "0" * 40
+CHUNK = 1000
+
+
+def _age(since: float) -> str:
+    s = max(0, int(time.time() - since))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+def push_paths(cwd: str, remote: str, stdin: str) -> list[str]:
+    """Files changed by the commits being pushed (git's pre-push stdin lines)."""
+    seen: dict[str, None] = {}
+    old, new = os.environ.get("PRE_COMMIT_FROM_REF"), os.environ.get("PRE_COMMIT_TO_REF")
+    if not stdin.strip() and old and new:  # the pre-commit framework passes refs by env
+        stdin = f"HEAD {new} ref {old}"
+    for line in stdin.splitlines():
+        parts = line.split()
+        if len(parts) != 4:
+            continue
+        _local_ref, local_sha, _remote_ref, remote_sha = parts
+        if set(local_sha) == {"0"}:
+            continue  # deleting a remote branch touches no files
+        if set(remote_sha) == {"0"}:
+            paths = git.paths_of_new_commits(cwd, local_sha, remote)
+        else:
+            try:
+                paths = git.changed_paths_between(cwd, remote_sha, local_sha)
+            except LockdError:  # remote tip unknown here (e.g. force push): new commits only
+                paths = git.paths_of_new_commits(cwd, local_sha, remote)
+        seen.update(dict.fromkeys(paths))
+    return list(seen)
+
+
+def _push_remote(argv: list[str]) -> str:
+    """git passes the remote (name or URL) as the first argument; the pre-commit
+    framework passes none and says it in PRE_COMMIT_REMOTE_NAME."""
+    return (argv[0] if argv else "") or os.environ.get("PRE_COMMIT_REMOTE_NAME") or "origin"
+
+
+def check(
+    client: Client, repo_id: str, paths: list[str], viewer: str | None
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for i in range(0, len(paths), CHUNK):
+        out.extend(client.call(Api.check(repo_id, paths[i : i + CHUNK], viewer))["paths"])
+    return out
+
+
+def report(results: list[dict[str, Any]], who: str | None) -> tuple[list[str], list[str], bool]:
+    """(clash lines, reminder lines, any exclusive clash)."""
+    clashes, reminders, exclusive = [], [], False
+    for entry in results:
+        for c in entry["claims"]:
+            if c["mine"]:
+                reminders.append(
+                    f"  {entry['path']}: your claim {c['pattern']} ({c['intent_id']})"
+                    " — release when done: lockd release " + c["intent_id"]
+                )
+                continue
+            exclusive = exclusive or c["mode"] == "exclusive"
+            summary = f" ({c['summary']})" if c.get("summary") else ""
+            clashes.append(
+                f"  {entry['path']}: claimed by {c['peer_name']}{summary} with "
+                f"{c['pattern']} [{c['mode']}, {_age(c['since'])} ago]: {c['reason']}"
+            )
+    return clashes, reminders, exclusive
+
+
+def run(hook: str, argv: list[str], stdin: str = "", cwd: str | None = None) -> int:
+    """The hook itself. Never blocks on a broker it cannot reach."""
+    cwd = cwd or os.getcwd()
+    # The staged diff runs while identify() asks git for the roots and config.
+    staged = git.start_staged_paths(cwd) if hook == "pre-commit" else None
+    try:
+        repo = identify(cwd)
+        if not repo.is_git:
+            raise LockdError("invalid", f"{cwd} is not inside a git work tree")
+        repo_id = repo.repo_id
+        paths = (
+            git.staged_paths_of(staged)
+            if staged is not None
+            else push_paths(cwd, _push_remote(argv), stdin)
+        )
+    except LockdError as exc:
+        print(f"lockd: {hook} skipped: {exc.message}", file=sys.stderr)
+        return 0
+    if not paths:
+        return 0
+    who = committer()
+    viewer = who["peer_id"] if who else None
+    client = Client(timeout=2.0)
+    try:
+        results = check(client, repo_id, paths, viewer)
+    except LockdError as exc:
+        if exc.kind == "unavailable":
+            print(
+                f"lockd: broker not reachable at {client.url}; {hook} not checked", file=sys.stderr
+            )
+        else:
+            print(f"lockd: {hook} not checked: {exc.message}", file=sys.stderr)
+        return 0
+    clashes, reminders, exclusive = report(results, viewer)
+    mode = hook_mode(cwd, repo.hook_mode or "")
+    if clashes:
+        what = "this commit touches" if hook == "pre-commit" else "this push carries"
+        print(f"lockd: {what} files other peers have claimed:", file=sys.stderr)
+        print("\n".join(clashes), file=sys.stderr)
+        _tell_holders(client, repo_id, results, hook, who)
+    if reminders:
+        print("lockd: reminder, you claim:", file=sys.stderr)
+        print("\n".join(reminders), file=sys.stderr)
+    if clashes and exclusive and mode == "block":
+        print(
+            f"lockd: {hook} refused (lockd.hookMode=block). Ask the holders (lockd send), "
+            "or bypass once with --no-verify.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _tell_holders(
+    client: Client,
+    repo_id: str,
+    results: list[dict[str, Any]],
+    hook: str,
+    who: dict[str, Any] | None,
+) -> None:
+    ids = sorted({c["intent_id"] for e in results for c in e["claims"] if not c["mine"]})
+    paths = [e["path"] for e in results if any(not c["mine"] for c in e["claims"])]
+    # Telling holders is a courtesy; the hook's verdict stands either way.
+    with contextlib.suppress(LockdError):
+        client.call(Api.commit_notice(repo_id, ids, paths, hook, who["peer_id"] if who else None))
+
+
+# ---- install ------------------------------------------------------------------
+
+
+def run_with_stdin(hook: str, argv: list[str]) -> int:
+    stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    return run(hook, argv, stdin)

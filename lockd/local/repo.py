@@ -1,0 +1,150 @@
+"""Repo identity: which repository is a checkout, whichever checkout it is seen
+from. Linked worktrees share a git common dir; separate clones share a
+normalized `origin` URL; outside git, the directory is the repo.
+
+Pure rules (`normalize_remote_url`, `repo_id_for`) beside the one function
+that asks git (`identify`), through git.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections import namedtuple
+
+from lockd.core.errors import LockdError, invalid
+from lockd.local import git
+
+SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>(?!//).+)$")
+DEFAULT_PORTS = {"ssh": "22", "git+ssh": "22", "ssh+git": "22", "https": "443", "http": "80",
+                 "git": "9418"}  # fmt: skip
+
+
+class RepoInfo(
+    namedtuple(
+        "RepoInfo",
+        "repo_id root common_dir origin ignorecase is_git hook_mode",
+        defaults=(False, True, None),
+    )
+):
+    """A plain namedtuple (not a dataclass or typing.NamedTuple), to keep
+    `inspect` and `typing` off the git hook's path."""
+
+    __slots__ = ()
+    repo_id: str
+    root: str  # this checkout's root (worktree root), real path
+    common_dir: str | None
+    origin: str | None  # normalized
+    ignorecase: bool
+    is_git: bool
+    hook_mode: str | None  # `git config lockd.hookMode`, read with the rest
+
+
+def _strip_path(path: str) -> str:
+    path = path.strip("/")
+    while path.endswith("/"):
+        path = path[:-1]
+    if path.endswith(".git"):
+        path = path[:-4]
+    return path.rstrip("/")
+
+
+def normalize_remote_url(url: str, base: str | None = None) -> str:
+    """`git@github.com:Org/Repo.git`, `ssh://git@github.com:22/Org/Repo`,
+    `https://user:tok@github.com/Org/Repo.git/` all give `github.com/Org/Repo`;
+    local paths give `file:<real path without .git>`."""
+    url = url.strip()
+    if not url:
+        raise invalid("remote URL is empty")
+    if "://" in url:
+        import urllib.parse
+
+        parts = urllib.parse.urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme == "file":
+            return "file:" + _local(urllib.parse.unquote(parts.path), base)
+        host = (parts.hostname or "").lower()
+        default = DEFAULT_PORTS.get(scheme)
+        port = f":{parts.port}" if parts.port and str(parts.port) != default else ""
+        return f"{host}{port}/{_strip_path(urllib.parse.unquote(parts.path))}"
+    m = SCP_LIKE.match(url)
+    if m and not os.path.isabs(url) and "/" not in m.group("host"):
+        return f"{m.group('host').lower()}/{_strip_path(m.group('path'))}"
+    return "file:" + _local(url, base)
+
+
+def _local(path: str, base: str | None) -> str:
+    if not os.path.isabs(path):
+        path = os.path.join(base or os.getcwd(), path)
+    real = os.path.realpath(path)
+    if real.endswith("/.git"):
+        real = real[:-5]
+    elif real.endswith(".git"):
+        real = real[:-4]
+    return real.rstrip("/") or "/"
+
+
+def repo_id_for(origin: str | None, common_dir: str | None, directory: str) -> str:
+    """The rule: origin beats common dir beats plain directory."""
+    if origin:
+        return "git:" + origin
+    if common_dir:
+        return "gitdir:" + common_dir
+    return "dir:" + directory
+
+
+def identify(cwd: str) -> RepoInfo:
+    """Two git processes, side by side: rev-parse for the roots, one config
+    read for the rest."""
+    cwd = os.path.realpath(cwd)
+    config = git.start_config_facts(cwd)  # runs beside rev-parse
+    try:
+        info = git.rev_parse_info(cwd)
+    except LockdError:
+        git.config_facts_of(config)
+        return RepoInfo(repo_id_for(None, None, cwd), cwd, None, None, False, is_git=False)
+    top = info["toplevel"]
+    facts = git.config_facts_of(config)
+    raw_origin = facts.get("remote.origin.url")
+    origin = normalize_remote_url(raw_origin, base=top) if raw_origin else None
+    ignorecase = facts.get("core.ignorecase", "").lower() == "true"
+    common = info["git_common_dir"]
+    return RepoInfo(
+        repo_id_for(origin, common, top),
+        top,
+        common,
+        origin,
+        ignorecase,
+        hook_mode=facts.get("lockd.hookmode"),
+    )
+
+
+def relpath_in_repo(info: RepoInfo, path: str, cwd: str | None = None) -> str:
+    """An absolute or cwd-relative file path as a repo-relative POSIX path."""
+    if not path.strip():
+        raise invalid("path is empty")
+    full = path if os.path.isabs(path) else os.path.join(cwd or os.getcwd(), path)
+    full = os.path.normpath(full)
+    root = info.root.rstrip("/")
+    for candidate in (full, os.path.realpath(full)):
+        if candidate == root:
+            raise invalid(f"{path!r} is the checkout itself; name a file inside it")
+        if candidate.startswith(root + "/"):
+            return candidate[len(root) + 1 :]
+    raise invalid(f"{path!r} is outside the checkout {info.root}; name a file inside it")
+
+
+MODES = ("warn", "block")
+
+
+def hook_mode(cwd: str, configured: str | None = None) -> str:
+    """LOCKD_HOOK_MODE, else `lockd.hookMode` (pass it when already read), else warn."""
+    if configured is None and not os.environ.get("LOCKD_HOOK_MODE"):
+        configured = git.config_get(cwd, "lockd.hookMode")
+    mode = os.environ.get("LOCKD_HOOK_MODE") or configured or "warn"
+    mode = mode.strip().lower()
+    if mode not in MODES:
+        print(f"lockd: hook mode {mode!r} is not warn or block; using warn", file=sys.stderr)
+        return "warn"
+    return mode
