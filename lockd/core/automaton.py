@@ -190,7 +190,7 @@ class Glob:
         self._atoms: tuple[Masks, ...] = tuple(shared.setdefault(tuple(a), tuple(a)) for a in atoms)  # type: ignore[misc]
         self._sets: dict[Intervals, Masks] = {}
         self._rows: dict[int, dict[str, int]] = {}  # memoized steps: state set -> char -> next
-        self._moves: tuple[tuple[tuple[int, int, Intervals], ...], ...] | None = None
+        self._moves: tuple[tuple[tuple[int, Intervals], ...], ...] | None = None
         self._stars: dict[Names, Names] = {}
         loops: list[Intervals | None] = [None] * size
         for src, dst, label in edges:
@@ -202,15 +202,22 @@ class Glob:
         """Each state's `*` loop label (all chars but `/`), or None."""
         return self._loops
 
-    def moves(self) -> tuple[tuple[tuple[int, int, Intervals], ...], ...]:
-        """Edges per state, split by the name states' parts: (dst, part, chars)."""
+    def moves(self) -> tuple[tuple[tuple[int, Intervals], ...], ...]:
+        """The product's moves (lockd.core.product) per pair key `state * 4 +
+        name state`: (target key, chars), edges split by the name states' parts.
+        Left out: steps to a name no path holds, and a `*` loop's own edge (the
+        product closes it at once)."""
         if self._moves is None:
-            out: list[list[tuple[int, int, Intervals]]] = [[] for _ in range(self.size)]
+            width = len(NAMES[0])
+            out: list[list[tuple[int, Intervals]]] = [[] for _ in range(self.size * width)]
             for src, dst, label in self.edges:
                 for p, part in enumerate(PARTS):
                     chars = intersect(label, part)
-                    if chars:
-                        out[src].append((dst, p, chars))
+                    if not chars:
+                        continue
+                    for name, nxt in enumerate(NAMES[p]):
+                        if nxt is not None and (dst, nxt) != (src, name):
+                            out[src * width + name].append((dst * width + nxt, chars))
             self._moves = tuple(map(tuple, out))
         return self._moves
 

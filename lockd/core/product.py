@@ -76,7 +76,10 @@ def _explore(
     moves, loops = b.moves(), b.loops()
     goal, accept = (b.accept.bit_length() - 1) * WIDTH + 3, a.accept
     found, first = 0, None
-    while heap:
+    # Stop with the pair in hand once every accepting state is met (found is
+    # never -1); a later entry in `history` never changes the witness.
+    stop = accept if search else -1
+    while heap and found != stop:
         key = heappop(heap)
         queued.discard(key)
         state, name = divmod(key, WIDTH)
@@ -91,18 +94,10 @@ def _explore(
                 if key == goal and closed & accept & ~found:
                     first = first or (key, (closed & accept).bit_length() - 1)
                     found |= closed & accept
-                    if search and found == accept:
-                        break
                 had = closed
         new = had & ~done.get(key, 0)
         done[key] = had
-        for dst, p, chars in moves[state]:
-            nxt_name = NAMES[p][name]
-            if nxt_name is None:
-                continue
-            target = dst * WIDTH + nxt_name
-            if target == key:  # the loop, closed above
-                continue
+        for target, chars in moves[key]:
             old = reached.get(target, 0)
             grown = step(new, a.masks(chars)) & ~old
             if not grown:
@@ -114,8 +109,6 @@ def _explore(
             if target == goal and grown & accept & ~found:
                 first = first or (target, (grown & accept).bit_length() - 1)
                 found |= grown & accept
-                if search and found == accept:
-                    return reached, found, first, history
             if target not in queued:
                 queued.add(target)
                 heappush(heap, target)
