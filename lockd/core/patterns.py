@@ -51,44 +51,11 @@ MAX_CALL_WILDCARDS = 256  # across the patterns of one call
 # ---- normalization ------------------------------------------------------------
 def normalize(raw: str, checkout_root: str | None = None) -> str:
     """Validate and return the canonical text the registry stores."""
-    if not isinstance(raw, str):
-        raise invalid(f"pattern {raw!r} is not a string")
-    text = _strip(raw)
-    if not text:
-        raise invalid("empty pattern: name files like src/app.py, src/api/ or *.md")
-    if len(text) > MAX_PATTERN_LEN:
-        raise invalid(f"pattern {text[:40]!r}… is {len(text)} characters; the limit is "
-                      f"{MAX_PATTERN_LEN}")  # fmt: skip
-    if text.startswith("!"):
-        raise invalid(f"pattern {text!r}: negation (!) is not supported in claims; claim the "
-                      "files you mean instead")  # fmt: skip
-    if "\0" in text:
-        raise invalid(f"pattern {text!r} contains a NUL character")
-    if checkout_root:
-        root = checkout_root.rstrip("/")
-        if text in (root, root + "/"):
-            raise invalid(f"pattern {text!r} is the checkout itself: claim ** for everything")
-        if root and text.startswith(root + "/"):
-            text = "/" + text[len(root) + 1 :]
-    anchored = text.startswith("/")
-    trailing = text.endswith("/") and not text.endswith("\\/")
-    parts = []
-    for seg in text.split("/"):
-        if seg in ("", "."):
-            continue
-        if seg == "..":
-            if not parts or parts[-1] == "**":
-                raise invalid(f"pattern {raw.strip()!r} leaves the repository with ..")
-            parts.pop()
-            anchored = True  # `a/../b` had a middle slash: it names the root's b
-            continue
-        parts.append(seg)
-    if not parts:
-        if anchored:
-            raise invalid(f"pattern {raw.strip()!r} names no files: claim /** for everything")
-        raise invalid(f"pattern {raw.strip()!r} names no files")
+    text = _inside_checkout(_checked(raw), checkout_root)
+    parts, anchored = _segments(text, raw)
     for seg in parts:
         _tokens(seg, raw)  # validates classes and escapes
+    trailing = text.endswith("/") and not text.endswith("\\/")
     body = "/".join(parts)
     # A slash other than a trailing one anchors, as in .gitignore.
     if anchored or "/" in body:
@@ -103,6 +70,55 @@ def normalize(raw: str, checkout_root: str | None = None) -> str:
         raise invalid(f"pattern {out[:40]!r}… is {len(out)} characters once normalized; "
                       f"the limit is {MAX_PATTERN_LEN}")  # fmt: skip
     return out
+
+
+def _checked(raw: str) -> str:
+    """The pattern as typed, stripped, or the reason it cannot be one."""
+    if not isinstance(raw, str):
+        raise invalid(f"pattern {raw!r} is not a string")
+    text = _strip(raw)
+    if not text:
+        raise invalid("empty pattern: name files like src/app.py, src/api/ or *.md")
+    if len(text) > MAX_PATTERN_LEN:
+        raise invalid(f"pattern {text[:40]!r}… is {len(text)} characters; the limit is "
+                      f"{MAX_PATTERN_LEN}")  # fmt: skip
+    if text.startswith("!"):
+        raise invalid(f"pattern {text!r}: negation (!) is not supported in claims; claim the "
+                      "files you mean instead")  # fmt: skip
+    if "\0" in text:
+        raise invalid(f"pattern {text!r} contains a NUL character")
+    return text
+
+
+def _inside_checkout(text: str, checkout_root: str | None) -> str:
+    """An absolute path into the checkout, as a pattern anchored at its root."""
+    root = (checkout_root or "").rstrip("/")
+    if checkout_root and text in (root, root + "/"):
+        raise invalid(f"pattern {text!r} is the checkout itself: claim ** for everything")
+    if root and text.startswith(root + "/"):
+        return "/" + text[len(root) + 1 :]
+    return text
+
+
+def _segments(text: str, raw: str) -> tuple[list[str], bool]:
+    """The names, `.` and `..` resolved, and whether the pattern is anchored."""
+    anchored = text.startswith("/")
+    parts: list[str] = []
+    for seg in text.split("/"):
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if not parts or parts[-1] == "**":
+                raise invalid(f"pattern {raw.strip()!r} leaves the repository with ..")
+            parts.pop()
+            anchored = True  # `a/../b` had a middle slash: it names the root's b
+            continue
+        parts.append(seg)
+    if not parts:
+        if anchored:
+            raise invalid(f"pattern {raw.strip()!r} names no files: claim /** for everything")
+        raise invalid(f"pattern {raw.strip()!r} names no files")
+    return parts, anchored
 
 
 def _strip(raw: str) -> str:
@@ -493,9 +509,8 @@ def could_overlap(a: str, b: str, ignorecase: bool = False) -> bool:
         if not (pa.startswith(pb) or pb.startswith(pa)):
             return False
     sa, sb = literal_suffix(a), literal_suffix(b)
-    if sa is not None and sb is not None:
-        if ignorecase:
-            sa, sb = fold_case(sa), fold_case(sb)
-        if not (sa.endswith(sb) or sb.endswith(sa)):
-            return False
-    return True
+    if sa is None or sb is None:
+        return True
+    if ignorecase:
+        sa, sb = fold_case(sa), fold_case(sb)
+    return sa.endswith(sb) or sb.endswith(sa)
