@@ -13,6 +13,7 @@ import logging
 import logging.handlers
 import os
 import re
+import signal
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -296,6 +297,10 @@ def _bind(port: int, host: str = config.HOST) -> socket.socket:
     return sock
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(
     port: int | None = None,
     verbose: bool = False,
@@ -349,6 +354,10 @@ def serve(
         ssl_keyfile=tls[1] if tls else None,
     )
     server = uvicorn.Server(uv_config)
+    # uvicorn stops on SIGTERM and then raises the signal again under the handler
+    # it found: the default one would end the process before the `finally` below
+    # (broker.json would stay). Ours turns it into SystemExit, so cleanup runs.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         asyncio.run(server.serve(sockets=[sock]))
     finally:
