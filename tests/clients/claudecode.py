@@ -1,12 +1,18 @@
 """The real Claude Code CLI, run by tests against a real broker.
 
-Each `ClaudeCode` is one user's setup: a temp HOME, an MCP config that starts
-this checkout's `lockd-mcp`, and settings with the README's hooks (absolute
-paths to this venv's `lockd`). `run()` is one headless `claude -p` session;
+Each `ClaudeCode` is one user's setup: a temp HOME, and lockd set up in it one
+of three ways (`SETUPS`): "manual", an MCP config that starts this checkout's
+`lockd-mcp` and settings with the README's hooks (absolute paths to this venv's
+`lockd`), passed by --mcp-config/--settings; "setup", whatever `lockd setup
+claude-code` wrote into that HOME; "plugin", the plugin of this repository's
+marketplace, installed by `claude plugin install`. The last two add no flag
+and no file of their own. `run()` is one headless `claude -p` session;
 `start()` is the same in the background (its model answers come from a
 `FakeAnthropic`, whose held steps keep it alive); `interactive()` runs the TUI
 under tmux. The environment carries the broker (LOCKD_HOME, LOCKD_PORT) to the
-MCP server and the hooks, and keeps Claude Code off the network: the model API
+MCP server and the hooks (the only way there with "setup" and "plugin", which
+have no per-server env; PATH starts with this venv's bin, for the plugin's bare
+`lockd` and `lockd-mcp`), and keeps Claude Code off the network: the model API
 is the fake on 127.0.0.1, and everything else it would fetch is switched off.
 """
 
@@ -15,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +39,7 @@ from lockd.testing import Broker
 from tests.clients.fake_anthropic import FakeAnthropic
 
 CLIENTS = Path(__file__).resolve().parent
+ROOT = CLIENTS.parents[1]  # this checkout: also the plugin marketplace "lockd"
 VERSION = json.loads((CLIENTS / "package.json").read_text())["dependencies"][
     "@anthropic-ai/claude-code"
 ]
@@ -50,6 +58,19 @@ QUIET = {
     "DISABLE_BUG_COMMAND": "1",
     "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY": "1",
 }
+# A headless session waits for its MCP servers before its first request (the
+# deadline ends as soon as lockd is connected). By default 2.1.332 connects them
+# "fully async": on a loaded machine the first request can go out before lockd's
+# tools are listed, and a model cannot call what it was not offered.
+WAIT_FOR_MCP = {"MCP_CONNECTION_NONBLOCKING": "false", "MCP_CONNECT_TIMEOUT_MS": "30000"}
+
+# How lockd is set up in a user's Claude Code, and the MCP server's name there
+# (its tools are `mcp__NAME__tool`, NAME's other characters as `_`).
+SETUPS = ("manual", "setup", "plugin")
+SERVERS = {"manual": "lockd", "setup": "lockd", "plugin": "plugin:lockd:lockd"}
+# A test that runs once per set-up (the `lockd_setup` fixture of conftest.py).
+every_setup = pytest.mark.parametrize("lockd_setup", SETUPS, indirect=True)
+
 # Variables of a Claude Code (or other agent) that may be running these tests.
 FOREIGN = ("CLAUDE", "ANTHROPIC", "LOCKD_", "MCP_", "OTEL_", "TMUX")
 PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
@@ -97,6 +118,12 @@ def _version(binary: str) -> str:
         except (OSError, subprocess.TimeoutExpired) as exc:
             return f"unusable ({exc})"
     return proc.stdout.strip() or f"unusable (exit {proc.returncode}: {proc.stderr.strip()[:200]})"
+
+
+def lockd_tool(tool: str) -> str:
+    """The name pattern of lockd's MCP tool `tool`, whatever the server is
+    named: the fake model calls the one the request offers (see fake_anthropic)."""
+    return f"mcp__*lockd__{tool}"
 
 
 def readme_hooks() -> dict[str, Any]:
@@ -149,33 +176,77 @@ class ClaudeCode:
     root: Path  # this user's files: HOME, MCP config, settings
     cwd: Path
     name: str = "claude"  # LOCKD_NAME: the peer's readable name
+    setup: str = "manual"  # one of SETUPS
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.setup not in SETUPS:
+            raise ValueError(f"setup {self.setup!r} is not one of {SETUPS}")
         self.home = self.root / "home"
         self.home.mkdir(parents=True, exist_ok=True)
         self.mcp_config = self.root / "mcp.json"
         self.settings = self.root / "settings.json"
-        lockd_env = {
-            "LOCKD_HOME": str(self.broker.home),
-            "LOCKD_PORT": str(self.broker.port),
-            "LOCKD_NAME": self.name,
-        }
-        server = {"command": str(VENV_BIN / "lockd-mcp"), "args": [], "env": lockd_env}
-        self.mcp_config.write_text(json.dumps({"mcpServers": {"lockd": server}}))
-        self.settings.write_text(json.dumps({"hooks": readme_hooks()}))
+        if self.setup == "manual":
+            lockd_env = {
+                "LOCKD_HOME": str(self.broker.home),
+                "LOCKD_PORT": str(self.broker.port),
+                "LOCKD_NAME": self.name,
+            }
+            server = {"command": str(VENV_BIN / "lockd-mcp"), "args": [], "env": lockd_env}
+            self.mcp_config.write_text(json.dumps({"mcpServers": {"lockd": server}}))
+            self.settings.write_text(json.dumps({"hooks": readme_hooks()}))
+        elif self.setup == "setup":
+            self.configure(str(VENV_BIN / "lockd"), "setup", "claude-code")
+        else:
+            # A directory marketplace: 2.1.332 copies the plugin into
+            # ~/.claude/plugins/cache, but runs the hooks and server of the
+            # checkout's plugins/lockd (an edit of the copy changes nothing).
+            self.configure(self.binary, "plugin", "marketplace", "add", str(ROOT))
+            self.configure(self.binary, "plugin", "install", "lockd@lockd")
+
+    def configure(self, *command: str) -> str:
+        """One setup command in this user's environment (no model: without
+        ANTHROPIC_BASE_URL and the key, `claude plugin …` asks nobody)."""
+        proc = subprocess.run(
+            command,
+            cwd=self.cwd,
+            env=self.base_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(command[1:])}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}"
+            )
+        return proc.stdout
+
+    @property
+    def server(self) -> str:
+        """The lockd MCP server's name in this Claude Code."""
+        return SERVERS[self.setup]
+
+    @property
+    def tools(self) -> str:
+        """What lockd's MCP tools are called here: `mcp__lockd`, for `--allowedTools`."""
+        return "mcp__" + re.sub(r"[^A-Za-z0-9_-]", "_", self.server)
+
+    def tool(self, tool: str) -> str:
+        """The full name of lockd's MCP tool `tool` here."""
+        return f"{self.tools}__{tool}"
 
     # ---- environment ----------------------------------------------------------
-    def env(self, fake: FakeAnthropic) -> dict[str, str]:
+    def base_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}
         for key in PROXIES:
             env.pop(key, None)
         env.update(QUIET)
+        env.update(WAIT_FOR_MCP)
         env.update(
             HOME=str(self.home),
             PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
-            ANTHROPIC_BASE_URL=fake.url,
-            ANTHROPIC_API_KEY=API_KEY,
             LOCKD_HOME=str(self.broker.home),
             LOCKD_PORT=str(self.broker.port),
             LOCKD_NAME=self.name,
@@ -183,7 +254,12 @@ class ClaudeCode:
         )
         return env
 
+    def env(self, fake: FakeAnthropic) -> dict[str, str]:
+        return {**self.base_env(), "ANTHROPIC_BASE_URL": fake.url, "ANTHROPIC_API_KEY": API_KEY}
+
     def args(self, *extra: str) -> list[str]:
+        if self.setup != "manual":  # only what setup or the plugin wrote into HOME
+            return [self.binary, *extra]
         return [
             self.binary,
             "--mcp-config",
@@ -194,9 +270,8 @@ class ClaudeCode:
             *extra,
         ]
 
-    @staticmethod
-    def allowed(*tools: str) -> list[str]:
-        return ["--allowedTools", ",".join(("mcp__lockd", *tools))]
+    def allowed(self, *tools: str) -> list[str]:
+        return ["--allowedTools", ",".join((self.tools, *tools))]
 
     # ---- headless sessions ----------------------------------------------------
     def headless(self, prompt: str, tools: tuple[str, ...], extra: tuple[str, ...]) -> list[str]:

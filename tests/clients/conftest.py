@@ -1,5 +1,6 @@
 """Fixtures for the real-client tests: the CLI (skipped without it, failed in
-CI), and a factory of Claude Code users on the test's real broker."""
+CI), how lockd is set up in it, and a factory of Claude Code users on the
+test's real broker."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lockd.testing import Broker
-from tests.clients.claudecode import ClaudeCode, require_claude
+from tests.clients.claudecode import SETUPS, ClaudeCode, require_claude
 
 
 @pytest.fixture(scope="session")
@@ -18,12 +19,25 @@ def claude_bin() -> str:
 
 
 @pytest.fixture
-def claude(claude_bin: str, broker: Broker, tmp_path: Path) -> Iterator[Callable[..., ClaudeCode]]:
-    """`claude(name, cwd)`: a Claude Code user with its own HOME on `broker`."""
+def lockd_setup(request: pytest.FixtureRequest) -> str:
+    """How lockd is set up in each user's Claude Code (claudecode.SETUPS):
+    "manual" unless the test is marked `@every_setup`, which runs it once each."""
+    setup = getattr(request, "param", "manual")
+    assert setup in SETUPS, setup
+    return setup
+
+
+@pytest.fixture
+def claude(
+    claude_bin: str, broker: Broker, tmp_path: Path, lockd_setup: str
+) -> Iterator[Callable[..., ClaudeCode]]:
+    """`claude(name, cwd)`: a Claude Code user with its own HOME on `broker`,
+    lockd set up in it the `lockd_setup` way."""
     made: list[ClaudeCode] = []
 
     def make(name: str, cwd: Path) -> ClaudeCode:
-        user = ClaudeCode(claude_bin, broker, tmp_path / "claude" / name, cwd, name)
+        root = tmp_path / "claude" / name
+        user = ClaudeCode(claude_bin, broker, root, cwd, name, setup=lockd_setup)
         made.append(user)
         return user
 

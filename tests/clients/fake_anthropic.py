@@ -7,7 +7,11 @@ Claude Code CLI without a model.
 `message_stop`). Each answer to a *turn* request (one that offers tools) is the
 next step of the script: `tool_use(name, **input)` or `say(text)`, or a
 function of the request returning one, so a test can answer what the model was
-shown. When the script runs out the model says "done" and the turn ends.
+shown. A tool name may be a pattern (`mcp__*lockd__whoami`): the answer calls
+the one tool of that shape the request offers, as a model would read the name
+off its tool list (an MCP server's tools are named after the server, which
+depends on how it was configured). When the script runs out the model says
+"done" and the turn ends.
 Requests without tools (titles, summaries, quota probes) get a short text and
 consume nothing. `count_tokens` gets a count. Every request is recorded: a test
 reads exactly what reached the model (tool results, hook context, reminders)
@@ -20,8 +24,10 @@ another one runs.
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -48,6 +54,26 @@ class Step:
     def id(self) -> str:
         """The tool_use id, to find this call's result in a later request."""
         return next(b["id"] for b in self.blocks if b["type"] == "tool_use")
+
+    @property
+    def name(self) -> str:
+        """The tool called (once answered, the real name a pattern stood for)."""
+        return next(b["name"] for b in self.blocks if b["type"] == "tool_use")
+
+    def resolve(self, request: Request) -> None:
+        """Tool name patterns replaced, in place, by the one tool of each
+        shape `request` offers; AssertionError when there is not exactly one."""
+        for block in self.blocks:
+            if block["type"] != "tool_use" or not any(c in block["name"] for c in "*?["):
+                continue
+            offered = request.offered_tools()
+            found = fnmatch.filter(offered, block["name"])
+            if len(found) != 1:
+                raise AssertionError(
+                    f"the request offers {len(found)} tools like {block['name']}: "
+                    f"{found or sorted(offered)}"
+                )
+            block["name"] = found[0]
 
 
 _ids = itertools.count(1)
@@ -83,6 +109,13 @@ class Request:
     @property
     def tool_names(self) -> list[str]:
         return [t.get("name", "") for t in self.body.get("tools") or []]
+
+    def offered_tools(self) -> list[str]:
+        """Every tool the model may call: those in `tools`, and the deferred
+        ones (MCP servers' tools, in 2.1.332) that the conversation lists one
+        name a line for ToolSearch to load."""
+        deferred = re.findall(r"^mcp__[\w-]+$", self.text(), re.M)
+        return list(dict.fromkeys([*self.tool_names, *deferred]))
 
     def blocks(self) -> Iterator[dict[str, Any]]:
         for message in self.messages:
@@ -207,7 +240,9 @@ class FakeAnthropic:
                 step = next(self._steps, None)
             if callable(step):
                 step = step(request)
-        return step or say("done")
+        step = step or say("done")
+        step.resolve(request)
+        return step
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -2,9 +2,12 @@
 
 Every test runs `claude` itself (tests/clients/package.json pins the version)
 with this checkout's `lockd-mcp` as its MCP server, the README's hooks, a real
-broker and a real git repo. Only the model is a stand-in (`FakeAnthropic`):
-its script makes the tool calls an agent would, and its record of every
-request shows exactly what reached the model.
+broker and a real git repo. Those marked `@every_setup` run three times: with
+the README's config passed by flags, after `lockd setup claude-code`, and with
+the plugin installed from this repository's marketplace. Only the model is a
+stand-in (`FakeAnthropic`): its script makes the tool calls an agent would
+(lockd's by a name pattern, as the request lists them), and its record of
+every request shows exactly what reached the model.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lockd.client import Api
+from lockd.client.api import Api
 from lockd.testing import Broker
-from tests.clients.claudecode import VENV_BIN, ClaudeCode
+from tests.clients.claudecode import VENV_BIN, ClaudeCode, every_setup, lockd_tool
 from tests.clients.fake_anthropic import FakeAnthropic, Request, Step, say, tool_use
 from tests.gitutil import git, make_repo
 from tests.polling import wait_for
@@ -61,6 +64,7 @@ def structured(request: Request, step: Step) -> dict[str, Any]:
     return json.loads(result["text"])
 
 
+@every_setup
 def test_a_claim_made_by_the_model_blocks_another_session_s_edit_and_commit(
     claude: Make, broker: Broker, tmp_path: Path
 ) -> None:
@@ -72,7 +76,7 @@ def test_a_claim_made_by_the_model_blocks_another_session_s_edit_and_commit(
     # Alice claims the file, then waits (her model's next answer is held), so
     # her session is alive while Bob works; then she edits and commits.
     bob_done = threading.Event()
-    announce = tool_use("mcp__lockd__announce_intent", patterns=["src/a.py"], reason=reason)
+    announce = tool_use(lockd_tool("announce_intent"), patterns=["src/a.py"], reason=reason)
     a_edit = tool_use("Edit", file_path=str(a_py), old_string="x = 1", new_string="x = 10")
     a_commit = tool_use("Bash", command="git commit -qam 'alice: a.py' && git log -1 --format=%s")
     wait_for_bob = tool_use("Read", file_path=str(a_py)).held(bob_done)
@@ -96,6 +100,7 @@ def test_a_claim_made_by_the_model_blocks_another_session_s_edit_and_commit(
     with FakeAnthropic(alice_script) as a_api, FakeAnthropic(bob_script) as b_api:
         a_proc = alice.start(a_api)
         waiting = a_api.wait_turns(2, proc=a_proc)[1]
+        assert announce.name == alice.tool("announce_intent")  # as the request offered it
         granted = structured(waiting, announce)
         assert granted["granted"] is True, granted
         held = [(c["pattern"], c["peer_name"], c["reason"]) for c in claims(broker)]
@@ -128,14 +133,15 @@ def test_a_claim_made_by_the_model_blocks_another_session_s_edit_and_commit(
     assert a_py.read_text() == "x = 10\n"
 
 
+@every_setup
 def test_a_message_reaches_the_model_once_through_the_inbox_hook(
     claude: Make, broker: Broker, tmp_path: Path
 ) -> None:
     repo = make_repo(tmp_path / "repo", {"src/a.py": "x = 1\n"})
     text = f"hello from the person at the terminal {uuid.uuid4().hex[:8]}"
-    whoami = tool_use("mcp__lockd__whoami")
+    whoami = tool_use(lockd_tool("whoami"))
     write = tool_use("Write", file_path=str(repo / "notes.md"), content="notes\n")
-    check = tool_use("mcp__lockd__check_messages")
+    check = tool_use(lockd_tool("check_messages"))
     sent: list[float] = []
 
     def send_then_write(request: Request) -> Step:
@@ -144,10 +150,12 @@ def test_a_message_reaches_the_model_once_through_the_inbox_hook(
         sent.append(time.monotonic())
         return write
 
+    carol = claude("carol", repo)
     with FakeAnthropic([whoami, send_then_write, check, say("done")]) as api:
-        run = claude("carol", repo).run(api)
+        run = carol.run(api)
     assert run.returncode == 0, run
     assert not api.errors, api.errors
+    assert (whoami.name, check.name) == (carol.tool("whoami"), carol.tool("check_messages"))
     turns = api.turns
     assert len(turns) == 4, [t.last_text()[:200] for t in turns]
     assert text not in turns[1].text()
@@ -165,7 +173,7 @@ def test_a_session_that_ends_releases_its_claims(
     claude: Make, broker: Broker, tmp_path: Path
 ) -> None:
     repo = make_repo(tmp_path / "repo", {"docs/guide.md": "# guide\n"})
-    announce = tool_use("mcp__lockd__announce_intent", patterns=["docs/"], reason="rewrite docs")
+    announce = tool_use(lockd_tool("announce_intent"), patterns=["docs/"], reason="rewrite docs")
     during: list[list[str]] = []
 
     def look(request: Request) -> Step:
@@ -249,7 +257,7 @@ def test_a_resumed_session_is_the_same_peer_and_gets_its_messages(
     repo = make_repo(tmp_path / "repo")
     user = claude("frank", repo)
     session = str(uuid.uuid4())
-    first = tool_use("mcp__lockd__whoami")
+    first = tool_use(lockd_tool("whoami"))
     with FakeAnthropic([first, say("done")]) as api:
         run = user.run(api, extra=("--session-id", session))
     assert run.returncode == 0, run
@@ -259,7 +267,7 @@ def test_a_resumed_session_is_the_same_peer_and_gets_its_messages(
     text = f"while you were away {uuid.uuid4().hex[:8]}"
     lockd(broker, repo, "send", peer, text)
 
-    again = tool_use("mcp__lockd__whoami")
+    again = tool_use(lockd_tool("whoami"))
     write = tool_use("Write", file_path=str(repo / "notes.md"), content="notes\n")
     with FakeAnthropic([again, write, say("done")]) as api:
         run = user.run(api, prompt="Go on.", extra=("--resume", session))
