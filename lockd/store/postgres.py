@@ -8,13 +8,14 @@ every write in lockd is a *synchronous* job, a plain function of a `Tx`
 with no await between them, which is what keeps a claim's check-and-insert
 free of interleaving. psycopg 3 speaks DB-API like sqlite3, so those same job
 functions run unchanged on one dedicated thread holding one connection,
-exactly as aiosqlite runs them on its thread. asyncpg would need every job
+exactly as SqliteStore runs them on its thread. asyncpg would need every job
 rewritten as a coroutine and a second copy of every statement.
 
-The design mirrors SqliteStore: one writer task takes all jobs waiting, runs
-them in a single transaction on the store's thread, each under its own
-SAVEPOINT so a failing job changes nothing and fails alone, COMMITs once, and
-only then answers each job and runs its after-commit callback in commit order.
+The design is SqliteStore's (lockd/store/group.py): one writer task takes all
+jobs waiting, runs them in a single transaction on the store's thread, each
+under its own SAVEPOINT so a failing job changes nothing and fails alone,
+COMMITs once, and only then answers each job and runs its after-commit
+callback in commit order.
 
 Atomicity across brokers: each batch first takes a transaction-scoped advisory
 lock (`pg_advisory_xact_lock(LOCK_KEY)`, one key per database), so the batches
@@ -44,8 +45,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -55,11 +55,10 @@ from psycopg.rows import dict_row
 from lockd.core.errors import LockdError
 from lockd.store.group import GroupCommitStore
 from lockd.store.schema import PG_MIGRATIONS, pending
-from lockd.store.tx import NOTIFY_CHANNEL, POSTGRES, Tx
+from lockd.store.tx import NOTIFY_CHANNEL, POSTGRES
 
 log = logging.getLogger("lockd.store")
 
-T = TypeVar("T")
 CONNECT_TIMEOUT_SECONDS = 5
 # int64 key of the advisory lock every lockd broker on a database takes per
 # write batch: the bytes of "lockd" (an arbitrary constant all brokers agree on).
@@ -95,30 +94,6 @@ def _rollback_if_open(conn: Conn) -> None:
             conn.execute("ROLLBACK")
 
 
-def _run_batch(conn: Conn, jobs: list[Callable[[Tx], Any]], origin: str) -> list[tuple[bool, Any]]:
-    tx = Tx(conn, POSTGRES, origin)
-    outcomes: list[tuple[bool, Any]] = []
-    conn.execute("BEGIN")
-    try:
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-        for job in jobs:
-            conn.execute("SAVEPOINT job")
-            try:
-                outcomes.append((True, job(tx)))
-                conn.execute("RELEASE SAVEPOINT job")
-            except Exception as exc:  # this job's changes vanish; the others stand
-                if isinstance(exc, psycopg.OperationalError) and conn.broken:
-                    raise  # the connection is gone: the whole batch fails
-                conn.execute("ROLLBACK TO SAVEPOINT job")
-                conn.execute("RELEASE SAVEPOINT job")
-                outcomes.append((False, exc))
-        conn.execute("COMMIT")
-    except BaseException:
-        _rollback_if_open(conn)
-        raise
-    return outcomes
-
-
 def _migrate(conn: Conn, url: str) -> None:
     """Apply the missing PG_MIGRATIONS in one transaction under the advisory
     lock, so brokers starting together on a fresh database migrate it once."""
@@ -148,20 +123,50 @@ class PostgresStore(GroupCommitStore):
     # Other brokers may write the same database: claims must re-check the
     # database inside the write transaction rather than trust memory alone.
     shared = True
+    dialect = POSTGRES
 
     def __init__(self, url: str) -> None:
         super().__init__()
         self.url = url
         self.path = describe(url)  # what logs show; never the password
         self._conn: Conn | None = None
-        self._executor: ThreadPoolExecutor | None = None
         # This broker among those sharing the database: it skips its own notices.
-        self.replica_id = "r-" + secrets.token_hex(4)
+        self.replica_id = self.origin = "r-" + secrets.token_hex(4)
         self.feed_up = asyncio.Event()
         self._feed: asyncio.Task[None] | None = None
 
-    def _run_batch(self, conn: Conn, jobs: list[Callable[[Tx], Any]]) -> list[tuple[bool, Any]]:
-        return _run_batch(conn, jobs, self.replica_id)
+    # ---- the engine's part of group commit (lockd/store/group.py) ---------
+    def _connection(self) -> Conn:
+        """On the store's thread: the connection, (re)connecting if needed."""
+        if self._conn is None or self._conn.closed:
+            self._conn = _connect(self.url)
+        return self._conn
+
+    def _with_connection(self, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return super()._with_connection(fn, *args)
+        except psycopg.OperationalError:
+            if self._conn is not None and (self._conn.broken or self._conn.closed):
+                self._disconnect()  # the next call reconnects
+            raise
+
+    def _begin(self, conn: Conn) -> None:
+        conn.execute("BEGIN")
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+
+    def _rollback(self, conn: Conn) -> None:
+        _rollback_if_open(conn)
+
+    def _fails_batch(self, conn: Conn, exc: Exception) -> bool:
+        return isinstance(exc, psycopg.OperationalError) and conn.broken
+
+    def _unavailable(self, exc: Exception) -> LockdError | None:
+        if not isinstance(exc, psycopg.OperationalError):
+            return None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return LockdError(
+            "unavailable", f"the PostgreSQL database {self.path} is unreachable: {first}"
+        )
 
     async def follow(
         self,
@@ -218,7 +223,7 @@ class PostgresStore(GroupCommitStore):
             backoff = min(backoff * 2, 5.0)
 
     async def open(self) -> None:
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="lockd-pg")
+        self._start_thread("lockd-pg")
         await self._call(_migrate, self.url)
         self._start_writer()
 
@@ -228,41 +233,10 @@ class PostgresStore(GroupCommitStore):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._feed
         await self._stop_writer()
-        if self._executor is not None:
-            executor, self._executor = self._executor, None
-            await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
-            executor.shutdown(wait=True)
+        await self._stop_thread(self._disconnect)
 
     def _disconnect(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(psycopg.Error):
                 self._conn.close()
             self._conn = None
-
-    def _on_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        """On the store's thread: (re)connect if needed, then fn(conn, *args)."""
-        if self._conn is None or self._conn.closed:
-            self._conn = _connect(self.url)
-        try:
-            return fn(self._conn, *args)
-        except psycopg.OperationalError:
-            if self._conn.broken or self._conn.closed:
-                self._disconnect()  # the next call reconnects
-            raise
-
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(connection, *args) on the store's one thread: one hop."""
-        if self._executor is None:
-            raise LockdError("unavailable", "the store is not open")
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, self._on_thread, fn, *args)
-        except psycopg.OperationalError as exc:
-            raise LockdError(
-                "unavailable",
-                f"the PostgreSQL database {self.path} is unreachable: "
-                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
-            ) from None
-
-    async def read(self, job: Callable[[Tx], T]) -> T:
-        return await self._call(lambda conn: job(Tx(conn, POSTGRES)))

@@ -1,12 +1,21 @@
-"""The SQLite store: one connection (aiosqlite, WAL), one writer, group commit.
+"""The SQLite store: one sqlite3 connection (WAL) on the store's own thread,
+one writer, group commit.
 
 Every write is a job (a function of a `Tx`). One writer task takes all jobs
-waiting, runs them in a single transaction on the connection's thread, each
-under its own SAVEPOINT so a failing job changes nothing and fails alone,
-then COMMITs once with `synchronous=FULL` (fsync) and only then answers each
-job and runs its after-commit callback in commit order. So: an acknowledged
-write is on disk; the broker never contends with itself for the database; and
-under load many writes share one fsync instead of queueing behind one each.
+waiting, runs them in a single transaction on the store's thread, each under
+its own SAVEPOINT so a failing job changes nothing and fails alone, then
+COMMITs once with `synchronous=FULL` (fsync) and only then answers each job
+and runs its after-commit callback in commit order (lockd/store/group.py).
+So: an acknowledged write is on disk; the broker never contends with itself
+for the database; and under load many writes share one fsync instead of
+queueing behind one each.
+
+Why a plain sqlite3 connection on a thread of the store's own, not aiosqlite:
+a job is a synchronous function that runs many statements back to back, and
+aiosqlite's public API runs one statement per await; running a whole job on
+its thread needs its private `_execute`/`_conn`. So the store keeps what
+aiosqlite would have given it, a connection used from one thread only, on a
+one-thread executor, the same way PostgresStore keeps its psycopg connection.
 
 Only another process can hold the database locked (an open sqlite3 shell, a
 backup): a batch waits BUSY_TIMEOUT_SECONDS for it, then its requests fail
@@ -32,9 +41,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
-
-import aiosqlite
+from typing import Any
 
 from lockd.core.errors import LockdError
 from lockd.store.group import GroupCommitStore
@@ -42,8 +49,13 @@ from lockd.store.schema import MIGRATIONS, pending
 from lockd.store.tx import Tx
 
 log = logging.getLogger("lockd.store")
-T = TypeVar("T")
 BUSY_TIMEOUT_SECONDS = 2.0
+PRAGMAS = (
+    "journal_mode=WAL",
+    "synchronous=FULL",  # COMMIT returns once the WAL is on disk: acknowledged means durable
+    "foreign_keys=ON",
+    f"busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}",
+)
 FileId = tuple[int, int] | None  # (st_dev, st_ino); None: no such file
 
 
@@ -55,26 +67,17 @@ def _file_id(path: str) -> FileId:
     return st.st_dev, st.st_ino
 
 
-def _run_batch(conn: sqlite3.Connection, jobs: list[Callable[[Tx], Any]]) -> list[tuple[bool, Any]]:
-    tx = Tx(conn)
-    conn.execute("BEGIN IMMEDIATE")
-    outcomes: list[tuple[bool, Any]] = []
+def _connect(path: str) -> sqlite3.Connection:
+    """On the store's thread, which alone uses the connection from then on."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
+    conn.row_factory = sqlite3.Row
     try:
-        for job in jobs:
-            conn.execute("SAVEPOINT job")
-            try:
-                outcomes.append((True, job(tx)))
-                conn.execute("RELEASE job")
-            except Exception as exc:  # this job's changes vanish; the others stand
-                conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
-                outcomes.append((False, exc))
-        conn.execute("COMMIT")
+        for pragma in PRAGMAS:
+            conn.execute(f"PRAGMA {pragma}")
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        conn.close()
         raise
-    return outcomes
+    return conn
 
 
 def _migrate(conn: sqlite3.Connection, path: str) -> None:
@@ -95,13 +98,38 @@ class SqliteStore(GroupCommitStore):
     def __init__(self, path: Path | str) -> None:
         super().__init__()
         self.path = str(path)
-        self._db: aiosqlite.Connection | None = None
+        self._conn: sqlite3.Connection | None = None
         self._files: dict[str, FileId] = {}  # the database and its -wal, as opened
         self.lost: str | None = None  # why writes are refused, once the file is gone
 
+    # ---- the engine's part of group commit (lockd/store/group.py) ---------
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise LockdError("unavailable", "the store is not open")
+        return self._conn
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+
+    def _rollback(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+    def _unavailable(self, exc: Exception) -> LockdError | None:
+        if not isinstance(exc, sqlite3.OperationalError):
+            return None
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            return None
+        return LockdError(
+            "unavailable",
+            f"the database {self.path} is locked by another process (waited "
+            f"{BUSY_TIMEOUT_SECONDS:g} s): try again; if it lasts, close whatever holds it "
+            "(an open sqlite3 shell, a backup)",
+        )
+
     def _run_batch(self, conn: sqlite3.Connection, jobs: list[Callable[[Tx], Any]]) -> Any:
         self._check_file()
-        outcomes = _run_batch(conn, jobs)
+        outcomes = super()._run_batch(conn, jobs)
         self._check_file()  # deleted meanwhile: committed to a file nobody will open again
         return outcomes
 
@@ -130,47 +158,21 @@ class SqliteStore(GroupCommitStore):
             raise LockdError("unavailable", self.lost)
 
     async def open(self) -> None:
-        db = await aiosqlite.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
-        db.row_factory = sqlite3.Row
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=FULL",
-            "foreign_keys=ON",
-            f"busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}",
-        ):
-            await db.execute(f"PRAGMA {pragma}")
-        self._db = db
+        self._start_thread("lockd-sqlite")
         try:
+            self._conn = await self._on_thread(_connect, self.path)
             await self._call(_migrate, self.path)
             self._remember_files()
-        except BaseException:  # a refused database must not leave aiosqlite's thread running
-            self._db = None
-            await db.close()
+        except BaseException:  # a refused database must not leave its thread running
+            await self._stop_thread(self._disconnect)
             raise
         self._start_writer()
 
     async def close(self) -> None:
         await self._stop_writer()
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        await self._stop_thread(self._disconnect)
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(connection, *args) on the connection's own thread: one hop."""
-        if self._db is None:
-            raise LockdError("unavailable", "the store is not open")
-        db = self._db
-        try:
-            return await db._execute(lambda: fn(db._conn, *args))  # type: ignore[no-any-return]
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            raise LockdError(
-                "unavailable",
-                f"the database {self.path} is locked by another process (waited "
-                f"{BUSY_TIMEOUT_SECONDS:g} s): try again; if it lasts, close whatever holds it "
-                "(an open sqlite3 shell, a backup)",
-            ) from None
-
-    async def read(self, job: Callable[[Tx], T]) -> T:
-        return await self._call(lambda conn: job(Tx(conn)))
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
