@@ -5,20 +5,18 @@ third of the git hook's budget."""
 
 from __future__ import annotations
 
-import json
 import socket
 
 from lockd.client import codec, wire
 from lockd.client.api import Api, Req
 from lockd.core.errors import LockdError
-from lockd.local import config
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs the git hook ~5 ms to import at run time
     from typing import Any
 
 
-class Client:
+class Client(wire.BaseClient):
     """Synchronous client for the CLI and the hooks, on a plain socket.
 
     Not `http.client`: importing it (and the `email` package it needs) cost a
@@ -26,18 +24,8 @@ class Client:
     request with Content-Length; chunked bodies are read too, for proxies in
     front of a team server. `https://` URLs wrap the socket in TLS."""
 
-    def __init__(
-        self,
-        url: str | None = None,
-        token: str | None = None,
-        credential: str | None = None,
-        timeout: float = 5.0,
-    ) -> None:
-        self.url, self._https, self._host, self._port = wire.endpoint(url)
-        self.token = token if token is not None else config.read_token()
-        self.credential = credential
-        self.timeout = timeout
-        self._conn: socket.socket | None = None
+    TIMEOUT = 5.0
+    _conn: socket.socket | None = None  # kept alive between calls
 
     def _connection(self) -> socket.socket:
         if self._conn is None:
@@ -64,13 +52,12 @@ class Client:
         return response.status, b"".join(body)
 
     def call(self, req: Req) -> dict[str, Any]:
-        data = json.dumps(req.body).encode() if req.body is not None else None
-        headers = wire.headers(self.token, self.credential, data is not None)
+        payload = self._request_bytes(req)
         for attempt in (1, 2):
             reused = self._conn is not None
             try:
                 conn = self._connection()
-                conn.sendall(wire.request_bytes(req, data, self._host, self._port, headers))
+                conn.sendall(payload)
                 return wire.decode(*self._response())
             except (BrokenPipeError, ConnectionResetError) as exc:
                 self.close()

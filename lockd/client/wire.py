@@ -1,5 +1,6 @@
-"""What both clients share around the codec: headers, decoding an answer
-into data or a LockdError, and saying why a broker is unreachable.
+"""What both clients share around the codec: their base (address, token,
+credential, timeout, a request's bytes), decoding an answer into data or a
+LockdError, and saying why a broker is unreachable.
 """
 
 from __future__ import annotations
@@ -86,10 +87,32 @@ def endpoint(url: str | None) -> tuple[str, bool, str, int]:
     return full, https, parts.hostname or config.HOST, parts.port or (443 if https else 80)
 
 
-def request_bytes(
-    req: Req, data: bytes | None, host: str, port: int, headers: dict[str, str]
-) -> bytes:
-    return codec.request_bytes(req.method, req.target(), data, host, port, headers)
+class BaseClient:
+    """What both clients are: a broker's address, the token and session
+    credential they send it, a timeout, and a request's bytes. `sync.Client`
+    and `aio.AsyncClient` each add the socket those bytes go out on."""
+
+    TIMEOUT: float  # seconds, each client its own
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        credential: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.url, self._https, self._host, self._port = endpoint(url)
+        self.token = token if token is not None else config.read_token()
+        self.credential = credential
+        self.timeout = self.TIMEOUT if timeout is None else timeout
+
+    def _request_bytes(self, req: Req, accept: str | None = None) -> bytes:
+        """The request with its JSON body, the token and the credential."""
+        data = json.dumps(req.body).encode() if req.body is not None else None
+        head = headers(self.token, self.credential, data is not None)
+        if accept is not None:
+            head["Accept"] = accept
+        return codec.request_bytes(req.method, req.target(), data, self._host, self._port, head)
 
 
 def network_errors() -> tuple[type[BaseException], ...]:
