@@ -104,36 +104,29 @@ def port() -> int:
 def lease_seconds() -> float:
     """LOCKD_LEASE_SECONDS (the broker's setting): silence after which an agent
     is dead. Keep it well above the sessions' HEARTBEAT_SECONDS."""
-    raw = os.environ.get("LOCKD_LEASE_SECONDS", "").strip()
-    if not raw:
-        return LEASE_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 1 <= value <= 86400:
-        raise LockdError(
-            "invalid", f"LOCKD_LEASE_SECONDS={raw!r} is not a number of seconds in 1-86400"
-        )
-    return value
+    return _seconds("LOCKD_LEASE_SECONDS", LEASE_SECONDS, 1, 86400, "1-86400")
 
 
 def name_hold_seconds() -> float:
     """LOCKD_NAME_HOLD_SECONDS (the broker's setting): how long a peer that is
     gone keeps its name, so that messages to that name wait in its inbox and a
     newcomer asking for it gets a suffixed one. 0: free as soon as it is gone."""
-    raw = os.environ.get("LOCKD_NAME_HOLD_SECONDS", "").strip()
+    return _seconds(
+        "LOCKD_NAME_HOLD_SECONDS", NAME_HOLD_SECONDS, 0, 30 * 86400, "0-2592000 (30 days)"
+    )
+
+
+def _seconds(name: str, default: float, low: float, high: float, span: str) -> float:
+    """A number of seconds from the environment, in [low, high]; unset or blank: `default`."""
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return NAME_HOLD_SECONDS
+        return default
     try:
         value = float(raw)
     except ValueError:
-        value = -1.0
-    if not 0 <= value <= 30 * 86400:
-        raise LockdError(
-            "invalid",
-            f"LOCKD_NAME_HOLD_SECONDS={raw!r} is not a number of seconds in 0-2592000 (30 days)",
-        )
+        value = -1.0  # refused below, with the same words
+    if not low <= value <= high:
+        raise LockdError("invalid", f"{name}={raw!r} is not a number of seconds in {span}")
     return value
 
 
