@@ -10,7 +10,6 @@ A revoked token stays in the map, so its holder hears that it was revoked.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import re
@@ -19,16 +18,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from lockd.core.digest import secret_hash
 from lockd.core.errors import LockdError, invalid
 from lockd.core.models import LOCAL_USER
 from lockd.store.engine import Store
 
 log = logging.getLogger("lockd.broker.accounts")
 USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-
-
-def token_hash(token: str | bytes) -> str:
-    return hashlib.sha256(token if isinstance(token, bytes) else token.encode()).hexdigest()
 
 
 def check_name(name: str) -> str:
@@ -85,7 +81,7 @@ class Accounts:
         a user token is looked up by its hash, which reveals nothing of it."""
         if hmac.compare_digest(token, self._machine):
             return Caller(LOCAL_USER)
-        found = self._by_hash.get(token_hash(token))
+        found = self._by_hash.get(secret_hash(token))
         if found is None:
             return Caller(None)
         name, revoked = found
@@ -104,7 +100,7 @@ class Accounts:
         check_name(name)
         store = self._open_store()
         token = secrets.token_urlsafe(32)
-        hashed, now = token_hash(token), time.time()
+        hashed, now = secret_hash(token), time.time()
         if not await store.write(lambda tx: tx.insert_user(name, hashed, now, by)):
             raise LockdError(
                 "conflict",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import re
 import secrets
@@ -25,6 +24,7 @@ from typing import Any
 from lockd.broker.claims import ClaimRegistry
 from lockd.broker.events import EventHub, Subscription
 from lockd.core import lapse
+from lockd.core.digest import secret_hash
 from lockd.core.errors import LockdError, invalid
 from lockd.core.models import BROADCASTS, LOCAL_USER, SCOPES, Message, Peer, parse_key
 from lockd.local import config, processes
@@ -35,10 +35,6 @@ log = logging.getLogger("lockd.broker.registry")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,63}$")
 DASHBOARD = "*dashboard*"
 STREAM_GRACE_SECONDS = 0.5  # a session may reconnect this fast and keep its claims
-
-
-def _hash(credential: str) -> str:
-    return hashlib.sha256(credential.encode()).hexdigest()
 
 
 @dataclass
@@ -143,7 +139,7 @@ class Registry:
     async def _peer_id_of(self, credential: str) -> str | None:
         """Whose credential this is: memory, else (shared store) the database,
         for a peer registered through another broker before its notice came."""
-        hashed = _hash(credential)
+        hashed = secret_hash(credential)
         peer_id = self._by_credential.get(hashed)
         if peer_id is None and self.shared:
             found = await self.store.read(lambda tx: tx.peer_by_credential(hashed))
@@ -240,7 +236,7 @@ class Registry:
 
     async def register(self, reg: Registration) -> tuple[Peer, str]:
         if reg.credential:
-            back = self.peers.get(self._by_credential.get(_hash(reg.credential), ""))
+            back = self.peers.get(self._by_credential.get(secret_hash(reg.credential), ""))
             self._came_back(back if back is not None and back.user == reg.user else None)
         if reg.kind not in ("agent", "person"):
             raise invalid(f"kind {reg.kind!r} is not one of: agent, person")
@@ -303,7 +299,7 @@ class Registry:
             last_seen=now,
             alive=True,
         )
-        hashed = _hash(credential)
+        hashed = secret_hash(credential)
         await self.store.write(lambda tx: tx.save_peer(peer, hashed))
         if known is not None:
             known.__dict__.update(peer.__dict__)

@@ -3,20 +3,17 @@ kept in memory and hashed, with an injected clock (see lockd.server.dashboard)."
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from collections.abc import Callable
 
 from starlette.requests import cookie_parser
 
+from lockd.core.digest import secret_hash
+
 TICKET_SECONDS = 60.0  # a ticket printed in a terminal is used at once or never
 SESSION_SECONDS = 12 * 3600.0  # a working day; then `lockd dashboard` again
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class DashboardAuth:
@@ -36,12 +33,12 @@ class DashboardAuth:
         self._tickets = {h: t for h, t in self._tickets.items() if t[1] > now}
         ticket = secrets.token_urlsafe(32)
         expires = now + TICKET_SECONDS
-        self._tickets[_hash(ticket)] = (peer_id, expires)
+        self._tickets[secret_hash(ticket)] = (peer_id, expires)
         return ticket, expires
 
     def redeem(self, ticket: str) -> str | None:
         """The peer a ticket was issued for; the ticket is spent either way."""
-        found = self._tickets.pop(_hash(ticket), None)
+        found = self._tickets.pop(secret_hash(ticket), None)
         if found is None or found[1] <= self.clock():
             return None
         return found[0]
@@ -50,14 +47,14 @@ class DashboardAuth:
         now = self.clock()
         self._sessions = {h: s for h, s in self._sessions.items() if s[1] > now}
         secret = secrets.token_urlsafe(32)
-        self._sessions[_hash(secret)] = (peer_id, now + SESSION_SECONDS)
+        self._sessions[secret_hash(secret)] = (peer_id, now + SESSION_SECONDS)
         return secret
 
     def session(self, secret: str | None) -> str | None:
         """The peer a cookie acts as, or None when it is missing, unknown or old."""
         if not secret:
             return None
-        found = self._sessions.get(_hash(secret))
+        found = self._sessions.get(secret_hash(secret))
         if found is None or found[1] <= self.clock():
             return None
         return found[0]
