@@ -260,24 +260,22 @@ class Registry:
             known = self.peers.get(existing) if existing else None
             if known is not None and known.user != reg.user:  # never take over another's peer
                 known, credential = None, None
+        # What the registration says of its session, for a new peer or a known one.
+        told = {
+            "kind": reg.kind,
+            "client": reg.client,
+            "cwd": reg.cwd,
+            "repo_id": reg.repo_id,
+            "repo_root": reg.repo_root,
+            "host": reg.host or self.host,
+        }
         if known is None:
             credential = credential or secrets.token_urlsafe(32)
             peer_id = "p-" + secrets.token_hex(4)
             while peer_id in self.peers:
                 peer_id = "p-" + secrets.token_hex(4)
-            wanted = reg.name or _derive_name(reg)
-            base = Peer(
-                peer_id=peer_id,
-                name=wanted,
-                kind=reg.kind,
-                client=reg.client,
-                host=reg.host or self.host,
-                cwd=reg.cwd,
-                repo_id=reg.repo_id,
-                repo_root=reg.repo_root,
-                created_at=now,
-                user=reg.user,
-            )
+            name = reg.name or _derive_name(reg)
+            base = Peer(peer_id=peer_id, name=name, created_at=now, user=reg.user, **told)
         else:
             base = known
         assert credential is not None
@@ -285,12 +283,7 @@ class Registry:
         peer = replace(
             base,
             name=self._unique_name(reg.name or base.name, base.peer_id),
-            kind=reg.kind,
-            client=reg.client,
-            cwd=reg.cwd,
-            repo_id=reg.repo_id,
-            repo_root=reg.repo_root,
-            host=reg.host or self.host,
+            **told,
             pid=reg.pid,
             pid_start=reg.pid_start,
             agent_pid=reg.agent_pid,
