@@ -130,52 +130,70 @@ def _name(reg: Registry, peer_id: str | None, fallback: str = "someone") -> str:
     return peer.name if peer else (peer_id or fallback)
 
 
+# The page's words for an event; refusals, commits and messages need more than a template.
+CLAIM_WORDS = {
+    "granted": "{who} claimed {pattern} ({mode}): {reason}",
+    "released": "{who} released {pattern}",
+    "forced": "{actor} force-released {who}'s {pattern}",
+    "expired": "{who}'s claim {pattern} expired",
+    "peer_gone": "{who}'s claim {pattern} was released: the session is gone",
+}
+BUS_WORDS = {
+    "peer_joined": "{peer[name]} joined ({peer[client]})",
+    "peer_left": "{peer[name]} left ({cause})",
+    "summary": "{peer[name]} is now: {summary}",
+}
+
+
 def describe(reg: Registry, event: dict[str, Any]) -> dict[str, Any] | None:
     """One line of the page's feed, from a recorded claim event (`event`) or a
     bus event (`type`); None for bus events the recorded ones already cover."""
-    at = event["at"]
-    if "type" in event:
-        kind = event["type"]
-        if kind == "message":
-            direct = not event["to"].startswith("@") and event["recipients"]
-            to = _name(reg, event["recipients"][0]) if direct else event["to"]
-            text = f"{event['from_name']} sent a message to {to}"
-        elif kind == "peer_joined":
-            text = f"{event['peer']['name']} joined ({event['peer']['client']})"
-        elif kind == "peer_left":
-            text = f"{event['peer']['name']} left ({event.get('cause', 'gone')})"
-        elif kind == "summary":
-            text = f"{event['peer']['name']} is now: {event['peer']['summary'] or '(no summary)'}"
-        else:
-            return None
-        return {"at": at, "kind": kind, "text": text, "repo": event.get("peer", {}).get("repo")}
+    if "type" not in event:
+        text = _claim_text(reg, event)
+        return {"at": event["at"], "kind": event["event"], "text": text, "repo": event["repo"]}
+    text = _bus_text(reg, event)
+    if text is None:
+        return None
+    repo = event.get("peer", {}).get("repo")
+    return {"at": event["at"], "kind": event["type"], "text": text, "repo": repo}
+
+
+def _claim_text(reg: Registry, event: dict[str, Any]) -> str:
     kind, detail = event["event"], event["detail"]
     who = _name(reg, event["peer_id"])
-    pattern = detail.get("pattern", "")
-    if kind == "granted":
-        text = f"{who} claimed {pattern} ({detail.get('mode')}): {detail.get('reason', '')}"
-    elif kind == "refused":
+    if kind == "refused":
         holders = ", ".join(_name(reg, h) for h in detail.get("holders", [])) or "another peer"
-        text = (
+        return (
             f"{who} was refused {', '.join(detail.get('patterns', []))} "
             f"({detail.get('mode')}): held by {holders}. Wanted for: {detail.get('reason', '')}"
         )
-    elif kind == "released":
-        text = f"{who} released {pattern}"
-    elif kind == "forced":
-        text = f"{_name(reg, event['actor_id'])} force-released {who}'s {pattern}"
-    elif kind == "expired":
-        text = f"{who}'s claim {pattern} expired"
-    elif kind == "peer_gone":
-        text = f"{who}'s claim {pattern} was released: the session is gone"
-    elif kind == "commit_touched":
+    if kind == "commit_touched":
         paths = detail.get("paths", [])
         shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
         actor = _name(reg, event["actor_id"], "a person or unknown process")
-        text = f"{actor} ran a {detail.get('hook', 'commit')} touching claimed files: {shown}"
-    else:
-        text = f"{who}: {kind} {pattern}"
-    return {"at": at, "kind": kind, "text": text, "repo": event["repo"]}
+        return f"{actor} ran a {detail.get('hook', 'commit')} touching claimed files: {shown}"
+    return CLAIM_WORDS.get(kind, "{who}: {kind} {pattern}").format(
+        who=who,
+        kind=kind,
+        pattern=detail.get("pattern", ""),
+        mode=detail.get("mode"),
+        reason=detail.get("reason", ""),
+        actor=_name(reg, event["actor_id"]) if kind == "forced" else "",
+    )
+
+
+def _bus_text(reg: Registry, event: dict[str, Any]) -> str | None:
+    kind = event["type"]
+    if kind == "message":
+        direct = not event["to"].startswith("@") and event["recipients"]
+        to = _name(reg, event["recipients"][0]) if direct else event["to"]
+        return f"{event['from_name']} sent a message to {to}"
+    if kind not in BUS_WORDS:
+        return None
+    peer = event["peer"]
+    return BUS_WORDS[kind].format(
+        peer=peer, cause=event.get("cause", "gone"), summary=peer.get("summary") or "(no summary)"
+    )
 
 
 def readable(reg: Registry, event: dict[str, Any]) -> dict[str, Any] | None:
