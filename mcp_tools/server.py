@@ -10,7 +10,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -28,7 +28,7 @@ from mcp_tools.channel import CAPABILITY, MODERN_ERA_NOTE, Channel
 from mcp_tools.stdio import Wire, event_loop_stdio
 
 log = logging.getLogger("lockd.mcp")
-PATH_MAX = 4096  # bytes, as on Linux
+M = TypeVar("M")
 
 INSTRUCTIONS = """\
 lockd coordinates you with the other agents and people working on this machine and repository.
@@ -120,12 +120,6 @@ class LockdMCP:
 
 def _repo_path(state: LockdMCP, path: str) -> str:
     assert state.session is not None
-    # Both went out as a tool error without a message: the OS refuses a NUL
-    # (ValueError), and a path beyond PATH_MAX made list_locks' URL too long.
-    if "\x00" in path:
-        raise ToolError(f"path {path[:60]!r} contains a NUL byte; name a file in the repo")
-    if len(path.encode()) > PATH_MAX:
-        raise ToolError(f"path is {len(path.encode())} bytes; the limit is {PATH_MAX}")
     try:
         return relpath_in_repo(state.session.repo, path)
     except LockdError as exc:
@@ -146,6 +140,15 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
                 await state.session.close(goodbye=False)
 
     server = MCPServer("lockd", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
+    _peer_tools(server, state)
+    _claim_tools(server, state)
+    _channel_capability(server, state)
+    return server
+
+
+def _peer_tools(server: MCPServer, state: LockdMCP) -> None:
+    """Who else is here, and messages: list_peers, send_message, set_summary,
+    check_messages, whoami."""
 
     @server.tool(
         description=(
@@ -156,10 +159,7 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
     )
     async def list_peers(scope: Literal["repo", "directory", "machine"] = "repo") -> shapes.Peers:
         data, unread = await state.call_counting(Api.peers(scope))
-        return shapes.Peers(
-            peers=[shapes.PeerInfo(**_pick(p, shapes.PeerInfo)) for p in data["peers"]],
-            **unread,
-        )
+        return shapes.Peers(peers=_all(shapes.PeerInfo, data["peers"]), **unread)
 
     @server.tool(
         description=(
@@ -190,11 +190,7 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
     )
     async def check_messages() -> shapes.Inbox:
         data = await state.call(Api.inbox(mark_read=True))
-        return shapes.Inbox(
-            messages=[
-                shapes.InboxMessage(**_pick(m, shapes.InboxMessage)) for m in data["messages"]
-            ]
-        )
+        return shapes.Inbox(messages=_all(shapes.InboxMessage, data["messages"]))
 
     @server.tool(description="Your own peer id, name, working directory, repo and summary.")
     async def whoami() -> shapes.Me:
@@ -209,6 +205,10 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
             push_note=state.channel.off,
             **state.unread_fields(int(data.get("unread", 0))),
         )
+
+
+def _claim_tools(server: MCPServer, state: LockdMCP) -> None:
+    """Claims: announce_intent, list_locks, release_intent, check_paths."""
 
     @server.tool(
         description=(
@@ -260,10 +260,7 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
             repo = session.repo.repo_id
         rel = _repo_path(state, path) if path else None
         data, unread = await state.call_counting(Api.locks(repo, rel))
-        return shapes.Locks(
-            locks=[shapes.Lock(**_pick(lk, shapes.Lock)) for lk in data["locks"]],
-            **unread,
-        )
+        return shapes.Locks(locks=_all(shapes.Lock, data["locks"]), **unread)
 
     @server.tool(
         description=(
@@ -275,13 +272,11 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
         intent_ids: list[str] | None = None, patterns: list[str] | None = None
     ) -> shapes.Released:
         session = await state.ready()
-        if patterns:
-            try:
-                patterns = claiming.prepare(session.repo, patterns)
-            except LockdError as exc:
-                raise ToolError(exc.message) from None
-        repo = None if intent_ids else session.repo.repo_id
-        data, unread = await state.call_counting(Api.release(repo, intent_ids, patterns))
+        try:
+            req = claiming.release_req(session.repo, intent_ids, patterns)
+        except LockdError as exc:
+            raise ToolError(exc.message) from None
+        data, unread = await state.call_counting(req)
         return shapes.Released(released=data["released"], **unread)
 
     @server.tool(
@@ -296,15 +291,16 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
         data, unread = await state.call_counting(Api.check(session.repo.repo_id, rel))
         return shapes.PathReport(
             paths=[
-                shapes.PathClaims(
-                    path=e["path"],
-                    claims=[shapes.Claim(**_pick(c, shapes.Claim)) for c in e["claims"]],
-                )
+                shapes.PathClaims(path=e["path"], claims=_all(shapes.Claim, e["claims"]))
                 for e in data["paths"]
             ],
             **unread,
         )
 
+
+def _channel_capability(server: MCPServer, state: LockdMCP) -> None:
+    """Channel notifications: the session to push on once the client is
+    initialized, and the experimental capability Claude Code looks for."""
     low = server._lowlevel_server
 
     async def on_initialized(ctx: Any, _params: NotificationParams) -> None:
@@ -320,11 +316,15 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
         return caps
 
     low.get_capabilities = get_capabilities  # type: ignore[method-assign]
-    return server
 
 
 def _pick(data: dict[str, Any], model: type[Any]) -> dict[str, Any]:
     return {k: data[k] for k in model.model_fields if k in data}
+
+
+def _all(model: type[M], rows: list[dict[str, Any]]) -> list[M]:
+    """The broker's rows as a result's models, each with the fields it has."""
+    return [model(**_pick(row, model)) for row in rows]
 
 
 def _dump_tasks() -> None:

@@ -86,13 +86,18 @@ class Announcement(Shape):
     conflicts: list[Conflict]
 
 
-class Lock(BaseModel):
+class Held(BaseModel):
+    """A claim's own fields, first in both views of it: `Lock` and `Claim`."""
+
     intent_id: str
     peer_id: str
     peer_name: str
     pattern: str
     mode: str
     reason: str
+
+
+class Lock(Held):
     since: float
     expires_at: float | None
     repo: str
@@ -107,13 +112,7 @@ class Released(Shape):
     released: list[str]
 
 
-class Claim(BaseModel):
-    intent_id: str
-    peer_id: str
-    peer_name: str
-    pattern: str
-    mode: str
-    reason: str
+class Claim(Held):
     mine: bool
 
 

@@ -1,6 +1,7 @@
 """The client side of a claim, shared by the CLI and the MCP tools: turn what
 a user typed into registry patterns (a bare directory name means its tree),
-and fill refused conflicts with the checkout's files that both sides claim."""
+say what a release names, and fill refused conflicts with the checkout's
+files that both sides claim."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from lockd.client.api import Api, Req
 from lockd.client.sync import Client
 from lockd.core import patterns
+from lockd.core.models import parse_key
 from lockd.local import git
 from lockd.local.repo import RepoInfo
 
@@ -50,6 +52,25 @@ def announce_req(
         notify_when_free,
         info.ignorecase,
     )
+
+
+def release_targets(targets: list[str]) -> tuple[list[str], list[str]]:
+    """`lockd release` words, split: intent ids (`i12`, `12`) and patterns."""
+    ids = [t for t in targets if parse_key(t, "i") is not None and t[:1] in "i0123456789"]
+    return ids, [t for t in targets if t not in ids]
+
+
+def release_req(
+    info: RepoInfo,
+    intent_ids: list[str] | None = None,
+    raws: list[str] | None = None,
+    force: bool = False,
+) -> Req:
+    """Release by intent ids, by patterns as typed (the words that claimed a
+    directory, `src/api`, release it), or, given neither, all of one's claims
+    in this repo."""
+    wanted = prepare(info, raws) if raws else None
+    return Api.release(None if intent_ids else info.repo_id, intent_ids or None, wanted, force)
 
 
 def fill_conflict_paths(info: RepoInfo, result: dict[str, Any]) -> dict[str, Any]:

@@ -120,10 +120,20 @@ def identify(cwd: str) -> RepoInfo:
     )
 
 
+PATH_MAX = 4096  # bytes, as on Linux
+
+
 def relpath_in_repo(info: RepoInfo, path: str, cwd: str | None = None) -> str:
-    """An absolute or cwd-relative file path as a repo-relative POSIX path."""
+    """An absolute or cwd-relative file path as a repo-relative POSIX path: how
+    the CLI, the MCP tools and the edit guard all read a path they are given."""
     if not path.strip():
         raise invalid("path is empty")
+    # Both once left as errors without a message: the OS refuses a NUL
+    # (ValueError), and a path beyond PATH_MAX made list_locks' URL too long.
+    if "\x00" in path:
+        raise invalid(f"path {path[:60]!r} contains a NUL byte; name a file in the repo")
+    if len(path.encode()) > PATH_MAX:
+        raise invalid(f"path is {len(path.encode())} bytes; the limit is {PATH_MAX}")
     full = path if os.path.isabs(path) else os.path.join(cwd or os.getcwd(), path)
     full = os.path.normpath(full)
     root = info.root.rstrip("/")
