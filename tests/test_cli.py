@@ -144,7 +144,9 @@ def test_check_names_the_holder(broker: Broker, repo: Path, env: dict) -> None:
     bob = agent(broker, repo, "bob")
     bob.call(Api.announce(identify(str(repo)).repo_id, ["/src/api/"], "fixing login"))
     out = lockd(env, repo, "check", "src/api/app.py", "README.md").stdout
-    assert "src/api/app.py: /src/api/ by bob (exclusive" in out and "fixing login" in out
+    # the git hook's words for the same claim (lockd.core.render)
+    assert "src/api/app.py: claimed by bob with /src/api/ [exclusive" in out, out
+    assert "fixing login" in out
     assert "README.md" not in out
     assert lockd(env, repo / "src", "check", "api/db.py").stdout.startswith("src/api/db.py:")
     lockd(env, repo, "check", "src/api/app.py", "--exit-code", code=5)

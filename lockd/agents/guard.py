@@ -12,8 +12,9 @@ import sys
 
 from lockd.client.api import Api
 from lockd.client.sync import Client
+from lockd.core import render
 from lockd.core.errors import LockdError
-from lockd.local.repo import hook_mode, identify
+from lockd.local.repo import hook_mode, identify, relpath_in_repo
 from lockd.local.sessions import committer
 
 TYPE_CHECKING = False
@@ -58,11 +59,12 @@ def decide(payload: dict[str, Any], auto_claim: bool = False) -> dict[str, Any] 
     path = target_file(payload)
     if path is None:
         return None
-    folder = _existing_dir(os.path.realpath(path))
-    repo = identify(folder)
+    real = os.path.realpath(path)
+    repo = identify(_existing_dir(real))
     root, repo_id = repo.root, repo.repo_id
-    rel = os.path.relpath(os.path.realpath(path), root)
-    if rel.startswith(".."):
+    try:
+        rel = relpath_in_repo(repo, real)
+    except LockdError:  # outside this checkout: nothing of ours to guard
         return None
     who = committer(payload)
     client = Client(timeout=2.0, credential=(who or {}).get("credential"))
@@ -70,11 +72,7 @@ def decide(payload: dict[str, Any], auto_claim: bool = False) -> dict[str, Any] 
     result = client.call(Api.check(repo_id, [rel], viewer))["paths"][0]
     others = [c for c in result["claims"] if not c["mine"]]
     if others:
-        lines = [
-            f"lockd: {rel} is claimed by {c['peer_name']} ({c['peer_id']}) with "
-            f"{c['pattern']} [{c['mode']}]: {c['reason']}"
-            for c in others
-        ]
+        lines = [render.for_agent(rel, c) for c in others]
         advice = (
             "Do not edit it now: ask the holder with send_message, or call announce_intent "
             "with notify_when_free=true to be told when it is free."

@@ -13,6 +13,7 @@ import time
 from lockd.client.api import Api
 from lockd.client.sync import Client
 from lockd.core.errors import LockdError
+from lockd.core.render import age
 from lockd.local.sessions import session_for
 
 TYPE_CHECKING = False
@@ -21,9 +22,8 @@ if TYPE_CHECKING:  # runs on every prompt and tool use: typing stays out
 
 
 def format_messages(messages: list[dict[str, Any]]) -> str:
-    lines = [f"lockd: {len(messages)} unread message(s) from other peers:"]
+    lines, now = [f"lockd: {len(messages)} unread message(s) from other peers:"], time.time()
     for m in messages:
-        ago = max(0, int(time.time() - m["sent_at"]))
         # lockd cannot tell whether the client showed a pushed notification
         # (Claude Code drops them without the channel flag, and in -p mode).
         pushed = (
@@ -32,8 +32,8 @@ def format_messages(messages: list[dict[str, Any]]) -> str:
             else ""
         )
         lines.append(
-            f"- [{m['message_id']}, {ago}s ago] {m['from_name']} ({m['from_id']}){pushed}:"
-            f" {m['text']}"
+            f"- [{m['message_id']}, {age(m['sent_at'], now)} ago] {m['from_name']} "
+            f"({m['from_id']}){pushed}: {m['text']}"
         )
     lines.append("Reply with the lockd send_message tool (to = the sender's name or id).")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from lockd import __version__
+from lockd.core import render
 from lockd.core.errors import LockdError, invalid
 from lockd.local import config
 
@@ -31,27 +32,6 @@ def parse_duration(text: str) -> float:
     if not m:
         raise invalid(f"duration {text!r} is not like 90s, 15m, 8h or 2d")
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-
-
-def age(since: float | None) -> str:
-    if not since:
-        return "-"
-    s = max(0, int(time.time() - since))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size:
-            return f"{s // size}{unit}"
-    return f"{s}s"
-
-
-def remaining(expires_at: float | None) -> str:
-    """Time left until `expires_at`, rounded: a fresh 8 h claim shows 8h, not 7h."""
-    if not expires_at:
-        return "never"
-    s = max(0, round(expires_at - time.time()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size:
-            return f"{round(s / size)}{unit}"
-    return f"{s}s"
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -94,8 +74,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         args,
         data,
         f"lockd {data['version']} at {data['url']} (pid {data['pid']}, up "
-        f"{age(data['started_at'])}): {data['peers']} peers, {data['intents']} intents, "
-        f"home {data['home']}",
+        f"{render.age(data['started_at'], time.time())}): {data['peers']} peers, "
+        f"{data['intents']} intents, home {data['home']}",
     )
     return 0
 
@@ -160,13 +140,13 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     from lockd.client.api import Api
     from lockd.client.sync import Client
 
-    data = Client().call(Api.tokens())
+    data, now = Client().call(Api.tokens()), time.time()
     rows = [
         [
             u["name"],
-            f"{age(u['created_at'])} ago",
+            f"{render.age(u['created_at'], now)} ago",
             u["created_by"],
-            f"{age(u['revoked_at'])} ago" if u["revoked_at"] else "-",
+            f"{render.age(u['revoked_at'], now)} ago" if u["revoked_at"] else "-",
         ]
         for u in data["users"]
     ]
@@ -182,13 +162,14 @@ def cmd_peers(args: argparse.Namespace) -> int:
 
     info = identify(os.getcwd())
     data = Client().call(Api.peers(args.scope, os.path.realpath(os.getcwd()), info.repo_id))
+    now = time.time()
     rows = [
         [
             p["peer_id"],
             p["name"],
             p.get("user", "-"),
             p["client"],
-            age(p["last_seen"]),
+            render.age(p["last_seen"], now),
             p["cwd"],
             p["summary"][:60],
         ]
@@ -226,9 +207,9 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     from lockd.client.session import person_client
 
     client, _, _ = person_client()
-    data = client.call(Api.inbox(mark_read=not args.peek))
+    data, now = client.call(Api.inbox(mark_read=not args.peek)), time.time()
     lines = [
-        f"[{m['message_id']} {age(m['sent_at'])} ago] {m['from_name']}: {m['text']}"
+        f"[{m['message_id']} {render.age(m['sent_at'], now)} ago] {m['from_name']}: {m['text']}"
         for m in data["messages"]
     ]
     emit(args, data, "\n".join(lines) or "no unread messages")
@@ -252,39 +233,25 @@ def cmd_claim(args: argparse.Namespace) -> int:
         ttl,
         args.notify_when_free,
     )
-    if data["granted"]:
-        text = "\n".join(
-            f"claimed {i['intent_id']} {i['pattern']} ({i['mode']}, expires in "
-            f"{remaining(i['expires_at'])})"
-            for i in data["intents"]
-        )
-    else:
-        text = "refused: " + "\n".join(
-            f"  {c['pattern']} held by {c['peer_name']} ({c['mode']}, {age(c['since'])}): "
-            f"{c['reason']}" + (f" — both claim {', '.join(c['paths'][:5])}" if c["paths"] else "")
-            for c in data["conflicts"]
-        )
-    emit(args, data, text)
+    emit(args, data, _claim_text(data, time.time()))
     return 0 if data["granted"] else 5
 
 
+def _claim_text(data: dict[str, Any], now: float) -> str:
+    if data["granted"]:
+        return "\n".join(render.granted(i, now) for i in data["intents"])
+    return "refused:\n" + "\n".join("  " + render.conflict(c, now) for c in data["conflicts"])
+
+
 def cmd_release(args: argparse.Namespace) -> int:
-    from lockd.client.api import Api
+    from lockd.client.claiming import release_req, release_targets
     from lockd.client.session import person_client
-    from lockd.core.models import parse_key
 
     client, _, info = person_client()
-    ids = [t for t in args.targets if parse_key(t, "i") is not None and t[:1] in "i0123456789"]
-    pats = [t for t in args.targets if t not in ids]
+    ids, pats = release_targets(args.targets)
     if args.force and pats:
         raise invalid("--force takes intent ids (like i12), not patterns: see `lockd locks`")
-    if pats:  # the same words that claimed a directory (`src/api`) release it
-        from lockd.client.claiming import prepare
-
-        pats = prepare(info, pats)
-    data = client.call(
-        Api.release(info.repo_id if not ids else None, ids or None, pats or None, args.force)
-    )
+    data = client.call(release_req(info, ids, pats, args.force))
     emit(
         args,
         data,
@@ -301,14 +268,14 @@ def cmd_locks(args: argparse.Namespace) -> int:
     client, _, info = person_client()  # as yourself, so your own claims say mine
     path = relpath_in_repo(info, args.path) if args.path else None
     repo = None if args.all_repos else info.repo_id
-    data = client.call(Api.locks(repo, path))
+    data, now = client.call(Api.locks(repo, path)), time.time()
     rows = [
         [
             lk["intent_id"],
             lk["pattern"],
             lk["mode"],
             lk["peer_name"],
-            age(lk["since"]),
+            render.age(lk["since"], now),
             lk["reason"][:50],
         ]
         + ([lk["repo"]] if args.all_repos else [])
@@ -326,14 +293,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     client, _, info = person_client()
     paths = [relpath_in_repo(info, p) for p in args.paths]
-    data = client.call(Api.check(info.repo_id, paths))
-    lines = []
-    for entry in data["paths"]:
-        for c in entry["claims"]:
-            lines.append(
-                f"{entry['path']}: {c['pattern']} by {c['peer_name']} ({c['mode']}, "
-                f"{age(c['since'])}): {c['reason']}"
-            )
+    data, now = client.call(Api.check(info.repo_id, paths)), time.time()
+    lines = [render.path_claim(e["path"], c, now) for e in data["paths"] for c in e["claims"]]
     emit(args, data, "\n".join(lines) or "no claims on these paths")
     claimed = any(e["claims"] for e in data["paths"])
     return 5 if claimed and args.exit_code else 0
@@ -429,11 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("message")
     p = add("inbox", cmd_inbox, "print and mark read your unread messages")
     p.add_argument("--peek", action="store_true", help="do not mark them read")
-    p.add_argument(
-        "--hook",
-        action="store_true",
-        help="for Claude Code hooks: print the agent session's unread messages",
-    )
+    hook_help = "for Claude Code hooks: print the agent session's unread messages"
+    p.add_argument("--hook", action="store_true", help=hook_help)
     p = add("claim", cmd_claim, "announce an intent on patterns in this checkout")
     p.add_argument("patterns", nargs="+", metavar="PATTERN")
     p.add_argument("--reason", "-r", required=True)

@@ -14,6 +14,7 @@ import time
 
 from lockd.client.api import Api
 from lockd.client.sync import Client
+from lockd.core import render
 from lockd.core.errors import LockdError
 from lockd.local import git
 from lockd.local.repo import hook_mode, identify
@@ -26,14 +27,6 @@ if TYPE_CHECKING:  # typing is not on the hook's own path
 HOOK_TYPES = ("pre-commit", "pre-push")
 ZERO = "0" * 40
 CHUNK = 1000
-
-
-def _age(since: float) -> str:
-    s = max(0, int(time.time() - since))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size:
-            return f"{s // size}{unit}"
-    return f"{s}s"
 
 
 def push_paths(cwd: str, remote: str, stdin: str) -> list[str]:
@@ -77,7 +70,7 @@ def check(
 
 def report(results: list[dict[str, Any]], who: str | None) -> tuple[list[str], list[str], bool]:
     """(clash lines, reminder lines, any exclusive clash)."""
-    clashes, reminders, exclusive = [], [], False
+    clashes, reminders, exclusive, now = [], [], False, time.time()
     for entry in results:
         for c in entry["claims"]:
             if c["mine"]:
@@ -87,11 +80,7 @@ def report(results: list[dict[str, Any]], who: str | None) -> tuple[list[str], l
                 )
                 continue
             exclusive = exclusive or c["mode"] == "exclusive"
-            summary = f" ({c['summary']})" if c.get("summary") else ""
-            clashes.append(
-                f"  {entry['path']}: claimed by {c['peer_name']}{summary} with "
-                f"{c['pattern']} [{c['mode']}, {_age(c['since'])} ago]: {c['reason']}"
-            )
+            clashes.append("  " + render.path_claim(entry["path"], c, now))
     return clashes, reminders, exclusive
 
 
