@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lockd.core import patterns
+from lockd.core import feed, patterns
 from lockd.core.errors import LockdError, invalid
 from lockd.core.models import LOCAL_USER, MODES, Intent, Peer, parse_key
 from lockd.core.overlap import IntentIndex
@@ -221,7 +221,6 @@ class ClaimRegistry:
                         fresh.append(read)
                         bumps.append((repo_id, version))
                 tx.ignorecase[repo_id] = ignorecase  # recorded with the repo's first claim
-                start = len(tx.bumps)
                 out = []
                 for pattern in wanted:
                     old = held.get(pattern)
@@ -263,7 +262,7 @@ class ClaimRegistry:
                         detail={"pattern": pattern, "mode": mode, "reason": reason},
                     )
                     out.append(intent)
-                bumps.extend(tx.bumps[start:])
+                bumps.extend(tx.claim_bumps())
                 return out
 
             try:
@@ -574,7 +573,6 @@ class ClaimRegistry:
         def release(tx: Tx) -> bool:
             if first is not None and not first(tx):
                 return False
-            start = len(tx.bumps)
             todo = list(chosen)
             if all_of is not None and self.reg.shared:
                 known = {i.intent_id for i in todo}
@@ -599,7 +597,7 @@ class ClaimRegistry:
                     },
                 )
                 done.append(intent)
-            bumps.extend(tx.bumps[start:])
+            bumps.extend(tx.claim_bumps())
             return True
 
         if not chosen and first is None and all_of is None:
@@ -638,14 +636,12 @@ class ClaimRegistry:
                 why=why,
             )
 
-    async def apply(self, change: dict[str, Any]) -> None:
-        """One claim another broker granted, updated (`put`) or released
-        (`drop`), as its notice carries it: applied to the index alone, since
+    async def apply(self, change: feed.ClaimChange) -> None:
+        """One claim another broker granted, updated (put) or released
+        (dropped), as its notice carries it: applied to the index alone, since
         rebuilding a repo of 10,000 intents takes about a second. Re-read the
         repo instead when memory may lack an earlier change or differs."""
-        repo_id = str(change["repo"])
-        version = change.get("v")  # None: from a broker older than claim versions
-        ignorecase = bool(change.get("ic"))
+        repo_id, version, ignorecase = change.repo_id, change.version, change.ignorecase
         async with self._lock:
             known = self.versions.get(repo_id, 0)
             if version is not None and known != UNKNOWN and version <= known:
@@ -655,19 +651,25 @@ class ClaimRegistry:
             # A gap, an older broker's notice, or another case rule: re-read the repo.
             stale = version is None or known != version - 1 or other_rule
             if not stale:
-                put = change.get("put")
-                if "put_id" in change:  # too big for the notice: the row itself
-                    n = int(str(change["put_id"])[1:])
-                    found = await self.store.read(lambda tx: tx.intent(n))
-                    put = found.as_dict() if found else None
+                put = await self._put_of(change)
                 idx = self.index(repo_id, ignorecase)
                 if put is not None:
-                    idx.add(Intent(**put))  # replaces an intent with its id
-                else:
-                    idx.remove(str(change.get("drop") or change.get("put_id")))
+                    idx.add(put)  # replaces an intent with its id
+                else:  # dropped, or put and released since
+                    idx.remove(change.intent_id)
                 self.versions[repo_id] = version
         if stale:
             await self.reload(repo_id)
+
+    async def _put_of(self, change: feed.ClaimChange) -> Intent | None:
+        """The intent a change puts: as its notice carries it, or as the database
+        holds it (too big for the notice; None: released since)."""
+        if isinstance(change, feed.ClaimDropped):
+            return None
+        if change.intent is not None:
+            return change.intent
+        n = int(change.intent_id[1:])
+        return await self.store.read(lambda tx: tx.intent(n))
 
     async def reload(self, repo_id: str | None = None) -> None:
         """Take the database's live intents (of one repo, or all) as the truth,

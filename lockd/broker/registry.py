@@ -23,7 +23,7 @@ from typing import Any
 
 from lockd.broker.claims import ClaimRegistry
 from lockd.broker.events import EventHub, Subscription
-from lockd.core import lapse
+from lockd.core import feed, lapse
 from lockd.core.digest import secret_hash
 from lockd.core.errors import LockdError, invalid
 from lockd.core.models import BROADCASTS, LOCAL_USER, SCOPES, Message, Peer, parse_key
@@ -176,36 +176,39 @@ class Registry:
             peer.last_seen = max(peer.last_seen, seen.get(peer.peer_id, 0.0))
 
     # ---- other brokers on one database (the feed: lockd/store/postgres.py) --
-    async def apply_change(self, change: dict[str, Any]) -> None:
+    async def apply_change(self, change: feed.Change) -> None:
         """What another broker committed: push its messages to the streams held
         here, and re-read the peers, claims or tokens it changed."""
-        kind = change.get("k")
-        if kind == "m":
-            message, to = change.get("m"), change.get("to")
-            if message is None or to is None:
-                found = await self.store.read(lambda tx: tx.message(int(change["id"])))
-                if found is None:
-                    return
-                message, to = found[0].as_dict(), found[1]
-            self._push(message, to)
-            if message.get("kind") == "message":
-                self.publish_dashboard(
-                    "message",
-                    from_id=message["from_id"],
-                    from_name=message["from_name"],
-                    to=message["to"],
-                    recipients=to,
-                    message_id=message["message_id"],
-                )
-        elif kind == "p":
-            found = await self.store.read(lambda tx: tx.load_peer(str(change["id"])))
+        if isinstance(change, feed.MessageSent):
+            await self._sent_elsewhere(change)
+        elif isinstance(change, feed.PeerChanged):
+            found = await self.store.read(lambda tx: tx.load_peer(change.peer_id))
             if found is not None:
                 self._remember(*found)
-        elif kind == "c":
+        elif isinstance(change, feed.ClaimPut | feed.ClaimDropped):
             await self.claims.apply(change)
-            self.publish_dashboard("claims", repo=change["repo"], event="changed elsewhere")
-        elif kind == "u" and self.on_users_changed is not None:
+            self.publish_dashboard("claims", repo=change.repo_id, event="changed elsewhere")
+        elif isinstance(change, feed.TokensChanged) and self.on_users_changed is not None:
             await self.on_users_changed()
+
+    async def _sent_elsewhere(self, sent: feed.MessageSent) -> None:
+        message, to = sent.message, sent.recipients
+        if message is None or to is None:  # too big for the notice: the rows themselves
+            found = await self.store.read(lambda tx: tx.message(sent.message_id))
+            if found is None:
+                return
+            message, to = found[0], tuple(found[1])
+        recipients = list(to)
+        self._push(message.as_dict(), recipients)
+        if message.kind == "message":
+            self.publish_dashboard(
+                "message",
+                from_id=message.from_id,
+                from_name=message.from_name,
+                to=message.to,
+                recipients=recipients,
+                message_id=message.message_id,
+            )
 
     async def resync(self) -> None:
         """After the change feed was down (notices may be lost): re-read all

@@ -143,8 +143,9 @@ class GroupCommitStore:
         return outcomes
 
     def _run_job(self, conn: Any, job: Callable[[Tx], Any]) -> tuple[bool, Any]:
-        """One job under its own SAVEPOINT, with a Tx of its own: if it fails,
-        its changes vanish and the others stand."""
+        """One job under its own SAVEPOINT, with a Tx of its own (what it
+        changed is its own: `Tx.changes`): if it fails, its changes vanish and
+        the others stand."""
         conn.execute("SAVEPOINT job")
         try:
             value = job(Tx(conn, self.dialect, self.origin))

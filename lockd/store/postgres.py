@@ -28,10 +28,10 @@ both grant overlapping claims.
 Replicas: every transaction announces what it changed with pg_notify
 (`Tx.changed`; PostgreSQL delivers it at COMMIT, never for a rollback), and
 each broker LISTENs on a connection of its own (`follow`) and hands the other
-brokers' changes to the registry: messages to push to the streams held here,
-peers, claims and tokens to re-read. The database stays the truth; a lost
-notice costs only latency, because after the feed reconnects the registry
-re-reads everything (`Registry.resync`).
+brokers' changes, decoded into lockd.core.feed's records, to the registry:
+messages to push to the streams held here, peers, claims and tokens to re-read.
+The database stays the truth; a lost notice costs only latency, because after
+the feed reconnects the registry re-reads everything (`Registry.resync`).
 
 If the server goes away, requests fail with `unavailable` (503) and the next
 request reconnects; nothing is retried silently, so no write is applied twice.
@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -52,6 +51,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
+from lockd.core import feed
 from lockd.core.errors import LockdError
 from lockd.store.group import GroupCommitStore
 from lockd.store.schema import PG_MIGRATIONS, pending
@@ -170,7 +170,7 @@ class PostgresStore(GroupCommitStore):
 
     async def follow(
         self,
-        apply: Callable[[dict[str, Any]], Awaitable[None]],
+        apply: Callable[[feed.Change], Awaitable[None]],
         resync: Callable[[], Awaitable[None]],
         wait: float = 5.0,
     ) -> None:
@@ -182,7 +182,7 @@ class PostgresStore(GroupCommitStore):
 
     async def _follow_forever(
         self,
-        apply: Callable[[dict[str, Any]], Awaitable[None]],
+        apply: Callable[[feed.Change], Awaitable[None]],
         resync: Callable[[], Awaitable[None]],
     ) -> None:
         backoff = 0.1
@@ -206,14 +206,7 @@ class PostgresStore(GroupCommitStore):
                     self.feed_up.set()
                     backoff = 0.1
                     async for note in conn.notifies():
-                        change = json.loads(note.payload)
-                        if change.get("r") == self.replica_id:
-                            continue
-                        try:
-                            await apply(change)
-                        except Exception:  # noqa: BLE001 - a change missed must not stay missed
-                            log.exception("change %r not applied; re-reading all", change.get("k"))
-                            await resync()  # failing too: reconnect, then resync again
+                        await self._take(note.payload, apply, resync)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the feed must outlive any failure
@@ -221,6 +214,30 @@ class PostgresStore(GroupCommitStore):
             self.feed_up.clear()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
+
+    async def _take(
+        self,
+        payload: str,
+        apply: Callable[[feed.Change], Awaitable[None]],
+        resync: Callable[[], Awaitable[None]],
+    ) -> None:
+        """One notice: applied if another broker's; a change missed (unreadable,
+        or failing to apply) must not stay missed, so then everything is re-read
+        (failing too: the feed reconnects, then resyncs again)."""
+        try:
+            notice = feed.decode(payload)
+        except LockdError as exc:
+            log.error("%s; re-reading all", exc.message)
+            await resync()
+            return
+        if notice.origin == self.replica_id:
+            return
+        try:
+            await apply(notice.change)
+        except Exception:  # noqa: BLE001 - a change missed must not stay missed
+            kind = type(notice.change).__name__
+            log.exception("change %s not applied; re-reading all", kind)
+            await resync()
 
     async def open(self) -> None:
         self._start_thread("lockd-pg")

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lockd.core import feed
 from lockd.core.models import Intent, Message, Peer, intent_key, message_key
 
 MSG_SELECT = (
@@ -131,7 +132,6 @@ def _event(r: Row) -> dict[str, Any]:
 
 
 NOTIFY_CHANNEL = "lockd"
-NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 
 
 class Tx:
@@ -139,23 +139,26 @@ class Tx:
         self.conn = conn
         self.dialect = dialect
         self.origin = origin  # this broker's replica id on a shared database, else None
-        # (repo, version) after each claim change in this transaction (shared only)
-        self.bumps: list[tuple[str, int]] = []
+        # What this job changed, as announced to the other brokers (shared only).
+        self.changes: list[feed.Change] = []
         self.ignorecase: dict[str, bool] = {}  # per repo, set by a claim job that knows it
 
-    def changed(self, kind: str, **data: Any) -> None:
+    def changed(self, change: feed.Change) -> None:
         """Tell the other brokers on this database what this transaction changed
         (the feed in lockd/store/postgres.py): a NOTIFY that PostgreSQL delivers at COMMIT, never
         for a rollback. A no-op for a store no other broker shares (SQLite)."""
         if self.origin is None:
             return
-        payload = json.dumps({"r": self.origin, "k": kind, **data}, ensure_ascii=False)
-        if len(payload.encode()) > NOTIFY_LIMIT:  # too big to carry: readers fetch it by id
-            small = {k: v for k, v in data.items() if k in ("id", "repo", "v", "drop", "ic")}
-            if "put" in data:
-                small["put_id"] = data["put"]["intent_id"]
-            payload = json.dumps({"r": self.origin, "k": kind, **small}, ensure_ascii=False)
-        self._x("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, payload))
+        self.changes.append(change)
+        self._x("SELECT pg_notify(?, ?)", (NOTIFY_CHANNEL, feed.encode(self.origin, change)))
+
+    def claim_bumps(self) -> list[tuple[str, int]]:
+        """(repo, claim version after it) for each claim change of this job, in order."""
+        return [
+            (c.repo_id, c.version)
+            for c in self.changes
+            if isinstance(c, feed.ClaimPut | feed.ClaimDropped) and c.version is not None
+        ]
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Execute one statement; return its cursor (rowcount, fetch*)."""
@@ -198,7 +201,7 @@ class Tx:
         params = (peer_id,) if seen_before is None else (peer_id, seen_before)
         cur = self._x(f"UPDATE peers SET alive=0 WHERE peer_id=? AND alive=1{stale}", params)
         if cur.rowcount:
-            self.changed("p", id=peer_id)
+            self.changed(feed.PeerChanged(peer_id))
         return bool(cur.rowcount)
 
     def save_peer(self, peer: Peer, credential_hash: str) -> None:
@@ -235,12 +238,12 @@ class Tx:
                 peer.user,
             ),
         )
-        self.changed("p", id=peer.peer_id)
+        self.changed(feed.PeerChanged(peer.peer_id))
 
     def set_peer(self, peer_id: str, **fields: Any) -> None:
         cols = ", ".join(f"{k}=?" for k in fields)
         self._x(f"UPDATE peers SET {cols} WHERE peer_id=?", [*fields.values(), peer_id])
-        self.changed("p", id=peer_id)
+        self.changed(feed.PeerChanged(peer_id))
 
     def touch_peers(self, stamps: dict[str, float]) -> None:
         self._many(
@@ -273,7 +276,7 @@ class Tx:
         message = Message(
             message_key(mid), sender_id, sender_name, text, now, to_spec, kind, False, meta
         )
-        self.changed("m", id=mid, to=recipients, m=message.as_dict())
+        self.changed(feed.MessageSent(mid, message, tuple(recipients)))
         return message
 
     def sent_before(self, sender_id: str, request_key: str) -> tuple[Message, list[str]] | None:
@@ -359,11 +362,12 @@ class Tx:
             ),
         )
         intent.intent_id = intent_key(int(cur.fetchall()[0]["id"]))
-        self._claims_changed(intent.repo_id, put=intent.as_dict())
+        self._claims_changed(intent.repo_id, intent.intent_id, intent)
         return intent
 
-    def _claims_changed(self, repo_id: str, **change: Any) -> None:
-        """Bump the repo's claim version and announce the change with it."""
+    def _claims_changed(self, repo_id: str, intent_id: str, put: Intent | None = None) -> None:
+        """Bump the repo's claim version and announce the change with it: an
+        intent put (granted, updated), else `intent_id` dropped (released)."""
         if self.origin is None:
             return
         rows = self._q(
@@ -372,9 +376,11 @@ class Tx:
             " RETURNING version, ignorecase",
             (repo_id, int(self.ignorecase.get(repo_id, False))),
         )
-        version = int(rows[0]["version"])
-        self.bumps.append((repo_id, version))
-        self.changed("c", repo=repo_id, v=version, ic=bool(rows[0]["ignorecase"]), **change)
+        version, ignorecase = int(rows[0]["version"]), bool(rows[0]["ignorecase"])
+        if put is None:
+            self.changed(feed.ClaimDropped(repo_id, version, ignorecase, intent_id))
+        else:
+            self.changed(feed.ClaimPut(repo_id, version, ignorecase, intent_id, put))
 
     def claim_state(self, repo_id: str) -> tuple[int, bool | None]:
         """(claim version, case rule) of a repo; the rule is None before its first claim."""
@@ -405,7 +411,8 @@ class Tx:
             f"UPDATE intents SET {cols} WHERE id=? RETURNING *", [*fields.values(), intent_id]
         )
         for row in rows:
-            self._claims_changed(row["repo_id"], put=_intent(row).as_dict())
+            intent = _intent(row)
+            self._claims_changed(intent.repo_id, intent.intent_id, intent)
 
     def release_intent(
         self, intent_id: int, by: str | None, cause: str, expired_at: float | None = None
@@ -420,7 +427,7 @@ class Tx:
             params,
         )
         for row in rows:
-            self._claims_changed(row["repo_id"], drop=intent_key(intent_id))
+            self._claims_changed(row["repo_id"], intent_key(intent_id))
         return bool(rows)
 
     def record_event(
@@ -519,7 +526,7 @@ class Tx:
             (name, token_hash, created_at, by),
         )
         if cur.rowcount:
-            self.changed("u", name=name)
+            self.changed(feed.TokensChanged(name))
         return bool(cur.rowcount)
 
     def revoke_user(self, name: str, at: float) -> bool:
@@ -527,5 +534,5 @@ class Tx:
             "UPDATE users SET revoked_at=? WHERE name=? AND revoked_at IS NULL", (at, name)
         )
         if cur.rowcount:
-            self.changed("u", name=name)
+            self.changed(feed.TokensChanged(name))
         return bool(cur.rowcount)
