@@ -14,8 +14,8 @@ Why a plain sqlite3 connection on a thread of the store's own, not aiosqlite:
 a job is a synchronous function that runs many statements back to back, and
 aiosqlite's public API runs one statement per await; running a whole job on
 its thread needs its private `_execute`/`_conn`. So the store keeps what
-aiosqlite would have given it, a connection used from one thread only, on a
-one-thread executor, the same way PostgresStore keeps its psycopg connection.
+aiosqlite would have given it, a connection used from one thread only (group.py
+DatabaseThread), the same way PostgresStore keeps its psycopg connection.
 
 Only another process can hold the database locked (an open sqlite3 shell, a
 backup): a batch waits BUSY_TIMEOUT_SECONDS for it, then its requests fail
