@@ -282,7 +282,8 @@ class ThreadedSession:
 def _snapshot(watcher: Client) -> tuple[Any, ...]:
     """What a tool call can write, seen by another peer: claims, peers' names
     and summaries, the watcher's inbox, claim events. Claims that expire on
-    their own (a short ttl granted earlier) are left out: time changes them."""
+    their own (a short ttl granted earlier) are left out, and so are their
+    expiries (recorded as event `expired`): time changes them, not the call."""
     soon = time.time() + 30
     locks = [
         (lk["intent_id"], lk["pattern"], lk["mode"], lk["reason"], lk["expires_at"])
@@ -294,7 +295,7 @@ def _snapshot(watcher: Client) -> tuple[Any, ...]:
     events = [
         e["event_id"]
         for e in watcher.call(Api.events(limit=1000))["events"]
-        if e["event"] != "released" or e["detail"].get("cause") != "expired"
+        if e["event"] != "expired"
     ]
     return sorted(locks), sorted(peers), inbox, events
 
