@@ -35,6 +35,16 @@ def git(cwd: Path | str, *args: str, input: str | None = None) -> str:
     return proc.stdout
 
 
+def run_git(
+    cwd: Path, env: dict[str, str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """git as a user runs it, its hooks included: they see this environment. The
+    result, whatever the exit code (a hook may refuse on purpose)."""
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, text=True, capture_output=True, timeout=timeout
+    )
+
+
 def make_repo(path: Path, files: dict[str, str] | None = None, origin: str | None = None) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     git(path, "init", "-q")

@@ -139,18 +139,21 @@ async def test_stream_pushes_and_redelivers_unacked(broker: Broker) -> None:
     alice = broker.register(name="alice")
     bob = broker.register(name="bob")
     api = AsyncClient(broker.url, token=broker.token, credential=bob.credential)
+    streaming = asyncio.Event()
 
     async def first_messages(n: int) -> list[dict]:
         got: list[dict] = []
         async for event, data in api.stream():
-            if event == "message":
+            if event == "hello":
+                streaming.set()
+            elif event == "message":
                 got.append(data)
                 if len(got) == n:
                     return got
         return got
 
     task = asyncio.create_task(first_messages(2))
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(streaming.wait(), 5)  # the messages are pushed, not a backlog
     alice.call(Api.send("bob", "one"))
     alice.call(Api.send("bob", "two"))
     got = await asyncio.wait_for(task, 5)

@@ -24,7 +24,7 @@ from lockd.client.api import Api
 from lockd.client.sync import Client
 from lockd.core.errors import LockdError
 from lockd.local.repo import identify
-from lockd.testing import Broker, free_port
+from lockd.testing import Broker
 from tests.agentproc import SESSION
 from tests.gitutil import add_worktree, bare_origin, clone, make_repo
 from tests.pgdb import db_count
@@ -62,6 +62,17 @@ def notices(client: Client, event: str) -> list[dict[str, Any]]:
 
 def history(broker: Broker, repo: str = REPO) -> list[dict[str, Any]]:
     return broker.client().call(Api.events(repo, 1000))["events"]
+
+
+def a_whole_sweep(broker: Broker, peer: Client) -> None:
+    """Return once the sweeper has run a whole sweep begun after this call: a claim
+    made now with a 0.1 s TTL is then recorded expired (each sweep judges the
+    peers' liveness first, then expires TTLs)."""
+    iid = announce(peer, ["/.sweep-sentinel"], ttl=0.1)["intents"][0]["intent_id"]
+    wait_for(
+        lambda: any(e["event"] == "expired" and e["intent_id"] == iid for e in history(broker)),
+        timeout=4,
+    )
 
 
 # ---- atomicity under real concurrency ----------------------------------------------
@@ -302,13 +313,16 @@ def test_notify_when_free_after_the_last_conflicting_claim_goes(broker: Broker) 
     carol = broker.register(name="carol")
     bob = broker.register(name="bob")
     dave = broker.register(name="dave")
+    erin = broker.register(name="erin")
     a = announce(alice, ["src/api/"], mode="shared")["intents"][0]["intent_id"]
     c = announce(carol, ["*.py"], mode="shared")["intents"][0]["intent_id"]
     res = announce(bob, ["src/api/app.py"], notify=True)
     assert res["granted"] is False and len(res["conflicts"]) == 2
     assert not announce(dave, ["src/api/db.py"])["granted"]  # did not ask to be told
+    # The sentinel: a watcher that only alice blocks, told in the same pass as bob would be.
+    assert not announce(erin, ["src/api/NOTES"], notify=True)["granted"]
     alice.call(Api.release(intent_ids=[a]))
-    time.sleep(0.2)
+    wait_for(lambda: notices(erin, "free"))
     assert notices(bob, "free") == []  # carol still blocks
     carol.call(Api.release(intent_ids=[c]))
     (free,) = notices(bob, "free")
@@ -346,6 +360,7 @@ def test_a_claim_past_its_ttl_blocks_nobody(broker: Broker) -> None:
     for n in range(3):  # whatever phase the sweeper is in
         gone_at = announce(alice, [f"gen{n}/"], ttl=1)["intents"][0]["expires_at"]
         assert not announce(bob, [f"gen{n}/x.py"])["granted"]
+        # On purpose: to just past the deadline, before the sweeper may have run.
         time.sleep(max(0.0, gone_at - time.time()) + 0.02)
         assert announce(bob, [f"gen{n}/x.py"])["granted"], f"round {n}"
 
@@ -365,7 +380,7 @@ def test_killed_session_releases_its_claims_within_two_seconds(broker: Broker) -
         assert hello["granted"]
         bob = broker.register(name="bob")
         assert not announce(bob, ["src/core/x.py"], notify=True)["granted"]
-        time.sleep(1.2)  # alive and streaming: the sweeper must keep the claims
+        a_whole_sweep(broker, bob)  # alive and streaming: the sweeper must keep the claims
         assert len(locks(broker)) == 2
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -394,7 +409,7 @@ def test_session_with_a_reused_pid_is_dead(broker: Broker) -> None:
         announce(honest, ["a/"])
         announce(stale, ["b/"])
         wait_for(lambda: {lk["peer_name"] for lk in locks(broker)} == {"honest"}, timeout=4)
-        time.sleep(1.2)  # one more sweep: the honest one stays
+        a_whole_sweep(broker, broker.register(name="timer"))  # one more: the honest one stays
         assert {lk["peer_name"] for lk in locks(broker)} == {"honest"}
     finally:
         sleeper.kill()
@@ -442,16 +457,6 @@ def test_release_own_by_id_pattern_and_all(broker: Broker) -> None:
     assert locks(broker) == []
     released = [e for e in history(broker) if e["event"] == "released"]
     assert sorted(e["intent_id"] for e in released) == sorted(ids)
-
-
-@pytest.fixture(scope="module")
-def quiet_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """One broker for the bad-input cases: none of them may write an intent,
-    so its database must stay free of intents and events throughout."""
-    b = Broker(tmp_path_factory.mktemp("quiet-home"), free_port())
-    b.start()
-    yield b
-    b.stop()
 
 
 # ---- check paths --------------------------------------------------------------------
@@ -502,10 +507,10 @@ def test_check_takes_a_thousand_paths_and_refuses_more(broker: Broker) -> None:
 
 
 @pytest.mark.parametrize("bad", ["/etc/passwd", "../x", "", "src/../../x"])
-def test_check_refuses_paths_that_are_not_repo_relative(quiet_broker: Broker, bad: str) -> None:
+def test_check_refuses_paths_that_are_not_repo_relative(shared_broker: Broker, bad: str) -> None:
     """A path that could not be a file of the repo is an error, not an empty answer."""
     with pytest.raises(LockdError) as err:
-        quiet_broker.client().call(Api.check(REPO, ["ok.py", bad]))
+        shared_broker.client().call(Api.check(REPO, ["ok.py", bad]))
     assert err.value.kind == "invalid" and repr(bad) in err.value.message
 
 
@@ -619,10 +624,12 @@ BASE = {"repo_id": REPO, "patterns": ["src/ok.py"], "reason": "ok"}
     ],
 )
 def test_bad_announcements_are_refused_and_write_nothing(
-    quiet_broker: Broker, change: dict[str, Any], status: int, needles: list[str]
+    shared_broker: Broker, change: dict[str, Any], status: int, needles: list[str]
 ) -> None:
-    """Each bad input gets a 4xx naming what is wrong, and the database stays untouched."""
-    broker = quiet_broker
+    """Each bad input gets a 4xx naming what is wrong, and the database stays untouched:
+    the module's broker (conftest), which serves only these refusals, so its database
+    must stay free of intents and events throughout."""
+    broker = shared_broker
     alice = broker.register()
     got, body = _post(broker, alice.credential or "", {**BASE, **change})
     assert got == status, body
@@ -635,9 +642,9 @@ def test_bad_announcements_are_refused_and_write_nothing(
     assert locks(broker) == []
 
 
-def test_announce_needs_a_session(quiet_broker: Broker) -> None:
+def test_announce_needs_a_session(shared_broker: Broker) -> None:
     """The broker token alone does not make anyone a claimant."""
-    broker = quiet_broker
+    broker = shared_broker
     got, body = _post(broker, "not-a-credential", BASE)
     assert got in (401, 403) and body["message"]
     with pytest.raises(LockdError) as err:

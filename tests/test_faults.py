@@ -95,7 +95,7 @@ def integrity_ok(broker: Broker) -> None:
 
 def kill9_and_restart(broker: Broker, down: float = 0.3) -> None:
     broker.kill9()
-    time.sleep(down)
+    time.sleep(down)  # on purpose: the broker stays dead this long, clients meet it down
     broker.start()
 
 
@@ -117,9 +117,9 @@ with open(out, "a") as fh:
             fh.write(json.dumps({"text": text, "id": mid}) + "\n")
         except LockdError as exc:
             fh.write(json.dumps({"text": text, "error": exc.kind, "why": exc.message}) + "\n")
-            time.sleep(0.05)
+            time.sleep(0.05)  # back off while the broker is down
         fh.flush()
-        time.sleep(0.004)
+        time.sleep(0.004)  # paces the load: the kill lands mid-stream, not after it
 """
 
 # Holds the event stream, acknowledges each message, reconnects whenever the
@@ -155,7 +155,7 @@ async def main():
                         return
             except LockdError as exc:
                 note(disconnected=exc.kind)
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # reconnect backoff, as a client does
 
 asyncio.run(main())
 """
@@ -291,8 +291,8 @@ with open(out, "a") as fh:
                 held += [x["intent_id"] for x in res["intents"] if x["intent_id"] not in held]
         except LockdError as exc:
             note(error=exc.kind, why=exc.message)
-            time.sleep(0.05)
-        time.sleep(0.003)
+            time.sleep(0.05)  # back off while the broker is down
+        time.sleep(0.003)  # paces the burst: the kill lands mid-burst, not after it
 """
 
 
@@ -460,7 +460,7 @@ import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
 db.execute("BEGIN EXCLUSIVE")
 print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
+time.sleep(float(sys.argv[2]))  # holds the lock this long: the time under test
 db.execute("COMMIT")
 db.close()
 print("released", flush=True)
@@ -596,7 +596,7 @@ def test_hooks_never_hang_or_block_while_the_broker_restarts_or_freezes(
     failures: list[BaseException] = []
 
     def chaos() -> None:
-        try:
+        try:  # the chaos schedule: hooks keep running through each phase on purpose
             time.sleep(0.5)
             kill9_and_restart(broker, down=0.6)
             time.sleep(0.5)

@@ -19,11 +19,18 @@ from lockd.client.sync import Client
 from lockd.local.processes import process_start_time
 from lockd.local.repo import identify
 from lockd.testing import Broker, free_port
-from tests.gitutil import add_worktree, git, make_repo
+from tests.gitutil import add_worktree, git
 
 PY = sys.executable
 REASON = "migrating the schema"
 SESSION_ID = "9b2f0d4e-5c1a-4f7e-8a33-0c2d1e6f7a10"
+SHARED_BROKER = True  # `broker` is the module's one (see conftest): each test has its own repo
+REPO_FILES = {
+    "db/schema.sql": "s\n",
+    "db/notes.ipynb": "{}\n",
+    "app.py": "a\n",
+    "data[1].py": "d\n",
+}
 
 
 def tool_input(tool: str, path: str) -> dict[str, Any]:
@@ -78,25 +85,6 @@ def guard(
     )
     assert proc.returncode == 0, proc.stderr
     return proc, (json.loads(proc.stdout) if proc.stdout.strip() else None)
-
-
-@pytest.fixture
-def broker(shared_broker: Broker) -> Broker:
-    """This module shares one broker (see conftest)."""
-    return shared_broker
-
-
-@pytest.fixture
-def env(broker: Broker) -> dict[str, str]:
-    return broker.env
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(
-        tmp_path / "proj",
-        {"db/schema.sql": "s\n", "db/notes.ipynb": "{}\n", "app.py": "a\n", "data[1].py": "d\n"},
-    )
 
 
 def register(broker: Broker, repo: Path, name: str) -> Client:

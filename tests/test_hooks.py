@@ -25,27 +25,25 @@ from lockd.githooks.install import MARKER
 from lockd.local.processes import process_start_time
 from lockd.local.repo import identify
 from lockd.testing import Broker, free_port
-from tests.gitutil import add_worktree, bare_origin, clone, git, make_repo
+from tests.gitutil import add_worktree, bare_origin, clone, git, make_repo, run_git
 from tests.polling import wait_for
 
 PY = sys.executable
 ROOT = Path(__file__).resolve().parents[1]
 REASON = "refactoring auth"
 SUMMARY = "rewriting the API layer"
+SHARED_BROKER = True  # `broker` is the module's one (see conftest): each test has its own repo
+REPO_FILES = {
+    "src/api/app.py": "a\n",
+    "src/db.py": "d\n",
+    "docs/guide.md": "g\n",
+    "README.md": "r\n",
+}
 
 
 def lockd(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [PY, "-m", "lockd", *args], cwd=cwd, env=env, text=True, capture_output=True, timeout=60
-    )
-
-
-def run_git(
-    cwd: Path, env: dict[str, str], *args: str, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """git as a user runs it: the hooks see this environment."""
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, text=True, capture_output=True, timeout=timeout
     )
 
 
@@ -80,25 +78,6 @@ def claim(
     got = peer.call(Api.announce(repo_id, patterns, REASON, mode=mode))
     assert got["granted"], got
     return peer
-
-
-@pytest.fixture
-def broker(shared_broker: Broker) -> Broker:
-    """This module shares one broker (see conftest)."""
-    return shared_broker
-
-
-@pytest.fixture
-def env(broker: Broker) -> dict[str, str]:
-    return broker.env
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(
-        tmp_path / "proj",
-        {"src/api/app.py": "a\n", "src/db.py": "d\n", "docs/guide.md": "g\n", "README.md": "r\n"},
-    )
 
 
 @pytest.fixture
@@ -295,7 +274,7 @@ def test_block_mode_lets_a_shared_claim_through(
 
 @pytest.mark.parametrize("ref", ["name", "peer_id"])
 def test_own_claims_are_a_reminder_not_a_clash(
-    repo: Path, env: dict[str, str], alice: Client, ref: str
+    broker: Broker, repo: Path, env: dict[str, str], alice: Client, ref: str
 ) -> None:
     install(repo, env, "--mode", "block")
     me = alice.peer["name"] if ref == "name" else alice.peer["peer_id"]  # type: ignore[attr-defined]
@@ -304,8 +283,19 @@ def test_own_claims_are_a_reminder_not_a_clash(
     assert "claimed by" not in proc.stderr
     assert "reminder" in proc.stderr and "src/api/app.py" in proc.stderr
     assert "release" in proc.stderr
-    time.sleep(0.3)  # holders are told just after the hook's answer: give it the time
-    assert alice.call(Api.inbox())["messages"] == []  # nobody to tell
+    # Holders are told just after the hook's answer, so a sentinel: bob's commit of the
+    # same file, after hers. Once alice hears of bob's, she would have heard of her own.
+    bob = broker.register(cwd=str(repo), repo_id=identify(str(repo)).repo_id, name="bob")
+    bobs = bob.peer  # type: ignore[attr-defined]
+    try_commit(repo, {**env, "LOCKD_PEER": bobs["peer_id"]}, {"src/api/app.py": "bob's\n"})
+    told: list[dict[str, Any]] = []
+
+    def heard_of_bobs() -> bool:
+        told.extend(alice.call(Api.inbox())["messages"])
+        return any(bobs["name"] in m["text"] for m in told)
+
+    wait_for(heard_of_bobs)
+    assert len(told) == 1, told  # bob's commit alone: nobody to tell of her own
 
 
 @pytest.fixture

@@ -379,13 +379,14 @@ while True:
         print(json.dumps(c.call(Api.heartbeat())), flush=True)
     except LockdError as exc:
         print(json.dumps({"error": exc.message}), flush=True)
-    time.sleep(0.2)
+    time.sleep(0.2)  # the session's heartbeat pace
 """
 
 
-def test_a_session_frozen_past_its_lease_is_told_its_claims_went(lockd_home: Path) -> None:
-    broker = Broker(lockd_home, free_port(), extra_env={"LOCKD_LEASE_SECONDS": "2"})
-    broker.start()
+def test_a_session_frozen_past_its_lease_is_told_its_claims_went(
+    short_lease_broker: Broker,
+) -> None:
+    broker = short_lease_broker
     session = subprocess.Popen(
         [PY, "-c", FROZEN, broker.url, broker.token],
         env=broker.env,
@@ -427,7 +428,6 @@ def test_a_session_frozen_past_its_lease_is_told_its_claims_went(lockd_home: Pat
     finally:
         session.kill()
         session.wait()
-        broker.stop()
 
 
 def test_a_goodbye_is_not_a_lapse(broker: Broker) -> None:

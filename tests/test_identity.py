@@ -48,6 +48,7 @@ def _session(lockd_home: Path, name: str, pid: int, start: float | None) -> None
 
 def test_a_session_above_us_is_found_and_others_cost_nothing(lockd_home: Path) -> None:
     me = psutil.Process()
+    # A live process that is not our ancestor: it just stays alive (killed below).
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         born = psutil.Process(stranger.pid).create_time()

@@ -92,7 +92,7 @@ def _sessions(port: int, token: str, seconds: float, go: Any, out: Any) -> None:
 
         async def beat(i: int) -> None:
             nonlocal beats, errors
-            await asyncio.sleep(i * HEARTBEAT_SECONDS / SESSIONS)
+            await asyncio.sleep(i * HEARTBEAT_SECONDS / SESSIONS)  # staggered on purpose
             while time.monotonic() < stop:
                 t0 = time.perf_counter()
                 try:
@@ -101,12 +101,14 @@ def _sessions(port: int, token: str, seconds: float, go: Any, out: Any) -> None:
                     status = 0
                 latencies.append((time.perf_counter() - t0) * 1000)
                 beats, errors = beats + (status == 200), errors + (status != 200)
-                await asyncio.sleep(HEARTBEAT_SECONDS)
+                await asyncio.sleep(HEARTBEAT_SECONDS)  # the heartbeat pace of the load
 
         await asyncio.gather(*(beat(i) for i in range(SESSIONS)))
+        # Until the streams have been quiet for a second (or 10 s): no event says the
+        # last push has come, and the test counts what arrived.
         deadline = time.monotonic() + 10
         while time.monotonic() - last_push[0] < 1.0 and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)  # let the streams drain what is in flight
+            await asyncio.sleep(0.1)
         for t in streams:
             t.cancel()
         return {"beats": beats, "errors": errors, "latencies": latencies, "pushed": pushed}
@@ -143,7 +145,7 @@ def _senders(
             k = 0
             while (due := first + k * interval) < stop and time.perf_counter() < stop:
                 if (delay := due - time.perf_counter()) > 0:
-                    await asyncio.sleep(delay)
+                    await asyncio.sleep(delay)  # paces the sends to the target rate
                 body = {"to": f"sess{(c * 7 + k) % SESSIONS}", "message": f"{proc}-{c}-{k}"}
                 t0 = time.perf_counter()
                 try:
@@ -193,7 +195,7 @@ def test_fifty_sessions_and_sustained_messages(broker: Broker, tmp_path: Path) -
         for _ in workers:
             kind, _who = out.get(timeout=60)
             assert kind == "ready"
-        time.sleep(0.5)  # the streams are open and idle
+        time.sleep(0.5)  # on purpose: the streams open and idle before the RSS baseline
         rss_before = rss(pid)
         cpu_before = psutil.Process(pid).cpu_times()
         go.set()

@@ -13,8 +13,9 @@ import pytest
 
 from lockd.client.api import Api
 from lockd.testing import Broker, free_port
-from tests.gitutil import add_worktree, make_repo
+from tests.gitutil import add_worktree
 from tests.mcputil import mcp_session
+from tests.polling import until
 
 TOOLS = {
     "list_peers",
@@ -27,27 +28,12 @@ TOOLS = {
     "release_intent",
     "check_paths",
 }
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(
-        tmp_path / "proj",
-        {"src/api/app.py": "x\n", "src/api/db.py": "y\n", "docs/a.md": "d\n", "README.md": "r\n"},
-    )
-
-
-@pytest.fixture
-def env(broker: Broker) -> dict[str, str]:
-    return {**os.environ, **broker.env}
-
-
-async def until(predicate, timeout: float = 5.0) -> None:  # noqa: ANN001
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+REPO_FILES = {
+    "src/api/app.py": "x\n",
+    "src/api/db.py": "y\n",
+    "docs/a.md": "d\n",
+    "README.md": "r\n",
+}
 
 
 async def test_tools_schemas_and_channel_capability(repo: Path, env: dict[str, str]) -> None:
@@ -86,10 +72,13 @@ async def test_repo_scope_across_worktree_and_pushed_messages(
         assert note.meta["message_id"] == sent["message_id"]
         assert note.meta["from_summary"] == "refactoring the API"
         assert all(k.isidentifier() for k in note.meta)
-        await asyncio.sleep(0.3)
-        assert len(b.channel) == 1  # never twice
+        # Never twice: a second message pushed behind it arrives, and the first is still once.
+        after = await a.call("send_message", to=me_b["name"], message="sentinel")
+        await until(lambda: any(n.content == "sentinel" for n in b.channel))
+        assert [n.content for n in b.channel] == ["hello from a", "sentinel"]
         inbox = (await b.call("check_messages"))["messages"]
-        assert [(m["message_id"], m["pushed"]) for m in inbox] == [(sent["message_id"], True)]
+        assert [m["message_id"] for m in inbox] == [sent["message_id"], after["message_id"]]
+        assert inbox[0]["pushed"] is True  # acknowledged before the stream went on to the next
         assert (await b.call("check_messages"))["messages"] == []
         await b.call("send_message", to="@repo", message="broadcast")
         await until(lambda: any(n.content == "broadcast" for n in a.channel))
@@ -172,12 +161,12 @@ async def test_killed_session_keeps_identity_and_inbox(repo: Path, env: dict[str
             ]
             proc.send_signal(signal.SIGKILL)
             proc.wait(5)
+
             # Its claims go within 2 s: the broker sees the stream close and the process gone.
-            for _ in range(100):
-                if not (await sender.call("list_locks"))["locks"]:
-                    break
-                await asyncio.sleep(0.05)
-            assert (await sender.call("list_locks"))["locks"] == []
+            async def no_locks() -> bool:
+                return (await sender.call("list_locks"))["locks"] == []
+
+            await until(no_locks, step=0.05)
             await sender.call("send_message", to=me["peer_id"], message="while you were out")
         async with mcp_session(str(repo), env, "victim") as again:
             assert (await again.call("whoami"))["peer_id"] == me["peer_id"]
@@ -187,7 +176,6 @@ async def test_killed_session_keeps_identity_and_inbox(repo: Path, env: dict[str
 async def test_eight_sessions_starting_at_once_make_one_broker(
     repo: Path, lockd_home: Path
 ) -> None:
-    from lockd.testing import free_port
 
     port = free_port()
     env = {**os.environ, "LOCKD_HOME": str(lockd_home), "LOCKD_PORT": str(port)}
@@ -266,24 +254,17 @@ def test_mcp_inspector_cli_lists_the_tools(repo: Path, env: dict[str, str], stri
 
 
 async def test_a_session_past_its_lease_is_told_once_in_its_next_result(
-    lockd_home: Path, repo: Path
+    short_lease_broker: Broker, repo: Path
 ) -> None:
     """Heartbeats every 10 s against a 2 s lease: the broker declares the
     session gone and releases its claim; the next tool result says so, once."""
-    from tests.polling import until
-
-    broker = Broker(lockd_home, free_port(), extra_env={"LOCKD_LEASE_SECONDS": "2"})
-    broker.start()
-    try:
-        env = {**os.environ, **broker.env}
-        async with mcp_session(str(repo), env, "lapse") as s:
-            granted = await s.call("announce_intent", patterns=["src/api/"], reason="refactor")
-            assert granted["granted"]
-            observer = broker.register(name="observer")
-            repo_id = (await s.call("whoami"))["repo"]
-            await until(lambda: observer.call(Api.locks(repo_id))["locks"] == [], timeout=15)
-            told = await s.call("list_peers")
-            assert "released its claims" in told["notice"] and "src/api/" in told["notice"]
-            assert (await s.call("list_peers")).get("notice") is None
-    finally:
-        broker.stop()
+    broker = short_lease_broker
+    async with mcp_session(str(repo), broker.env, "lapse") as s:
+        granted = await s.call("announce_intent", patterns=["src/api/"], reason="refactor")
+        assert granted["granted"]
+        observer = broker.register(name="observer")
+        repo_id = (await s.call("whoami"))["repo"]
+        await until(lambda: observer.call(Api.locks(repo_id))["locks"] == [], timeout=15)
+        told = await s.call("list_peers")
+        assert "released its claims" in told["notice"] and "src/api/" in told["notice"]
+        assert (await s.call("list_peers")).get("notice") is None

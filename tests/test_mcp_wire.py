@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -15,20 +14,10 @@ from typing import Any
 import pytest
 from mcp_types.version import LATEST_MODERN_VERSION
 
-from lockd.testing import Broker
-from tests.gitutil import make_repo
 from tests.mcputil import mcp_session
 from tests.polling import until
 
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "proj", {"src/a.py": "a\n"})
-
-
-@pytest.fixture
-def env(broker: Broker) -> dict[str, str]:
-    return {**os.environ, **broker.env}
+REPO_FILES = {"src/a.py": "a\n"}
 
 
 async def test_discover_first_client_falls_back_to_the_handshake_and_gets_pushes(
@@ -109,6 +98,8 @@ async def raw(repo: Path, env: dict[str, str]):  # noqa: ANN201
     try:
         await asyncio.wait_for(proc.wait(), 20)
     except TimeoutError:
+        # Diagnostics of a failure already found: the pauses give the hung process time
+        # to write its stacks (SIGUSR2, SIGUSR1) before it is killed; nothing is asserted on them.
         proc.send_signal(signal.SIGUSR2)
         await asyncio.sleep(0.5)
         proc.send_signal(signal.SIGUSR1)

@@ -25,7 +25,7 @@ from tests.pgdb import pg_count, pg_query
 
 # The SQLite suites' own tests, collected here again: under this module's
 # `broker` fixture they run against PostgreSQL: every test of theirs that uses
-# the per-test `broker` (the module-scoped `quiet_broker` ones share one
+# the per-test `broker` (the module-scoped `shared_broker` ones share one
 # database across tests, so they stay on SQLite).
 from tests.test_broker import (  # noqa: F401
     test_a_retried_send_is_stored_and_delivered_once,

@@ -10,6 +10,7 @@ own LOCKD_HOME, port and memory; the database is tests/pgdb.py's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -26,13 +27,12 @@ from lockd.client.api import Api
 from lockd.client.sync import Client
 from lockd.core.errors import LockdError
 from lockd.testing import LOCKD_ENV, Broker, free_port
-from tests.gitutil import git, make_repo
+from tests.gitutil import git, make_repo, run_git
 from tests.mcputil import mcp_session
 from tests.pgdb import pg_query
-from tests.polling import wait_for
+from tests.polling import until, wait_for
 from tests.test_dashboard import nudge_kinds, signed_in
-from tests.test_hooks import lockd, run_git
-from tests.test_mcp import until
+from tests.test_hooks import lockd
 
 REPO = "git:example.com/team/app"
 LEASE = "3"  # seconds: short, so a dead replica's sessions expire within the test
@@ -87,9 +87,10 @@ class Listener:
                 self.messages.append((time.perf_counter(), data))
 
     async def texts(self, n: int, timeout: float = 5.0) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < n and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
+        """The texts pushed so far, once there are `n` or `timeout` has passed
+        (the caller's comparison then shows what did arrive)."""
+        with contextlib.suppress(AssertionError):
+            await until(lambda: len(self.messages) >= n, timeout, step=0.005)
         return [m["text"] for _, m in self.messages]
 
     async def close(self) -> None:
@@ -121,13 +122,14 @@ async def test_message_sent_through_one_replica_is_pushed_by_the_other(
         for n in range(30):
             sent_at.append(time.perf_counter())
             await sender.call(Api.send("bob", f"m{n}"))
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # paced on purpose: each push's latency, not a burst's
         # Every message, once, in the order sent, pushed by the replica bob streams from.
         assert await listener.texts(30) == [f"m{n}" for n in range(30)]
         latencies = [got - sent for sent, (got, _) in zip(sent_at, listener.messages, strict=True)]
         print(f"cross-replica push: median {statistics.median(latencies) * 1000:.2f} ms")
-        await asyncio.sleep(0.2)
-        assert len(listener.messages) == 30  # nothing pushed twice
+        # Nothing pushed twice: a message sent after them arrives, and still each came once.
+        await sender.call(Api.send("bob", "sentinel"))
+        assert await listener.texts(31) == [f"m{n}" for n in range(30)] + ["sentinel"]
     finally:
         await listener.close()
         await sender.aclose()
@@ -198,7 +200,9 @@ def test_claims_made_on_one_replica_show_and_free_on_the_other(
     assert alice.call(Api.announce(REPO, ["docs/"], "typo", ttl_seconds=1))["granted"]
     expired = "SELECT count(*) FROM intent_events WHERE event = 'expired'"
     wait_for(lambda: pg_query(pg, expired) == [(1,)], 5)
-    time.sleep(1.5)  # both sweepers have run since: still recorded once
+    # On purpose: both sweepers (one a second each) have run since, and neither shows
+    # when it has; still recorded once.
+    time.sleep(1.5)
     assert pg_query(pg, expired) == [(1,)]
     assert lock_patterns(a) == lock_patterns(b) == ["/src/api/db.py"]
 
@@ -224,7 +228,7 @@ async def test_replica_killed_while_holding_streams(
     for _ in range(8):
         for p in (alice, bob, carol):
             await asyncio.to_thread(p.call, Api.heartbeat())
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # on purpose: 8 x 0.5 s outlasts the 3 s lease
     assert lock_patterns(b) == ["/src/bob/", "/src/carol/"]
     assert names(b) == {"alice", "bob", "carol"}
 
@@ -241,12 +245,15 @@ async def test_replica_killed_while_holding_streams(
         await asyncio.wait_for(moved.ready.wait(), 5)
         alice.call(Api.send("bob", "sent through B"))
         assert await moved.texts(2) == ["sent while bob had no stream", "sent through B"]
+
         # bob (and alice) heartbeat through B; carol is silent: her lease (3 s) runs out.
-        start = time.monotonic()
-        while time.monotonic() - start < 6 and "carol" in names(b):
+        async def carol_gone() -> bool:
             await bob_b.call(Api.heartbeat())
             await asyncio.to_thread(alice.call, Api.heartbeat())
-            await asyncio.sleep(0.5)
+            return "carol" not in names(b)
+
+        with contextlib.suppress(AssertionError):  # the next line says who is left
+            await until(carol_gone, timeout=6, step=0.5)
         assert names(b) == {"alice", "bob"}
         assert lock_patterns(b) == ["/src/bob/"]
         assert await bob_b.call(Api.whoami()) and bob.peer["name"] == "bob"  # type: ignore[attr-defined]
@@ -372,21 +379,14 @@ async def test_agents_on_two_replicas_talk_and_claim_through_mcp(
         assert ben.channel[0].content == "taking the API layer"
         assert ben.channel[0].meta["message_id"] == sent["message_id"]
         assert (await ann.call("announce_intent", patterns=["src/api/"], reason="auth"))["granted"]
-        await until_async(
-            lambda: ben.call("check_paths", paths=["src/api/app.py"]),
-            lambda r: bool(r["paths"][0]["claims"]),
-        )
+
+        async def ben_sees_it() -> bool:
+            got = await ben.call("check_paths", paths=["src/api/app.py"])
+            return bool(got["paths"][0]["claims"])
+
+        await until(ben_sees_it)  # B learns it through its change feed, within milliseconds
         refused = await ben.call("announce_intent", patterns=["src/api/app.py"], reason="fix")
         assert not refused["granted"] and refused["conflicts"][0]["peer_id"] == me_ann["peer_id"]
-
-
-async def until_async(call: Any, done: Any, timeout: float = 5.0) -> None:
-    """Poll an async call until `done(result)`: for state another replica
-    learns through its change feed, within milliseconds."""
-    deadline = time.monotonic() + timeout
-    while not done(await call()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def test_a_dashboard_on_one_replica_is_nudged_by_changes_through_the_other(
@@ -502,7 +502,8 @@ async def test_messages_under_load_across_replicas_arrive_once(
 
     listeners = [asyncio.create_task(listen(f"r{i}", c)) for i, c in enumerate(receivers)]
     senders = [await register(pair[i % 2], f"s{i}") for i in range(20)]
-    await asyncio.sleep(0.5)  # every replica has heard of every peer
+    everyone = {f"r{i}" for i in range(10)} | {f"s{i}" for i in range(20)}
+    await until(lambda: all(names(b) >= everyone for b in pair))  # each knows every peer
     sent: dict[str, list[str]] = {f"r{i}": [] for i in range(10)}
     stop = time.perf_counter() + seconds
 
@@ -517,10 +518,19 @@ async def test_messages_under_load_across_replicas_arrive_once(
 
     await asyncio.gather(*(send_loop(k, c) for k, c in enumerate(senders)))
     total = sum(len(v) for v in sent.values())
-    deadline = time.monotonic() + 10
-    while sum(len(v) for v in got.values()) < total and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)  # anything pushed twice would be here by now
+    with contextlib.suppress(AssertionError):  # the comparison below says what is missing
+        await until(lambda: sum(len(v) for v in got.values()) >= total, timeout=10, step=0.05)
+    # Anything pushed twice would come before a message sent after all of them, through
+    # either replica: each receiver's two sentinels arrive, and are then left out.
+    sentinels: set[str] = set()
+    for to in sent:
+        for c in senders[:2]:  # s0 is on the first replica, s1 on the second
+            status, body = await c.exchange(Api.send(to, "sentinel"))
+            assert status == 200, body
+            sentinels.add(body["message_id"])
+    await until(lambda: sentinels <= {m for ids in got.values() for m in ids}, timeout=10)
+    for name in got:
+        got[name] = [m for m in got[name] if m not in sentinels]
     for t in listeners:
         t.cancel()
     await asyncio.gather(*listeners, return_exceptions=True)
