@@ -1,7 +1,8 @@
-"""`lockd …` as a person at a terminal runs it: the real CLI in a subprocess,
-inside a real git checkout, against a real broker process. Exit codes are
-part of the contract (see lockd.cli): 0 ok, 2 bad input, 3 not allowed,
-4 not found, 5 conflict, 6 broker unreachable."""
+"""`lockd …` as a person at a terminal runs it: the CLI's `main(argv)`, in this
+process, inside a real git checkout, against a real broker process; the real
+console script and `python -m lockd` where the process is the point (exit
+status, `--version`). Exit codes are part of the contract (see lockd.cli): 0 ok,
+2 bad input, 3 not allowed, 4 not found, 5 conflict, 6 broker unreachable."""
 
 from __future__ import annotations
 
@@ -11,64 +12,98 @@ import socket
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lockd.cli.main import build_parser
+from lockd.cli.main import build_parser, main
 from lockd.client.api import Api
 from lockd.client.sync import Client
 from lockd.local.repo import identify
-from lockd.testing import Broker, free_port
+from lockd.testing import LOCKD_ENV, Broker, free_port
 from tests.gitutil import add_worktree, bare_origin, clone, make_repo
 
 EIGHT_HOURS = 8 * 3600
+REPO_FILES = {
+    "src/api/app.py": "a\n",
+    "src/api/db.py": "b\n",
+    "src/cli.py": "c\n",
+    "docs/guide.md": "d\n",
+    "README.md": "r\n",
+}
+SCRIPT = Path(sys.executable).parent / "lockd"  # the console script
 
 
-def lockd(
-    env: dict[str, str], cwd: Path | str, *args: str, code: int | None = 0
-) -> subprocess.CompletedProcess[str]:
-    """Run `python -m lockd ARGS`; check the exit code unless `code` is None."""
+@dataclass
+class Ran:
+    """What one `lockd …` left: its exit code and what it printed."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def check(self, code: int | None) -> Ran:
+        """Fail unless it exited `code` (None: any code)."""
+        if code is not None:
+            assert self.returncode == code, (
+                f"lockd {' '.join(self.args)} exited {self.returncode}, wanted {code}\n"
+                f"stdout: {self.stdout}\nstderr: {self.stderr}"
+            )
+        return self
+
+
+Lockd = Callable[..., Ran]
+
+
+@pytest.fixture
+def lockd(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Lockd:
+    """`lockd(env, cwd, *args, code=0)`: `lockd ARGS` run as `main(argv)` in this
+    process, in `cwd`, with `env`'s settings (no other LOCKD_*); what it printed
+    captured; the exit code checked unless `code` is None. The process's umask
+    (which `lockd serve` sets) is put back after."""
+
+    def run(env: dict[str, str], cwd: Path | str, *args: str, code: int | None = 0) -> Ran:
+        capsys.readouterr()  # what was printed before is not this run's
+        umask = os.umask(0o077)
+        os.umask(umask)
+        with monkeypatch.context() as m:
+            for key in LOCKD_ENV:
+                m.delenv(key, raising=False)
+            for key, value in env.items():
+                m.setenv(key, value)
+            m.chdir(cwd)
+            try:
+                returncode = main(list(args))
+            except SystemExit as exc:  # argparse: --help, a bad argument
+                returncode = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            finally:
+                os.umask(umask)
+        out, err = capsys.readouterr()
+        return Ran(list(args), returncode, out, err).check(code)
+
+    return run
+
+
+def console(env: dict[str, str], cwd: Path | str, *args: str, code: int | None = 0) -> Ran:
+    """The installed console script in a process of its own: its exit status."""
     proc = subprocess.run(
-        [sys.executable, "-m", "lockd", *args],
-        cwd=cwd,
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=30,
-        check=False,
+        [str(SCRIPT), *args], cwd=cwd, env=env, text=True, capture_output=True, timeout=30
     )
-    if code is not None:
-        assert proc.returncode == code, (
-            f"lockd {' '.join(args)} exited {proc.returncode}, wanted {code}\n"
-            f"stdout: {proc.stdout}\nstderr: {proc.stderr}"
-        )
-    return proc
+    return Ran(list(args), proc.returncode, proc.stdout, proc.stderr).check(code)
 
 
-def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
-    return json.loads(proc.stdout)
+def as_json(ran: Ran) -> Any:
+    return json.loads(ran.stdout)
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(
-        tmp_path / "proj",
-        {
-            "src/api/app.py": "a\n",
-            "src/api/db.py": "b\n",
-            "src/cli.py": "c\n",
-            "docs/guide.md": "d\n",
-            "README.md": "r\n",
-        },
-    )
-
-
-@pytest.fixture
-def env(broker: Broker) -> dict[str, str]:
-    return {**broker.env, "LOCKD_NAME": "pat"}
+def env(env: dict[str, str]) -> dict[str, str]:
+    """The broker's environment (conftest), as the person "pat"."""
+    return {**env, "LOCKD_NAME": "pat"}
 
 
 def agent(broker: Broker, repo: Path, name: str, **extra: Any) -> Client:
@@ -80,7 +115,7 @@ def agent(broker: Broker, repo: Path, name: str, **extra: Any) -> Client:
 
 
 # ---- help -----------------------------------------------------------------------
-def test_help_on_every_subcommand(tmp_path: Path, lockd_home: Path) -> None:
+def test_help_on_every_subcommand(tmp_path: Path, lockd_home: Path, lockd: Lockd) -> None:
     """`--help` needs no broker and no checkout, and works for every command."""
     env = dict(os.environ)
     top = lockd(env, tmp_path, "--help")
@@ -98,22 +133,25 @@ def test_help_on_every_subcommand(tmp_path: Path, lockd_home: Path) -> None:
         "locks",
         "check",
     } <= set(names)
-    with ThreadPoolExecutor(4) as pool:  # 15 interpreters: run them side by side
-        outs = list(pool.map(lambda n: lockd(env, tmp_path, n, "--help").stdout, names))
-    for name, out in zip(names, outs, strict=True):
-        assert f"usage: lockd {name}" in out, name
+    for name in names:
+        assert f"usage: lockd {name}" in lockd(env, tmp_path, name, "--help").stdout, name
         assert name in top.stdout
     assert "--reason" in lockd(env, tmp_path, "claim", "--help").stdout
-    assert lockd(env, tmp_path, "--version").stdout.startswith("lockd ")
-    script = Path(sys.executable).parent / "lockd"
-    assert script.exists(), "console script `lockd` is installed"
-    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
-    assert done.returncode == 0 and "usage: lockd" in done.stdout
+    # `python -m lockd` and the console script, each a process of its own.
+    version = subprocess.run(
+        [sys.executable, "-m", "lockd", "--version"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert version.returncode == 0 and version.stdout.startswith("lockd "), version.stderr
+    assert SCRIPT.exists(), "console script `lockd` is installed"
+    assert "usage: lockd" in console(env, tmp_path, "--help").stdout
     assert not (lockd_home / "lockd.db").exists()  # help started no broker
 
 
 # ---- claim, locks, check --------------------------------------------------------------
-def test_claim_shows_in_locks_with_the_person_ttl(broker: Broker, repo: Path, env: dict) -> None:
+def test_claim_shows_in_locks_with_the_person_ttl(
+    broker: Broker, repo: Path, env: dict, lockd: Lockd
+) -> None:
     """A person's claim carries the 8 h default TTL unless told, and `locks` shows it from any
     directory of the checkout."""
     out = lockd(env, repo, "claim", "src/api", "--reason", "auth refactor").stdout
@@ -139,7 +177,7 @@ def test_claim_shows_in_locks_with_the_person_ttl(broker: Broker, repo: Path, en
     assert len(as_json(lockd(env, "/", "locks", "--json"))["locks"]) == 0  # not this repo
 
 
-def test_check_names_the_holder(broker: Broker, repo: Path, env: dict) -> None:
+def test_check_names_the_holder(broker: Broker, repo: Path, env: dict, lockd: Lockd) -> None:
     """`check` says who holds a file and why; `--exit-code` lets scripts stop on it."""
     bob = agent(broker, repo, "bob")
     bob.call(Api.announce(identify(str(repo)).repo_id, ["/src/api/"], "fixing login"))
@@ -159,7 +197,9 @@ def test_check_names_the_holder(broker: Broker, repo: Path, env: dict) -> None:
     assert "outside the checkout" in bad.stderr
 
 
-def test_conflict_exits_5_and_names_the_holder(broker: Broker, repo: Path, env: dict) -> None:
+def test_conflict_exits_5_and_names_the_holder(
+    broker: Broker, repo: Path, env: dict, lockd: Lockd
+) -> None:
     """A refused claim exits 5, names holder, reason and shared files, and tells the holder."""
     bob = agent(broker, repo, "bob", summary="login flow")
     bob.call(Api.announce(identify(str(repo)).repo_id, ["src/api/app.py"], "fixing login"))
@@ -177,7 +217,9 @@ def test_conflict_exits_5_and_names_the_holder(broker: Broker, repo: Path, env: 
     lockd(env, repo, "claim", "src/api/app.py", "--reason", "read", "--shared", code=5)
 
 
-def test_release_by_id_by_pattern_all_and_force(broker: Broker, repo: Path, env: dict) -> None:
+def test_release_by_id_by_pattern_all_and_force(
+    broker: Broker, repo: Path, env: dict, lockd: Lockd
+) -> None:
     """Release by id, by the words used to claim, all; another's only with --force, and they are
     told."""
     claim = ["claim", "src/api", "docs", "README.md", "src/cli.py", "src/api/db.py", "-r", "r"]
@@ -214,7 +256,9 @@ def test_release_by_id_by_pattern_all_and_force(broker: Broker, repo: Path, env:
     assert "pat" in told[0]["text"] and iid in told[0]["text"]
 
 
-def test_bad_input_exits_2_with_a_message(broker: Broker, repo: Path, env: dict) -> None:
+def test_bad_input_exits_2_with_a_message(
+    broker: Broker, repo: Path, env: dict, lockd: Lockd
+) -> None:
     """Bad input exits 2 with a `lockd:` line (JSON with --json) and writes nothing."""
     neg = lockd(env, repo, "claim", "!src/x.py", "--reason", "r", code=2)
     assert "negation" in neg.stderr and "'!src/x.py'" in neg.stderr
@@ -229,7 +273,9 @@ def test_bad_input_exits_2_with_a_message(broker: Broker, repo: Path, env: dict)
     assert as_json(lockd(env, repo, "locks", "--json"))["locks"] == []
 
 
-def test_repo_scope_across_worktree_and_clone(broker: Broker, tmp_path: Path, env: dict) -> None:
+def test_repo_scope_across_worktree_and_clone(
+    broker: Broker, tmp_path: Path, env: dict, lockd: Lockd
+) -> None:
     """A claim from one clone is seen from its worktree and a second clone, not from another
     repo."""
     seed = make_repo(tmp_path / "seed", {"src/app.py": "x\n"})
@@ -248,7 +294,9 @@ def test_repo_scope_across_worktree_and_clone(broker: Broker, tmp_path: Path, en
 
 
 # ---- peers, messages, status, stop ----------------------------------------------------
-def test_peers_send_status_and_stop(broker: Broker, repo: Path, env: dict, tmp_path: Path) -> None:
+def test_peers_send_status_and_stop(
+    broker: Broker, repo: Path, env: dict, tmp_path: Path, lockd: Lockd
+) -> None:
     """The broker-facing commands a person uses, down to stopping it; then the CLI says it is
     unreachable (exit 6)."""
     bob = agent(broker, repo, "bob")
@@ -277,12 +325,14 @@ def test_peers_send_status_and_stop(broker: Broker, repo: Path, env: dict, tmp_p
 
     assert "broker stopped" in lockd(env, repo, "stop").stdout
     assert broker.proc is not None and broker.proc.wait(10) == 0
-    down = lockd(env, repo, "status", code=6)
+    down = console(env, repo, "status", code=6)  # the exit status of a real process
     assert "no lockd broker answers" in down.stderr and "lockd serve" in down.stderr
 
 
 # ---- serve -----------------------------------------------------------------------
-def test_serve_on_a_taken_port_fails_clearly(lockd_home: Path, tmp_path: Path) -> None:
+def test_serve_on_a_taken_port_fails_clearly(
+    lockd_home: Path, tmp_path: Path, lockd: Lockd
+) -> None:
     """Another program on the port: exit 5 and a message that says what to do."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -293,7 +343,9 @@ def test_serve_on_a_taken_port_fails_clearly(lockd_home: Path, tmp_path: Path) -
     assert "--port" in proc.stderr  # says what to do
 
 
-def test_second_broker_for_the_same_home_refuses(broker: Broker, tmp_path: Path) -> None:
+def test_second_broker_for_the_same_home_refuses(
+    broker: Broker, tmp_path: Path, lockd: Lockd
+) -> None:
     """One broker per LOCKD_HOME, even on a different port."""
     proc = lockd(broker.env, tmp_path, "serve", "--port", str(free_port()), code=5)
     assert "already serves" in proc.stderr and str(broker.home) in proc.stderr

@@ -24,7 +24,7 @@ from lockd.core.errors import LockdError
 from lockd.testing import LOCKD_ENV, Broker, free_port
 from tests.pgdb import pg, pg_url  # noqa: F401 - fixtures, by name
 from tests.polling import wait_for
-from tests.test_cli import lockd
+from tests.test_cli import Ran, console
 
 REPO = "dir:/srv/team-proj"
 
@@ -112,10 +112,9 @@ def https(
         conn.close()
 
 
-def cli(
-    env: dict[str, str], *args: str, code: int = 0, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return lockd(env, cwd or Path.cwd(), *args, code=code)
+def cli(env: dict[str, str], *args: str, code: int = 0, cwd: Path | None = None) -> Ran:
+    """`lockd ARGS` in a process of its own (the console script), as a team member runs it."""
+    return console(env, cwd or Path.cwd(), *args, code=code)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
