@@ -12,7 +12,6 @@ import sys
 
 from lockd.client.api import Api
 from lockd.client.sync import Client
-from lockd.core import render
 from lockd.core.errors import LockdError
 from lockd.local.repo import hook_mode, identify, relpath_in_repo
 from lockd.local.sessions import committer
@@ -72,6 +71,8 @@ def decide(payload: dict[str, Any], auto_claim: bool = False) -> dict[str, Any] 
     result = client.call(Api.check(repo_id, [rel], viewer))["paths"][0]
     others = [c for c in result["claims"] if not c["mine"]]
     if others:
+        from lockd.core import render  # a claimed file only
+
         lines = [render.for_agent(rel, c) for c in others]
         advice = (
             "Do not edit it now: ask the holder with send_message, or call announce_intent "

@@ -13,7 +13,6 @@ import time
 from lockd.client.api import Api
 from lockd.client.sync import Client
 from lockd.core.errors import LockdError
-from lockd.core.render import age
 from lockd.local.sessions import session_for
 
 TYPE_CHECKING = False
@@ -22,6 +21,8 @@ if TYPE_CHECKING:  # runs on every prompt and tool use: typing stays out
 
 
 def format_messages(messages: list[dict[str, Any]]) -> str:
+    from lockd.core.render import age  # only when there is something to say
+
     lines, now = [f"lockd: {len(messages)} unread message(s) from other peers:"], time.time()
     for m in messages:
         # lockd cannot tell whether the client showed a pushed notification

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Sequence
 
 from lockd import __version__
-from lockd.core import render
 from lockd.core.errors import LockdError, invalid
 from lockd.local import config
 
@@ -67,6 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from lockd.client.api import Api
     from lockd.client.sync import Client
+    from lockd.core import render
 
     data = Client().call(Api.status())
     data["url"] = config.broker_url()
@@ -139,6 +139,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 def cmd_token_list(args: argparse.Namespace) -> int:
     from lockd.client.api import Api
     from lockd.client.sync import Client
+    from lockd.core import render
 
     data, now = Client().call(Api.tokens()), time.time()
     rows = [
@@ -158,6 +159,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 def cmd_peers(args: argparse.Namespace) -> int:
     from lockd.client.api import Api
     from lockd.client.sync import Client
+    from lockd.core import render
     from lockd.local.repo import identify
 
     info = identify(os.getcwd())
@@ -205,6 +207,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
         return run_hook()
     from lockd.client.api import Api
     from lockd.client.session import person_client
+    from lockd.core import render
 
     client, _, _ = person_client()
     data, now = client.call(Api.inbox(mark_read=not args.peek)), time.time()
@@ -238,6 +241,8 @@ def cmd_claim(args: argparse.Namespace) -> int:
 
 
 def _claim_text(data: dict[str, Any], now: float) -> str:
+    from lockd.core import render
+
     if data["granted"]:
         return "\n".join(render.granted(i, now) for i in data["intents"])
     return "refused:\n" + "\n".join("  " + render.conflict(c, now) for c in data["conflicts"])
@@ -263,6 +268,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_locks(args: argparse.Namespace) -> int:
     from lockd.client.api import Api
     from lockd.client.session import person_client
+    from lockd.core import render
     from lockd.local.repo import relpath_in_repo
 
     client, _, info = person_client()  # as yourself, so your own claims say mine
@@ -289,6 +295,7 @@ def cmd_locks(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from lockd.client.api import Api
     from lockd.client.session import person_client
+    from lockd.core import render
     from lockd.local.repo import relpath_in_repo
 
     client, _, info = person_client()

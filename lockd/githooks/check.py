@@ -14,7 +14,6 @@ import time
 
 from lockd.client.api import Api
 from lockd.client.sync import Client
-from lockd.core import render
 from lockd.core.errors import LockdError
 from lockd.local import git
 from lockd.local.repo import hook_mode, identify
@@ -70,7 +69,7 @@ def check(
 
 def report(results: list[dict[str, Any]], who: str | None) -> tuple[list[str], list[str], bool]:
     """(clash lines, reminder lines, any exclusive clash)."""
-    clashes, reminders, exclusive, now = [], [], False, time.time()
+    held, reminders = [], []
     for entry in results:
         for c in entry["claims"]:
             if c["mine"]:
@@ -78,10 +77,15 @@ def report(results: list[dict[str, Any]], who: str | None) -> tuple[list[str], l
                     f"  {entry['path']}: your claim {c['pattern']} ({c['intent_id']})"
                     " — release when done: lockd release " + c["intent_id"]
                 )
-                continue
-            exclusive = exclusive or c["mode"] == "exclusive"
-            clashes.append("  " + render.path_claim(entry["path"], c, now))
-    return clashes, reminders, exclusive
+            else:
+                held.append((entry["path"], c))
+    if not held:  # most commits: the renderer is not even loaded
+        return [], reminders, False
+    from lockd.core import render
+
+    now = time.time()
+    clashes = ["  " + render.path_claim(path, c, now) for path, c in held]
+    return clashes, reminders, any(c["mode"] == "exclusive" for _, c in held)
 
 
 def run(hook: str, argv: list[str], stdin: str = "", cwd: str | None = None) -> int:
