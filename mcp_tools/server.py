@@ -20,6 +20,7 @@ from lockd import __version__
 from lockd.client import claiming
 from lockd.client.api import Api
 from lockd.client.session import AgentSession
+from lockd.core.announce import Announce
 from lockd.core.errors import LockdError
 from lockd.local import config
 from lockd.local.repo import relpath_in_repo
@@ -229,9 +230,10 @@ def _claim_tools(server: MCPServer, state: LockdMCP) -> None:
     ) -> shapes.Announcement:
         session = await state.ready()
         try:
-            req = claiming.announce_req(
-                session.repo, patterns, reason, mode, ttl_seconds, notify_when_free
+            request = Announce(
+                session.repo.repo_id, patterns, reason, mode, ttl_seconds, notify_when_free
             )
+            req = claiming.announce_req(session.repo, request)
         except LockdError as exc:
             raise ToolError(exc.message) from None
         data, unread = await state.call_counting(req)

@@ -22,8 +22,9 @@ import pytest
 from lockd.client import claiming
 from lockd.client.api import Api
 from lockd.client.sync import Client
+from lockd.core.announce import Announce
 from lockd.core.errors import LockdError
-from lockd.local.repo import identify
+from lockd.local.repo import RepoInfo, identify
 from lockd.testing import Broker
 from tests.agentproc import SESSION
 from tests.gitutil import add_worktree, bare_origin, clone, make_repo
@@ -44,6 +45,11 @@ def announce(
     notify: bool = False,
 ) -> dict[str, Any]:
     return client.call(Api.announce(repo, patterns, reason, mode, ttl, notify))
+
+
+def claim(client: Client, info: RepoInfo, pats: list[str], reason: str) -> dict[str, Any]:
+    """As the CLI and the MCP tools claim: patterns typed in a checkout."""
+    return claiming.announce(client, info, Announce(info.repo_id, pats, reason))
 
 
 def locks(broker: Broker, repo: str = REPO) -> list[dict[str, Any]]:
@@ -287,7 +293,7 @@ def test_refusal_lists_every_conflict_with_holder_details_and_paths(
     assert announce(carol, ["/docs/**"], reason="typos", mode="shared", repo=info.repo_id)[
         "granted"
     ]
-    res = claiming.announce(bob, info, str(repo), ["src", "*.md"], "big change")
+    res = claim(bob, info, ["src", "*.md"], "big change")
     assert res["granted"] is False and res["intents"] == []
     by_holder = {c["peer_name"]: c for c in res["conflicts"]}
     assert set(by_holder) == {"alice", "carol"}
@@ -542,15 +548,15 @@ def test_worktree_and_second_clone_share_claims_unrelated_repo_does_not(
         return broker.register(name=name, cwd=info.root, repo_id=info.repo_id, repo_root=info.root)
 
     p_one, p_tree, p_two, p_other = peer("one"), peer("tree"), peer("two"), peer("other")
-    a = claiming.announce(p_one, ids["one"], str(one), ["src"], "from clone one")
+    a = claim(p_one, ids["one"], ["src"], "from clone one")
     # `src` names a directory of the checkout, so it means that tree, anchored.
     assert a["granted"] and a["intents"][0]["pattern"] == "/src/"
     for who, name in ((p_tree, "tree"), (p_two, "two")):
-        res = claiming.announce(who, ids[name], str(ids[name].root), ["src/app.py"], "me too")
+        res = claim(who, ids[name], ["src/app.py"], "me too")
         assert res["granted"] is False
         (c,) = res["conflicts"]
         assert c["peer_name"] == "one" and c["paths"] == ["src/app.py"]
-    assert claiming.announce(p_other, ids["other"], str(other), ["src"], "elsewhere")["granted"]
+    assert claim(p_other, ids["other"], ["src"], "elsewhere")["granted"]
     # Each checkout lists the shared repo's claim; the unrelated repo only its own.
     seen = {n: {lk["peer_name"] for lk in locks(broker, ids[n].repo_id)} for n in ids}
     assert seen["one"] == seen["tree"] == seen["two"] == {"one"}
@@ -559,8 +565,8 @@ def test_worktree_and_second_clone_share_claims_unrelated_repo_does_not(
     assert repo_peers == {"one", "two"}
     # A local repo and its worktree: one repo through the common git dir.
     p_local, p_lt = peer("local"), peer("local_tree")
-    assert claiming.announce(p_local, ids["local"], str(local), ["*.py"], "x")["granted"]
-    assert not claiming.announce(p_lt, ids["local_tree"], str(local_tree), ["src/"], "y")["granted"]
+    assert claim(p_local, ids["local"], ["*.py"], "x")["granted"]
+    assert not claim(p_lt, ids["local_tree"], ["src/"], "y")["granted"]
 
 
 def test_absolute_paths_inside_the_checkout_become_repo_relative(
@@ -570,7 +576,7 @@ def test_absolute_paths_inside_the_checkout_become_repo_relative(
     repo = make_repo(tmp_path / "proj", {"src/api/app.py": "x\n"})
     info = identify(str(repo))
     alice = broker.register(name="alice")
-    res = claiming.announce(alice, info, info.root, [f"{info.root}/src/api"], "abs")
+    res = claim(alice, info, [f"{info.root}/src/api"], "abs")
     assert [i["pattern"] for i in res["intents"]] == ["/src/api/"]
 
 

@@ -14,7 +14,6 @@ import hmac
 import logging
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +99,7 @@ class Accounts:
         check_name(name)
         store = self._open_store()
         token = secrets.token_urlsafe(32)
-        hashed, now = secret_hash(token), time.time()
+        hashed, now = secret_hash(token), store.clock()
         if not await store.write(lambda tx: tx.insert_user(name, hashed, now, by)):
             raise LockdError(
                 "conflict",
@@ -125,7 +124,7 @@ class Accounts:
     async def revoke(self, name: str, by: str) -> dict[str, Any]:
         """Refuse the user's token from now on. Revoking twice is not an error."""
         store = self._open_store()
-        now = time.time()
+        now = store.clock()
         revoked = await store.write(lambda tx: tx.revoke_user(name, now))
         if not revoked:
             await self.reload()

@@ -1,5 +1,6 @@
 """Intents over the store: announce (all or nothing), list, release, check,
-leases and TTLs, and the notices they cause.
+leases and TTLs, and the notices they cause. What a claim decides is
+lockd.core.claim_rules; this module stores and delivers it.
 
 Atomicity: one broker process decides every claim under `_lock` and writes
 the decision in one transaction, so two peers racing for overlapping
@@ -13,19 +14,19 @@ serializes those transactions across brokers with an advisory lock.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import re
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lockd.core import claim_rules as rules
 from lockd.core import feed, patterns
+from lockd.core.announce import Announce
 from lockd.core.errors import LockdError, invalid
-from lockd.core.models import LOCAL_USER, MODES, Intent, Peer, parse_key
+from lockd.core.models import LOCAL_USER, Intent, Peer, parse_key
 from lockd.core.overlap import IntentIndex
 from lockd.local import config
-from lockd.store.tx import Tx
+from lockd.store.tx import Clock, Tx
 
 if TYPE_CHECKING:
     from lockd.core.models import Message
@@ -35,28 +36,25 @@ if TYPE_CHECKING:
 class PeerDirectory(Protocol):
     """What claims need from the peer registry (lockd.broker.registry, which
     owns a ClaimRegistry): who a peer is, a notice to peers, the dashboard
-    feed, the store, and whether the store is shared with other replicas.
-    A protocol, not an import: the two services would otherwise import each other."""
+    feed, the store, whether the store is shared with other replicas, and the
+    clock (the store's). A protocol, not an import: the two services would
+    otherwise import each other."""
 
     store: Store
     peers: dict[str, Peer]
     shared: bool
+    clock: Clock
 
     def find_peer(self, ref: str) -> Peer | None: ...
     async def notice(self, recipients: list[str], text: str, **meta: str) -> Message | None: ...
     def publish_dashboard(self, kind: str, **data: Any) -> None: ...
 
-MAX_TTL_SECONDS = 30 * 86400
-NOTICE_PAIRS = 10  # clashing pattern pairs named in one notice to a holder
-# A refusal lists the first this many conflicts (in the order of the patterns)
-# and counts them all (`conflicts_total`): 100 floating patterns against 10,000
-# claims are 270,000 conflicts (every tree meets every one), an 80 MB answer
-# no client or agent could use, built while the broker answers nobody else.
-MAX_CONFLICTS_LISTED = 100
+
 # A backslash that separates (a Windows path), not one of the `\xNN` escapes
 # git's undecodable file names travel with (lockd/gitcmd.py `path_text`).
 WINDOWS_SEPARATOR = re.compile(r"\\(?!x[0-9a-fA-F]{2})")
 UNKNOWN = -1  # a repo's claim version this broker's memory is not known to match
+Fresh = tuple[IntentIndex, int] | None  # a repo as read in a transaction, at its version
 
 
 def normalize_path(path: str) -> str:
@@ -83,19 +81,37 @@ class _Lost(Exception):
     """Raised inside a shared store's grant job: the database holds a clashing
     claim; `fresh` is the repo as read there (None: memory was exact)."""
 
-    def __init__(
-        self, fresh: IntentIndex | None, clashes: list[list[Intent]], version: int
-    ) -> None:
+    def __init__(self, fresh: Fresh, clash: rules.Clash) -> None:
         super().__init__("claim refused by the database's claims")
         self.fresh = fresh
-        self.clashes = clashes
-        self.version = version
+        self.clash = clash
 
 
-def _current(intent: Intent, now: float) -> bool:
-    """Not past its TTL: an expired claim counts for nothing, even in the up to
-    one second before the sweeper releases and records it."""
-    return intent.expires_at is None or intent.expires_at > now
+def _put(tx: Tx, intent: Intent, event: rules.Event) -> Intent:
+    """Store one intent of a grant (renewed if it has an id, else new) and its record."""
+    if intent.intent_id:
+        tx.update_intent(
+            _key(intent),
+            mode=intent.mode,
+            reason=intent.reason,
+            expires_at=intent.expires_at,
+            notify_when_free=int(intent.notify_when_free),
+        )
+    else:
+        intent = tx.insert_intent(replace(intent))  # the store gives it its id
+    _record(tx, event, _key(intent))
+    return intent
+
+
+def _record(tx: Tx, event: rules.Event, intent_id: int | None = None) -> None:
+    tx.record_event(
+        event.kind,
+        intent_id=intent_id,
+        peer_id=event.peer_id,
+        actor_id=event.actor_id,
+        repo_id=event.repo_id,
+        detail=event.detail,
+    )
 
 
 class ClaimRegistry:
@@ -130,262 +146,108 @@ class ClaimRegistry:
         return [i for idx in self.indexes.values() for i in idx]
 
     def _view(self, intent: Intent, viewer: Peer | None) -> dict[str, Any]:
-        holder = self.reg.peers.get(intent.peer_id)
         return {
-            "intent_id": intent.intent_id,
-            "peer_id": intent.peer_id,
-            "peer_name": holder.name if holder else intent.peer_id,
-            "summary": holder.summary if holder else "",
-            "pattern": intent.pattern,
-            "mode": intent.mode,
-            "reason": intent.reason,
-            "since": intent.since,
+            **rules.view(intent, self.reg.peers.get(intent.peer_id)),
             "expires_at": intent.expires_at,
             "repo": intent.repo_id,
             "mine": viewer is not None and viewer.peer_id == intent.peer_id,
         }
 
     # ---- announce --------------------------------------------------------
-    async def announce(
-        self,
-        peer: Peer,
-        repo_id: str,
-        raw_patterns: list[str],
-        reason: str,
-        mode: str = "exclusive",
-        ttl_seconds: float | None = None,
-        notify_when_free: bool = False,
-        ignorecase: bool = False,
-    ) -> dict[str, Any]:
-        if mode not in MODES:
-            raise invalid(f"mode {mode!r} is not one of: {', '.join(MODES)}")
-        if not reason.strip():
-            raise invalid("reason is empty: say why you claim these files")
-        if len(reason) > config.MAX_REASON_CHARS:
-            raise LockdError("too_large", f"reason is over {config.MAX_REASON_CHARS} characters")
-        if ttl_seconds is not None and not 0 < ttl_seconds <= MAX_TTL_SECONDS:
-            raise invalid(
-                f"ttl_seconds={ttl_seconds} must be more than 0 and at most {MAX_TTL_SECONDS}"
-            )
-        if not repo_id:
-            raise invalid("repo is empty")
-        wanted = patterns.normalize_all(list(raw_patterns))
-        patterns.check_limits(wanted)
-        now = time.time()
-        expires = now + ttl_seconds if ttl_seconds else None
-        shared = self.reg.shared
+    async def announce(self, peer: Peer, request: Announce) -> dict[str, Any]:
+        request = rules.checked(request, config.MAX_REASON_CHARS)
+        now = self.reg.clock()
         async with self._lock:
-            idx = self.index(repo_id, ignorecase)
+            idx = self.index(request.repo_id, request.ignorecase)
             # Off the event loop (it may take a while against 10,000 intents),
             # still under the lock: nothing changes the index meanwhile.
-            clashes = await asyncio.to_thread(
-                lambda: [
-                    [held for held in per if _current(held, now)]
-                    for per in idx.clashes(peer.peer_id, wanted, mode)
-                ]
-            )
-            if any(clashes) and not shared:
-                return await self._refuse(
-                    peer, repo_id, wanted, mode, reason, clashes, notify_when_free
-                )
-            mine = {i.pattern: i for i in idx if i.peer_id == peer.peer_id}
-            known = self.versions.get(repo_id, 0)
-            fresh: list[IntentIndex] = []  # the repo as read in the transaction, if it was
-            bumps: list[tuple[str, int]] = []
-
-            def grant(tx: Tx) -> list[Intent]:
-                """On a shared store, decided here, under the database-wide lock:
-                memory's verdict if no broker changed the repo's claims since memory
-                was exact (same version), else the repo's intents as read here."""
-                held = mine
-                ignorecase = idx.ignorecase
-                if shared:
-                    # The repo's case rule is the database's, set by its first claim
-                    # ever, so that every replica compares paths alike.
-                    version, recorded = tx.claim_state(repo_id)
-                    ignorecase = idx.ignorecase if recorded is None else recorded
-                    if version == known and ignorecase == idx.ignorecase:
-                        if any(clashes):
-                            raise _Lost(None, clashes, version)
-                    else:
-                        read = IntentIndex(ignorecase)
-                        for live in tx.live_intents(repo_id):
-                            read.add(live)
-                        lost = [
-                            [other for other in per if _current(other, now)]
-                            for per in read.clashes(peer.peer_id, wanted, mode)
-                        ]
-                        if any(lost):
-                            raise _Lost(read, lost, version)
-                        held = {i.pattern: i for i in read if i.peer_id == peer.peer_id}
-                        fresh.append(read)
-                        bumps.append((repo_id, version))
-                tx.ignorecase[repo_id] = ignorecase  # recorded with the repo's first claim
-                out = []
-                for pattern in wanted:
-                    old = held.get(pattern)
-                    if old is not None:
-                        tx.update_intent(
-                            _key(old),
-                            mode=mode,
-                            reason=reason,
-                            expires_at=expires,
-                            notify_when_free=int(notify_when_free),
-                        )
-                        intent = replace(
-                            old,
-                            mode=mode,
-                            reason=reason,
-                            expires_at=expires,
-                            notify_when_free=notify_when_free,
-                        )
-                    else:
-                        intent = tx.insert_intent(
-                            Intent(
-                                "",
-                                peer.peer_id,
-                                repo_id,
-                                pattern,
-                                mode,
-                                reason,
-                                now,
-                                expires,
-                                notify_when_free,
-                            )
-                        )
-                    tx.record_event(
-                        "granted",
-                        intent_id=_key(intent),
-                        peer_id=peer.peer_id,
-                        actor_id=peer.peer_id,
-                        repo_id=repo_id,
-                        detail={"pattern": pattern, "mode": mode, "reason": reason},
-                    )
-                    out.append(intent)
-                bumps.extend(tx.claim_bumps())
-                return out
-
+            decision = await asyncio.to_thread(rules.decide, idx, peer.peer_id, request, now)
+            if isinstance(decision, rules.Clash) and not self.reg.shared:
+                return await self._refuse(peer, decision)
             try:
-                granted = await self.store.write(grant)
+                grant, granted = await self._grant(idx, peer.peer_id, decision, now)
             except _Lost as lost:
                 if lost.fresh is not None:  # memory catches up with the database
-                    self.indexes[repo_id] = lost.fresh
-                    self.versions[repo_id] = lost.version
-                return await self._refuse(
-                    peer, repo_id, wanted, mode, reason, lost.clashes, notify_when_free
-                )
-            if fresh:
-                idx = self.indexes[repo_id] = fresh[0]
-                self.versions[repo_id] = bumps.pop(0)[1]
-            for intent in granted:
-                idx.add(intent)
-            self._advance(bumps)
-        self.reg.publish_dashboard(
-            "claims", repo=repo_id, event="granted", peer_id=peer.peer_id, patterns=wanted
-        )
-        return {
-            "granted": True,
-            "intents": [
-                {
-                    "intent_id": i.intent_id,
-                    "pattern": i.pattern,
-                    "mode": i.mode,
-                    "reason": i.reason,
-                    "expires_at": i.expires_at,
-                }
-                for i in granted
-            ],
-            "conflicts": [],
-        }
+                    self.indexes[request.repo_id], self.versions[request.repo_id] = lost.fresh
+                return await self._refuse(peer, lost.clash)
+        self.reg.publish_dashboard("claims", **grant.dashboard)
+        return rules.grant_answer(granted)
 
-    async def _refuse(
+    async def _grant(
+        self, idx: IntentIndex, peer_id: str, decision: rules.Grant | rules.Clash, now: float
+    ) -> tuple[rules.Grant, list[Intent]]:
+        """Write the grant in one transaction, then into memory. On a shared
+        store the grant may be another (see `_settle`) or a clash (_Lost)."""
+        repo_id = decision.request.repo_id
+        known = self.versions.get(repo_id, 0)
+
+        def write(tx: Tx) -> tuple[rules.Grant, list[Intent], Fresh, list[tuple[str, int]]]:
+            grant, fresh, ignorecase = self._settle(tx, idx, known, peer_id, decision, now)
+            tx.ignorecase[repo_id] = ignorecase  # recorded with the repo's first claim
+            stored = [_put(tx, i, e) for i, e in zip(grant.intents, grant.events, strict=True)]
+            return grant, stored, fresh, tx.claim_bumps()
+
+        grant, stored, fresh, bumps = await self.store.write(write)
+        if fresh is not None:
+            idx = self.indexes[repo_id] = fresh[0]
+            self.versions[repo_id] = fresh[1]
+        for intent in stored:
+            idx.add(intent)
+        self._advance(bumps)
+        return grant, stored
+
+    def _settle(
         self,
-        peer: Peer,
-        repo_id: str,
-        wanted: list[str],
-        mode: str,
-        reason: str,
-        clashes: list[list[Intent]],
-        notify_when_free: bool,
-    ) -> dict[str, Any]:
-        """`clashes`: per pattern of `wanted`, the intents it clashes with."""
-        ignorecase = self.index(repo_id).ignorecase
+        tx: Tx,
+        idx: IntentIndex,
+        known: int,
+        peer_id: str,
+        decision: rules.Grant | rules.Clash,
+        now: float,
+    ) -> tuple[rules.Grant, Fresh, bool]:
+        """The grant to write and the repo's case rule, in the write transaction.
+        On a shared store, under the database-wide lock: memory's decision if no
+        broker changed the repo's claims since memory was exact (same version),
+        else one made again on the repo's intents as read here (returned as
+        `fresh`, with their version). The repo's case rule is the database's,
+        set by its first claim ever, so that every replica compares paths alike.
+        A clash raises _Lost: nothing is written."""
+        fresh: Fresh = None
+        ignorecase = idx.ignorecase
+        if self.reg.shared:
+            repo_id = decision.request.repo_id
+            version, recorded = tx.claim_state(repo_id)
+            ignorecase = idx.ignorecase if recorded is None else recorded
+            if version != known or ignorecase != idx.ignorecase:
+                read = IntentIndex(ignorecase)
+                for live in tx.live_intents(repo_id):
+                    read.add(live)
+                decision = rules.decide(read, peer_id, decision.request, now)
+                fresh = (read, version)
+        if isinstance(decision, rules.Clash):
+            raise _Lost(fresh, decision)
+        return decision, fresh, ignorecase
 
-        def describe() -> tuple[list[dict[str, Any]], dict[str, str]]:
-            """Off the loop (an example is a product; a wide call may have 100,000
-            clashes): the conflicts listed, and per holder the pairs named."""
-            pairs = ((req, held) for req, per in zip(wanted, clashes, strict=True) for held in per)
-            out = []
-            for requested, held in itertools.islice(pairs, MAX_CONFLICTS_LISTED):
-                view = self._view(held, peer)
-                out.append(
-                    {
-                        "peer_id": held.peer_id,
-                        "peer_name": view["peer_name"],
-                        "summary": view["summary"],
-                        "pattern": held.pattern,
-                        "mode": held.mode,
-                        "reason": held.reason,
-                        "since": held.since,
-                        "intent_id": held.intent_id,
-                        "requested": requested,
-                        "paths": [],
-                        "example": patterns.example_path(requested, held.pattern, ignorecase),
-                    }
-                )
-            named: dict[str, list[str]] = {}
-            counts: dict[str, int] = {}
-            for requested, per in zip(wanted, clashes, strict=True):
-                for held in per:
-                    counts[held.peer_id] = counts.get(held.peer_id, 0) + 1
-                    mine = named.setdefault(held.peer_id, [])
-                    if len(mine) < NOTICE_PAIRS:
-                        mine.append(f"{requested} ~ your {held.pattern}")
-            said = {}
-            for holder_id, pairs_named in named.items():
-                more = counts[holder_id] - len(pairs_named)
-                said[holder_id] = "; ".join(pairs_named) + (f"; and {more} more" if more else "")
-            return out, said
+    async def _refuse(self, peer: Peer, clash: rules.Clash) -> dict[str, Any]:
+        """Record the refusal (and the watch asked for), tell the holders."""
+        ignorecase = self.index(clash.request.repo_id).ignorecase
+        # Off the loop: an example is a product; a wide call may have 100,000 clashes.
+        refusal = await asyncio.to_thread(rules.refuse, clash, peer, self.reg.peers, ignorecase)
+        watch = refusal.watch
 
-        conflicts, said = await asyncio.to_thread(describe)
-        holders = sorted(said)
+        def write(tx: Tx) -> None:
+            _record(tx, refusal.event)
+            if watch is not None:
+                tx.add_watch(watch.peer_id, watch.repo_id, watch.patterns, watch.mode)
 
-        def refuse(tx: Tx) -> None:
-            tx.record_event(
-                "refused",
-                peer_id=peer.peer_id,
-                actor_id=peer.peer_id,
-                repo_id=repo_id,
-                detail={"patterns": wanted, "mode": mode, "reason": reason, "holders": holders},
-            )
-            if notify_when_free:
-                tx.add_watch(peer.peer_id, repo_id, wanted, mode)
+        await self.store.write(write)
+        await self._tell(refusal.notices)
+        self.reg.publish_dashboard("claims", **refusal.dashboard)
+        return refusal.answer
 
-        await self.store.write(refuse)
-        for holder_id, listed in said.items():
-            await self.reg.notice(
-                [holder_id],
-                f"{peer.name} ({peer.peer_id}) wanted files you claim: {listed}. "
-                f"Their reason: {reason}. Reply with send_message(to={peer.name!r}) or "
-                "release_intent when you are done.",
-                event="claim_refused",
-                requester_id=peer.peer_id,
-            )
-        self.reg.publish_dashboard(
-            "claims",
-            repo=repo_id,
-            event="refused",
-            peer_id=peer.peer_id,
-            patterns=wanted,
-            conflicts=conflicts,
-        )
-        return {
-            "granted": False,
-            "intents": [],
-            "conflicts": conflicts,
-            "conflicts_total": sum(map(len, clashes)),  # all, listed or not
-            "watching": notify_when_free,
-        }
+    async def _tell(self, notices: list[rules.Notice]) -> None:
+        for notice in notices:
+            await self.reg.notice([notice.to], notice.text, **notice.meta)
 
     # ---- read ------------------------------------------------------------
     def locks(
@@ -404,8 +266,10 @@ class ClaimRegistry:
             if path:
                 raise invalid("path needs a repo: run inside a checkout or pass repo")
             found = self.all_live()
-        now = time.time()
-        found = [i for i in found if _current(i, now) and (not peer_id or i.peer_id == peer_id)]
+        now = self.reg.clock()
+        found = [
+            i for i in found if rules.current(i, now) and (not peer_id or i.peer_id == peer_id)
+        ]
         found.sort(key=lambda i: (i.repo_id, i.since, i.intent_id))
         return [self._view(i, viewer) for i in found]
 
@@ -417,9 +281,9 @@ class ClaimRegistry:
         clean = [normalize_path(p) for p in paths]
         idx = self.indexes.get(repo_id)
         out = []
-        now = time.time()
+        now = self.reg.clock()
         for path in clean:
-            claims = [i for i in idx.claims_on(path) if _current(i, now)] if idx else []
+            claims = [i for i in idx.claims_on(path) if rules.current(i, now)] if idx else []
             out.append({"path": path, "claims": [self._view(i, viewer) for i in claims]})
         return out
 
@@ -565,7 +429,7 @@ class ClaimRegistry:
         through another broker whose notice has not arrived). `why` is
         recorded with each release (a peer gone: heartbeats stopped...)."""
         actor_id = actor.peer_id if actor else None
-        now = time.time()
+        now = self.reg.clock()
         expiring = cause == "expired"
         bumps: list[tuple[str, int]] = []
         done: list[Intent] = []
@@ -715,20 +579,14 @@ class ClaimRegistry:
                     idx is not None
                     and watcher is not None
                     and watcher.alive
-                    and any(
-                        await asyncio.to_thread(
-                            idx.clashes, watcher.peer_id, watch["patterns"], watch["mode"]
-                        )
+                    and await asyncio.to_thread(
+                        rules.blocked, idx, watcher.peer_id, watch["patterns"], watch["mode"]
                     )
                 )
                 if blocked:
                     continue
                 mine = await self.store.write(lambda tx, w=watch["id"]: tx.delete_watch(w))
                 if mine and watcher is not None and watcher.alive:  # told once, by one broker
-                    await self.reg.notice(
-                        [watcher.peer_id],
-                        f"free now: {', '.join(watch['patterns'])} in {repo_id} "
-                        "no longer overlaps anyone's claim; announce_intent again to take it.",
-                        event="free",
-                        repo=repo_id,
+                    await self._tell(
+                        [rules.free_notice(watcher.peer_id, watch["patterns"], repo_id)]
                     )

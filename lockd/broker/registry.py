@@ -14,7 +14,6 @@ import logging
 import re
 import secrets
 import socket
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
@@ -29,7 +28,7 @@ from lockd.core.errors import LockdError, invalid
 from lockd.core.models import BROADCASTS, LOCAL_USER, SCOPES, Message, Peer, parse_key
 from lockd.local import config, processes
 from lockd.store.engine import Store
-from lockd.store.tx import Tx
+from lockd.store.tx import Clock, Tx
 
 log = logging.getLogger("lockd.broker.registry")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,63}$")
@@ -75,7 +74,7 @@ class Registry:
         self.claims = ClaimRegistry(self)
         # Set by whoever keeps users' tokens: re-read them when another broker changed them.
         self.on_users_changed: Callable[[], Awaitable[None]] | None = None
-        self.started_at = time.time()
+        self.started_at = self.clock()
         # What the dashboard shows that the events table does not keep (messages,
         # joins): the last few, in memory only.
         self.recent: deque[dict[str, Any]] = deque(maxlen=200)
@@ -86,7 +85,7 @@ class Registry:
             self.peers[peer.peer_id] = peer
             self._by_credential[credential_hash] = peer.peer_id
             if peer.alive:  # give sessions a fresh lease to reconnect after a restart
-                peer.last_seen = max(peer.last_seen, time.time() - config.lease_seconds() / 2)
+                peer.last_seen = max(peer.last_seen, self.clock() - config.lease_seconds() / 2)
         await self.claims.load()
         follow = getattr(self.store, "follow", None)
         if follow is not None:
@@ -118,6 +117,11 @@ class Registry:
             await self._flush_seen()
         except LockdError as exc:  # last heartbeats lost; stopping must not fail on it
             log.warning("last-seen times not saved: %s", exc.message)
+
+    @property
+    def clock(self) -> Clock:
+        """The store's: the time peers, claims and the records they make all go by."""
+        return self.store.clock
 
     @property
     def shared(self) -> bool:
@@ -226,7 +230,7 @@ class Registry:
         """`wanted`, or `wanted-2`... if another peer holds it: a live one, or
         one gone less than LOCKD_NAME_HOLD_SECONDS ago, whose name waits for it
         (messages to that name go to its inbox, and it gets the name back)."""
-        held_since = time.time() - self.name_hold
+        held_since = self.clock() - self.name_hold
         taken = {
             p.name
             for p in self.peers.values()
@@ -255,7 +259,7 @@ class Registry:
         """The peer as it will be is built aside and written first; memory (the
         object requests already hold, for a known peer) changes only after the
         write committed, so a failed write leaves both as they were."""
-        now = time.time()
+        now = self.clock()
         known: Peer | None = None
         credential = reg.credential
         if credential:
@@ -323,7 +327,7 @@ class Registry:
 
     def touch(self, peer: Peer) -> None:
         self._came_back(peer)
-        peer.last_seen = time.time()
+        peer.last_seen = self.clock()
         self._pending_seen[peer.peer_id] = peer.last_seen
         if not peer.alive:  # declared dead, yet here: alive again, for every broker
             peer.alive = True
@@ -335,7 +339,7 @@ class Registry:
         """A peer declared dead that shows up with its credential lives again."""
         self._came_back(peer)
         if not peer.alive:
-            now = time.time()
+            now = self.clock()
             await self.store.write(lambda tx: tx.set_peer(peer.peer_id, alive=1, last_seen=now))
             peer.alive = True
 
@@ -357,7 +361,7 @@ class Registry:
         log.info("peer %s (%s) is gone: %s", peer.peer_id, peer.name, cause)
         self.publish_dashboard("peer_left", peer=peer.public(), cause=cause)
         if released and cause != lapse.GOODBYE:  # waits in its inbox for its return
-            at = time.time()
+            at = self.clock()
             await self.notice(
                 [peer.peer_id],
                 lapse.notice_text(released, cause, at, config.lease_seconds()),
@@ -501,7 +505,7 @@ class Registry:
             # The sweeper decides after a short grace, so a session that reconnects
             # at once (a new MCP server for the same agent) keeps its claims.
             self._streams.pop(peer.peer_id, None)
-            self._closed_at[peer.peer_id] = time.time()
+            self._closed_at[peer.peer_id] = self.clock()
         else:
             self._streams[peer.peer_id] = left
 
@@ -531,7 +535,7 @@ class Registry:
 
     # ---- dashboard bus ---------------------------------------------------
     def publish_dashboard(self, kind: str, **data: Any) -> None:
-        event = {"type": kind, "at": time.time(), **data}
+        event = {"type": kind, "at": self.clock(), **data}
         self.recent.append(event)
         self.hub.publish(DASHBOARD, event)
 
@@ -543,7 +547,7 @@ class Registry:
         return not processes.is_alive(peer.pid, peer.pid_start)
 
     async def sweep(self) -> None:
-        now = time.time()
+        now = self.clock()
         lease = config.lease_seconds()
         if self.shared:
             await self._refresh_seen([p for p in self.live_peers() if now - p.last_seen > lease])
@@ -574,8 +578,8 @@ class Registry:
             await asyncio.sleep(config.SWEEP_SECONDS)
             try:
                 await self.sweep()
-                if time.time() - last_purge > 3600:
-                    last_purge = time.time()
+                if self.clock() - last_purge > 3600:
+                    last_purge = self.clock()
                     cutoff = last_purge - config.DELIVERED_RETENTION_DAYS * 86400
                     await self.store.write(partial(Tx.purge_messages, before=cutoff))
             except LockdError as exc:  # the store refuses writes (locked, or its file lost)

@@ -223,19 +223,13 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 def cmd_claim(args: argparse.Namespace) -> int:
     from lockd.client.claiming import announce
     from lockd.client.session import person_client
+    from lockd.core.announce import Announce
 
     client, _, info = person_client()
     ttl = parse_duration(args.ttl) if args.ttl else config.PERSON_TTL_SECONDS
-    data = announce(
-        client,
-        info,
-        os.getcwd(),
-        args.patterns,
-        args.reason,
-        "shared" if args.shared else "exclusive",
-        ttl,
-        args.notify_when_free,
-    )
+    mode = "shared" if args.shared else "exclusive"
+    request = Announce(info.repo_id, args.patterns, args.reason, mode, ttl, args.notify_when_free)
+    data = announce(client, info, request)
     emit(args, data, _claim_text(data, time.time()))
     return 0 if data["granted"] else 5
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from lockd.core.announce import Announce
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs the git hook ~5 ms to import at run time
     from typing import Any
@@ -99,28 +101,11 @@ class Api:
         return Req("POST", "/v1/messages/read", {"message_ids": message_ids})
 
     @staticmethod
-    def announce(
-        repo_id: str,
-        patterns: list[str],
-        reason: str,
-        mode: str = "exclusive",
-        ttl_seconds: float | None = None,
-        notify_when_free: bool = False,
-        ignorecase: bool = False,
-    ) -> Req:
-        return Req(
-            "POST",
-            "/v1/intents",
-            {
-                "repo_id": repo_id,
-                "patterns": patterns,
-                "reason": reason,
-                "mode": mode,
-                "ttl_seconds": ttl_seconds,
-                "notify_when_free": notify_when_free,
-                "ignorecase": ignorecase,
-            },
-        )
+    def announce(request: Announce | str, *fields: Any, **named: Any) -> Req:
+        """A claim: an `Announce`, or the fields that make one (repo_id first)."""
+        if not isinstance(request, Announce):
+            request = Announce(request, *fields, **named)
+        return Req("POST", "/v1/intents", request.body())
 
     @staticmethod
     def locks(repo: str | None = None, path: str | None = None, peer: str | None = None) -> Req:

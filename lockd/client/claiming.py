@@ -11,6 +11,7 @@ from typing import Any
 from lockd.client.api import Api, Req
 from lockd.client.sync import Client
 from lockd.core import patterns
+from lockd.core.announce import Announce
 from lockd.core.models import parse_key
 from lockd.local import git
 from lockd.local.repo import RepoInfo
@@ -35,23 +36,11 @@ def prepare(info: RepoInfo, raws: list[str]) -> list[str]:
     return patterns.normalize_all(out, checkout_root=info.root)
 
 
-def announce_req(
-    info: RepoInfo,
-    raws: list[str],
-    reason: str,
-    mode: str,
-    ttl_seconds: float | None,
-    notify_when_free: bool,
-) -> Req:
-    return Api.announce(
-        info.repo_id,
-        prepare(info, raws),
-        reason,
-        mode,
-        ttl_seconds,
-        notify_when_free,
-        info.ignorecase,
-    )
+def announce_req(info: RepoInfo, request: Announce) -> Req:
+    """`request` with its patterns as a user typed them, made this checkout's:
+    normalized against its root (`prepare`), compared by its case rule."""
+    wanted = prepare(info, list(request.patterns))
+    return Api.announce(request._replace(patterns=wanted, ignorecase=info.ignorecase))
 
 
 def release_targets(targets: list[str]) -> tuple[list[str], list[str]]:
@@ -93,15 +82,5 @@ def fill_conflict_paths(info: RepoInfo, result: dict[str, Any]) -> dict[str, Any
     return result
 
 
-def announce(
-    client: Client,
-    info: RepoInfo,
-    cwd: str,
-    raws: list[str],
-    reason: str,
-    mode: str = "exclusive",
-    ttl_seconds: float | None = None,
-    notify_when_free: bool = False,
-) -> dict[str, Any]:
-    req = announce_req(info, raws, reason, mode, ttl_seconds, notify_when_free)
-    return fill_conflict_paths(info, client.call(req))
+def announce(client: Client, info: RepoInfo, request: Announce) -> dict[str, Any]:
+    return fill_conflict_paths(info, client.call(announce_req(info, request)))

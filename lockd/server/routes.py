@@ -227,16 +227,7 @@ async def stream(me: Me, reg: Reg) -> StreamingResponse:
 # ---- intents -----------------------------------------------------------------
 @router.post("/v1/intents", response_model=None)
 async def announce(body: schemas.AnnounceBody, me: Me, reg: Reg) -> dict[str, Any]:
-    return await reg.claims.announce(
-        me,
-        body.repo_id,
-        body.patterns,
-        body.reason,
-        body.mode,
-        body.ttl_seconds,
-        body.notify_when_free,
-        body.ignorecase,
-    )
+    return await reg.claims.announce(me, body.request())
 
 
 @router.get("/v1/intents", response_model=None)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from lockd.core import validation
+from lockd.core.announce import Announce
 from lockd.local import config
 
 # Process ids are C ints: a bigger one overflowed SQLite's INTEGER (a 500).
@@ -110,6 +111,10 @@ class AnnounceBody(Body):
     ttl_seconds: float | None = None
     notify_when_free: bool = False
     ignorecase: bool = False
+
+    def request(self) -> Announce:
+        """The one place the HTTP body becomes the request every layer passes."""
+        return Announce(**self.model_dump())
 
 
 class ReleaseBody(Body):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from lockd.store.tx import Tx
+    from lockd.store.tx import Clock, Tx
 
 T = TypeVar("T")
 
@@ -17,6 +17,7 @@ class Store(Protocol):
     """What the registry needs: sync `Tx` jobs, written in group commits."""
 
     path: str
+    clock: Clock  # the time its transactions and the services over it record
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...

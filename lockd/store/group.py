@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
 from lockd.core.errors import LockdError
-from lockd.store.tx import SQLITE, Dialect, Tx
+from lockd.store.tx import SQLITE, Clock, Dialect, Tx
 
 T = TypeVar("T")
 MAX_BATCH = 256
@@ -79,6 +80,9 @@ class GroupCommitStore:
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._thread: DatabaseThread | None = None
+        # The time every transaction (and the services over this store) records:
+        # a test sets another before `open`, to run TTLs and leases in milliseconds.
+        self.clock: Clock = time.time
 
     # ---- the engine's part (on the database thread) ----------------------
     def _connection(self) -> Any:
@@ -128,7 +132,7 @@ class GroupCommitStore:
             raise told from None
 
     async def read(self, job: Callable[[Tx], T]) -> T:
-        return await self._call(lambda conn: job(Tx(conn, self.dialect)))
+        return await self._call(lambda conn: job(Tx(conn, self.dialect, clock=self.clock)))
 
     # ---- one batch: one transaction --------------------------------------
     def _run_batch(self, conn: Any, jobs: list[Callable[[Tx], Any]]) -> list[tuple[bool, Any]]:
@@ -148,7 +152,7 @@ class GroupCommitStore:
         the others stand."""
         conn.execute("SAVEPOINT job")
         try:
-            value = job(Tx(conn, self.dialect, self.origin))
+            value = job(Tx(conn, self.dialect, self.origin, self.clock))
             conn.execute("RELEASE SAVEPOINT job")
         except Exception as exc:
             if self._fails_batch(conn, exc):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,9 @@ MSG_SELECT = (
 
 
 Row = Mapping[str, Any]  # sqlite3.Row or a psycopg dict row: read by name only
+# Seconds since the epoch. Every time lockd records comes from its store's one
+# clock (`GroupCommitStore.clock`): the transactions' and the services' alike.
+Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -135,10 +138,17 @@ NOTIFY_CHANNEL = "lockd"
 
 
 class Tx:
-    def __init__(self, conn: Any, dialect: Dialect = SQLITE, origin: str | None = None) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        dialect: Dialect = SQLITE,
+        origin: str | None = None,
+        clock: Clock = time.time,
+    ) -> None:
         self.conn = conn
         self.dialect = dialect
         self.origin = origin  # this broker's replica id on a shared database, else None
+        self.clock = clock
         # What this job changed, as announced to the other brokers (shared only).
         self.changes: list[feed.Change] = []
         self.ignorecase: dict[str, bool] = {}  # per repo, set by a claim job that knows it
@@ -262,7 +272,7 @@ class Tx:
         meta: dict[str, str],
         request_key: str | None = None,
     ) -> Message:
-        now = time.time()
+        now = self.clock()
         cur = self._x(
             "INSERT INTO messages (sender_id, sender_name, to_spec, kind, text, meta, sent_at,"
             " request_key) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
@@ -324,7 +334,7 @@ class Tx:
         cur = self._x(
             f"UPDATE deliveries SET {column}=? WHERE recipient_id=? AND {column} IS NULL"
             f" AND message_id IN ({marks})",
-            [time.time(), recipient, *ids],
+            [self.clock(), recipient, *ids],
         )
         return cur.rowcount
 
@@ -420,7 +430,7 @@ class Tx:
         """False if it was released already (by another broker on the database),
         or, with `expired_at`, if it does not expire by then (renewed meanwhile)."""
         due = " AND expires_at IS NOT NULL AND expires_at <= ?" if expired_at is not None else ""
-        params = (time.time(), by, cause, intent_id, *([] if expired_at is None else [expired_at]))
+        params = (self.clock(), by, cause, intent_id, *([] if expired_at is None else [expired_at]))
         rows = self._q(
             "UPDATE intents SET released_at=?, released_by=?, release_cause=?"
             f" WHERE id=? AND released_at IS NULL{due} RETURNING repo_id",
@@ -446,7 +456,7 @@ class Tx:
             " actor_user) VALUES (?,?,?,?,?,?,?,"
             " (SELECT user_name FROM peers WHERE peer_id=?))",
             (
-                time.time(),
+                self.clock(),
                 event,
                 intent_id,
                 peer_id,
@@ -489,7 +499,7 @@ class Tx:
     def add_watch(self, peer_id: str, repo_id: str, patterns: list[str], mode: str) -> None:
         self._x(
             "INSERT INTO watches (peer_id, repo_id, patterns, mode, created_at) VALUES (?,?,?,?,?)",
-            (peer_id, repo_id, json.dumps(patterns), mode, time.time()),
+            (peer_id, repo_id, json.dumps(patterns), mode, self.clock()),
         )
 
     def watches(self, repo_id: str) -> list[dict[str, Any]]:
