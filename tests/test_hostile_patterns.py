@@ -38,7 +38,12 @@ from lockd.testing import Broker
 from tests.test_patterns import Oracle, _char_ok, valid_path
 
 W, CALL_W = patterns.MAX_WILDCARDS, patterns.MAX_CALL_WILDCARDS
-SLOW = 1.0  # seconds: a decision at the limits takes milliseconds; this catches a blow-up
+# CPU seconds of this thread, not wall time (a shared machine's load must not fail
+# it): a decision at the limits takes milliseconds; this catches a blow-up.
+SLOW = 1.0
+# Wall seconds for what goes through a broker process (it was frozen for 4-50 s):
+# generous, so that a busy machine is not mistaken for a frozen broker.
+WALL = 2.0
 HYPO = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -208,10 +213,10 @@ def _decide(a: str, b: str, ignorecase: bool = False) -> tuple[bool, str | None]
     """Decided within SLOW, symmetric, its example a real path both claim
     (by the oracle's matcher, whose cost grows as the square of a name: up to
     a few hundred characters in all)."""
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     found = patterns.overlaps(a, b, ignorecase)
     witness = patterns.example_path(a, b, ignorecase)
-    assert time.perf_counter() - t0 < SLOW, (a, b)
+    assert time.thread_time() - t0 < SLOW, (a, b)
     assert found is (witness is not None)
     assert patterns.overlaps(b, a, ignorecase) is found
     if witness is not None:
@@ -318,12 +323,12 @@ def test_the_index_answers_as_pairwise_overlap(wanted: list[str], held: list[str
 def test_matching_a_long_name_is_linear() -> None:
     """`*?`×16 on a 30-char name and on a 100,000-char one: no backtracking."""
     pattern = patterns.normalize("*?" * 16)
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     assert patterns.matches(pattern, "d" * 30)
     assert not patterns.matches(pattern, "d" * 30 + "/" + "e" * 10)
     assert patterns.matches(pattern, "x" * 100_000)
     assert not patterns.matches(patterns.normalize("*a" + "?" * 31), "b" * 100_000)
-    assert time.perf_counter() - t0 < SLOW
+    assert time.thread_time() - t0 < SLOW
 
 
 # ---- limits ------------------------------------------------------------------------------------
@@ -455,7 +460,7 @@ def test_health_answers_while_hostile_announces_run(shared_broker: Broker) -> No
     assert not errors, errors
     assert len(outcomes) >= 2, outcomes
     assert all(not granted and total >= 100 * 900 for _, granted, total in outcomes), outcomes[:3]
-    assert max(health) < 1.0 and max(checks) < 1.0, (max(health), max(checks))
+    assert max(health) < WALL and max(checks) < WALL, (max(health), max(checks))
 
 
 def test_a_stored_star_claim_does_not_slow_check_paths(shared_broker: Broker) -> None:
@@ -472,4 +477,4 @@ def test_a_stored_star_claim_does_not_slow_check_paths(shared_broker: Broker) ->
     took = time.perf_counter() - t0
     claimed = {p["path"] for p in got["paths"] if p["claims"]}
     assert claimed == {f"{name}/{'e' * k}" for k in range(12, 31)} | {name}
-    assert took < SLOW, took
+    assert took < WALL, took
