@@ -100,6 +100,8 @@ Item = object  # DSTAR, DSTAR_PLUS, or a segment: a tuple of (is_star, chars) to
 Masks = tuple[int, int, int, int]  # source states of the edges, one int per OFFSETS slot
 Edge = tuple[int, int, Intervals]
 Names = tuple[int, int, int, int]  # state sets per name state
+Move = tuple[int, int, Intervals]  # (dst, part of PARTS, chars)
+StateMoves = tuple[tuple[Move, ...], ...]  # per state
 
 
 def build(items: Sequence[Item]) -> tuple[int, list[Edge], int]:
@@ -190,7 +192,7 @@ class Glob:
         self._atoms: tuple[Masks, ...] = tuple(shared.setdefault(tuple(a), tuple(a)) for a in atoms)  # type: ignore[misc]
         self._sets: dict[Intervals, Masks] = {}
         self._rows: dict[int, dict[str, int]] = {}  # memoized steps: state set -> char -> next
-        self._moves: tuple[tuple[tuple[int, Intervals], ...], ...] | None = None
+        self._moves: tuple[StateMoves, StateMoves] | None = None
         self._stars: dict[Names, Names] = {}
         loops: list[Intervals | None] = [None] * size
         for src, dst, label in edges:
@@ -202,23 +204,26 @@ class Glob:
         """Each state's `*` loop label (all chars but `/`), or None."""
         return self._loops
 
-    def moves(self) -> tuple[tuple[tuple[int, Intervals], ...], ...]:
-        """The product's moves (lockd.core.product) per pair key `state * 4 +
-        name state`: (target key, chars), edges split by the name states' parts.
-        Left out: steps to a name no path holds, and a `*` loop's own edge (the
-        product closes it at once)."""
+    def moves(self) -> tuple[StateMoves, StateMoves]:
+        """Edges per state, split by the name states' parts: (dst, part, chars),
+        in the two tables the product (lockd.core.product) takes them from:
+        after a real name (name state 3), without a `*` loop's own edges (it
+        closes the loop at once); and before one (states 0-2: nothing, `.`,
+        `..`), without `/`, which cannot end such a name."""
         if self._moves is None:
-            width = len(NAMES[0])
-            out: list[list[tuple[int, Intervals]]] = [[] for _ in range(self.size * width)]
+            after: list[list[Move]] = [[] for _ in range(self.size)]
+            before: list[list[Move]] = [[] for _ in range(self.size)]
             for src, dst, label in self.edges:
                 for p, part in enumerate(PARTS):
                     chars = intersect(label, part)
                     if not chars:
                         continue
-                    for name, nxt in enumerate(NAMES[p]):
-                        if nxt is not None and (dst, nxt) != (src, name):
-                            out[src * width + name].append((dst * width + nxt, chars))
-            self._moves = tuple(map(tuple, out))
+                    move = (dst, p, chars)
+                    if dst != src or part is SLASH_ONLY:
+                        after[src].append(move)
+                    if part is not SLASH_ONLY:
+                        before[src].append(move)
+            self._moves = (tuple(map(tuple, after)), tuple(map(tuple, before)))
         return self._moves
 
     # ---- stepping

@@ -73,7 +73,7 @@ def _explore(
     done: dict[int, int] = {}
     history: History = {0: [(0, start, -1, ())]}
     heap, queued, clock = list(reached), set(reached), 0
-    moves, loops = b.moves(), b.loops()
+    (after, before), loops = b.moves(), b.loops()
     goal, accept = (b.accept.bit_length() - 1) * WIDTH + 3, a.accept
     found, first = 0, None
     # Stop with the pair in hand once every accepting state is met (found is
@@ -97,7 +97,8 @@ def _explore(
                 had = closed
         new = had & ~done.get(key, 0)
         done[key] = had
-        for target, chars in moves[key]:
+        for dst, p, chars in after[state] if name == 3 else before[state]:
+            target = dst * WIDTH + NAMES[p][name]  # type: ignore[operator]  # never None here
             old = reached.get(target, 0)
             grown = step(new, a.masks(chars)) & ~old
             if not grown:
