@@ -85,18 +85,17 @@ def _claimer_process(targets: list[tuple[int, str]], seconds: float, out: Any) -
             k = 0
             while time.perf_counter() < stop:
                 k += 1
-                body = {"repo_id": "git:bench/app", "patterns": [f"src/c{i}/f{k}.py"],
-                        "reason": "bench"}  # fmt: skip
                 t0 = time.perf_counter()
-                status, answer = await c.request("POST", "/v1/intents", body)
+                status, answer = await c.exchange(
+                    Api.announce("git:bench/app", [f"src/c{i}/f{k}.py"], "bench")
+                )
                 samples.append((time.perf_counter() - t0) * 1000)
                 if status != 200 or not answer["granted"]:
                     errors += 1
                     continue
                 granted += 1
                 ids = [x["intent_id"] for x in answer["intents"]]
-                body = {"repo_id": "git:bench/app", "intent_ids": ids}
-                status, _ = await c.request("POST", "/v1/intents/release", body)
+                status, _ = await c.exchange(Api.release("git:bench/app", ids))
                 errors += status != 200
 
         await asyncio.gather(*(loop(i, c) for i, c in enumerate(clients)))
