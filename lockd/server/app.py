@@ -303,8 +303,9 @@ def _bind(port: int, host: str = config.HOST) -> socket.socket:
     return sock
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(0)
+def _exit_on_signal(signum: int, frame: object) -> None:
+    """SIGTERM is a clean stop (0); SIGINT is Ctrl-C (130, as shells expect)."""
+    raise SystemExit(130 if signum == signal.SIGINT else 0)
 
 
 def serve(
@@ -363,7 +364,8 @@ def serve(
     # uvicorn stops on SIGTERM and then raises the signal again under the handler
     # it found: the default one would end the process before the `finally` below
     # (broker.json would stay). Ours turns it into SystemExit, so cleanup runs.
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)  # the same, whatever the parent left for it
     try:
         asyncio.run(server.serve(sockets=[sock]))
     finally:
