@@ -17,7 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import NotificationParams
 
 from lockd import __version__
-from lockd.client import claiming
+from lockd.client import intents
 from lockd.client.api import Api
 from lockd.client.session import AgentSession
 from lockd.core.announce import Announce
@@ -233,11 +233,11 @@ def _claim_tools(server: MCPServer, state: LockdMCP) -> None:
             request = Announce(
                 session.repo.repo_id, patterns, reason, mode, ttl_seconds, notify_when_free
             )
-            req = claiming.announce_req(session.repo, request)
+            req = intents.announce_req(session.repo, request)
         except LockdError as exc:
             raise ToolError(exc.message) from None
         data, unread = await state.call_counting(req)
-        data = await asyncio.to_thread(claiming.fill_conflict_paths, session.repo, data)
+        data = await asyncio.to_thread(intents.fill_conflict_paths, session.repo, data)
         return shapes.Announcement(
             granted=data["granted"],
             intents=[
@@ -275,7 +275,7 @@ def _claim_tools(server: MCPServer, state: LockdMCP) -> None:
     ) -> shapes.Released:
         session = await state.ready()
         try:
-            req = claiming.release_req(session.repo, intent_ids, patterns)
+            req = intents.release_req(session.repo, intent_ids, patterns)
         except LockdError as exc:
             raise ToolError(exc.message) from None
         data, unread = await state.call_counting(req)

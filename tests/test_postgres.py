@@ -156,7 +156,7 @@ def test_racing_processes_never_both_win(
     pg: str,
     racers: list[subprocess.Popen[str]],  # noqa: F811 - the imported fixture, by name
 ) -> None:
-    """tests/test_claims.py's race (eight processes, one broker), on PostgreSQL."""
+    """tests/test_intents.py's race (eight processes, one broker), on PostgreSQL."""
     _race_rounds(racers, pg, rounds=10)
 
 

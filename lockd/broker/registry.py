@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from lockd.broker.claims import ClaimRegistry
 from lockd.broker.events import EventHub, Subscription
+from lockd.broker.intents import IntentRegistry
 from lockd.core import feed, lapse
 from lockd.core.digest import secret_hash
 from lockd.core.errors import LockdError, invalid
@@ -71,7 +71,7 @@ class Registry:
         self._sweeper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._registering = asyncio.Lock()
-        self.claims = ClaimRegistry(self)
+        self.intents = IntentRegistry(self)
         # Set by whoever keeps users' tokens: re-read them when another broker changed them.
         self.on_users_changed: Callable[[], Awaitable[None]] | None = None
         self.started_at = self.clock()
@@ -86,7 +86,7 @@ class Registry:
             self._by_credential[credential_hash] = peer.peer_id
             if peer.alive:  # give sessions a fresh lease to reconnect after a restart
                 peer.last_seen = max(peer.last_seen, self.clock() - config.lease_seconds() / 2)
-        await self.claims.load()
+        await self.intents.load()
         follow = getattr(self.store, "follow", None)
         if follow is not None:
             await follow(self.apply_change, self.resync)
@@ -190,7 +190,7 @@ class Registry:
             if found is not None:
                 self._remember(*found)
         elif isinstance(change, feed.ClaimPut | feed.ClaimDropped):
-            await self.claims.apply(change)
+            await self.intents.apply(change)
             self.publish_dashboard("claims", repo=change.repo_id, event="changed elsewhere")
         elif isinstance(change, feed.TokensChanged) and self.on_users_changed is not None:
             await self.on_users_changed()
@@ -219,7 +219,7 @@ class Registry:
         peers and claims, and re-push what streams held here have not had."""
         for peer, credential_hash in await self.store.read(lambda tx: tx.load_peers()):
             self._remember(peer, credential_hash)
-        await self.claims.reload()
+        await self.intents.reload()
         for peer_id in list(self._streams):
             for message in await self.store.read(lambda tx, p=peer_id: tx.undelivered(p)):
                 self._push(message.as_dict(), [peer_id])
@@ -352,7 +352,7 @@ class Registry:
         shared database may have had its heartbeats); False if not done."""
         if not peer.alive:
             return False
-        released = await self.claims.release_all_of(
+        released = await self.intents.release_all_of(
             peer, first=lambda tx: tx.mark_gone(peer.peer_id, seen_before), why=cause
         )
         if released is None:
@@ -370,7 +370,7 @@ class Registry:
                 intent_ids=",".join(i.intent_id for i in released),
                 released_at=f"{at:.3f}",
             )
-        await self.claims.wake_watchers({i.repo_id for i in released})
+        await self.intents.wake_watchers({i.repo_id for i in released})
         return True
 
     def live_peers(self) -> list[Peer]:
@@ -563,7 +563,7 @@ class Registry:
             ):
                 self._closed_at.pop(peer.peer_id, None)
                 await self.mark_dead(peer, "process gone")
-        await self.claims.expire(now)
+        await self.intents.expire(now)
         await self._flush_seen()
 
     async def _flush_seen(self) -> None:

@@ -221,7 +221,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 
 # ---- claims -------------------------------------------------------------------
 def cmd_claim(args: argparse.Namespace) -> int:
-    from lockd.client.claiming import announce
+    from lockd.client.intents import announce
     from lockd.client.session import person_client
     from lockd.core.announce import Announce
 
@@ -243,7 +243,7 @@ def _claim_text(data: dict[str, Any], now: float) -> str:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from lockd.client.claiming import release_req, release_targets
+    from lockd.client.intents import release_req, release_targets
     from lockd.client.session import person_client
 
     client, _, info = person_client()

@@ -1,8 +1,8 @@
 """One claim request, as every layer passes it: built by an adapter (from tool
-arguments or a command line), made this checkout's by `lockd.client.claiming`,
+arguments or a command line), made this checkout's by `lockd.client.intents`,
 sent as the JSON body of `POST /v1/intents` (`body()`), rebuilt from the
 validated body at the HTTP edge (`lockd.server.schemas.AnnounceBody.request`)
-and decided by `lockd.core.claim_rules`. Its fields are the body's fields.
+and decided by `lockd.core.intent_rules`. Its fields are the body's fields.
 
 A namedtuple, not a dataclass, for the reason `lockd.client.api.Req` is one:
 the edit guard announces on its hook path (`lockd guard --auto-claim`), where

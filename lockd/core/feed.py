@@ -1,7 +1,7 @@
 """The change feed between brokers sharing one database: what a transaction
 changed, one frozen record per kind of change, and the one codec for the text
 that carries it (PostgreSQL's pg_notify, written by lockd/store/tx.py, read by
-lockd/store/postgres.py and applied by lockd/broker/registry.py and claims.py).
+lockd/store/postgres.py and applied by lockd/broker/registry.py and intents.py).
 
 A notice must stay under PostgreSQL's NOTIFY limit (8000 bytes), so `encode`
 drops what a reader can fetch by id when the whole change does not fit: a

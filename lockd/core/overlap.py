@@ -23,7 +23,7 @@ from lockd.core import patterns
 from lockd.core.models import Intent
 from lockd.core.probe import Probe, split
 
-# A decision runs on a worker thread (lockd.broker.claims); the event loop waiting for
+# A decision runs on a worker thread (lockd.broker.intents); the event loop waiting for
 # the GIL would get it only after the 5 ms switch interval, several times per
 # request. Sleeping (a `sleep(0)` is ~70 µs) every so many groups (~0.5 ms of
 # work) keeps the broker's other answers prompt while a 10,000-intent decision

@@ -223,7 +223,7 @@ def contested(reg: Registry, history: list[dict[str, Any]], now: float) -> list[
         wanted, mode = event["detail"].get("patterns", []), event["detail"].get("mode", "")
         try:  # a record lockd cannot read (see `readable`) contests nothing
             key = (event["peer_id"], event["repo"], tuple(wanted), mode)
-            idx = reg.claims.indexes.get(event["repo"])
+            idx = reg.intents.indexes.get(event["repo"])
             if key in seen or idx is None:
                 continue
             seen.add(key)
@@ -256,7 +256,7 @@ async def state(reg: Reg, me: Person) -> dict[str, Any]:
     history = await reg.history(200)
     conflicts = contested(reg, history, now)
     hit = {i for c in conflicts for i in c["blocked_by"]}
-    claims = [{**c, "contested": c["intent_id"] in hit} for c in reg.claims.locks(viewer=me)]
+    claims = [{**c, "contested": c["intent_id"] in hit} for c in reg.intents.locks(viewer=me)]
     feed = [readable(reg, e) for e in history[:100]] + [readable(reg, e) for e in reg.recent]
     events = sorted((e for e in feed if e), key=lambda e: e["at"], reverse=True)[:100]
     peers = sorted(reg.live_peers(), key=lambda p: (p.repo_id, p.name))
@@ -308,7 +308,7 @@ class SendBody(Body):
 @router.post("/dashboard/api/release", response_model=None)
 async def release(body: ReleaseBody, reg: Reg, me: Person) -> dict[str, Any]:
     reg.touch(me)
-    released = await reg.claims.release(me, intent_ids=[body.intent_id], force=body.force)
+    released = await reg.intents.release(me, intent_ids=[body.intent_id], force=body.force)
     return {"released": released}
 
 

@@ -101,7 +101,7 @@ async def status(request: Request, reg: Reg) -> dict[str, Any]:
         # The server's paths are the admin's business, not every user's.
         "home": str(config.home()) if caller(request) == LOCAL_USER else None,
         "peers": len(reg.live_peers()),
-        "intents": len(reg.claims.all_live()),
+        "intents": len(reg.intents.all_live()),
         "streams": sum(reg._streams.values()),
         "replica": getattr(reg.store, "replica_id", None),
     }
@@ -227,7 +227,7 @@ async def stream(me: Me, reg: Reg) -> StreamingResponse:
 # ---- intents -----------------------------------------------------------------
 @router.post("/v1/intents", response_model=None)
 async def announce(body: schemas.AnnounceBody, me: Me, reg: Reg) -> dict[str, Any]:
-    return await reg.claims.announce(me, body.request())
+    return await reg.intents.announce(me, body.request())
 
 
 @router.get("/v1/intents", response_model=None)
@@ -238,12 +238,12 @@ async def locks(
     path: schemas.PathText | None = None,
     peer: schemas.Line | None = None,
 ) -> Response:
-    return _plain_json({"locks": reg.claims.locks(repo, path, peer, me)})
+    return _plain_json({"locks": reg.intents.locks(repo, path, peer, me)})
 
 
 @router.post("/v1/intents/release", response_model=None)
 async def release(body: schemas.ReleaseBody, me: Me, reg: Reg) -> dict[str, Any]:
-    released = await reg.claims.release(
+    released = await reg.intents.release(
         me, body.repo_id, body.intent_ids, body.patterns, body.force
     )
     return {"released": released}
@@ -252,7 +252,7 @@ async def release(body: schemas.ReleaseBody, me: Me, reg: Reg) -> dict[str, Any]
 @router.post("/v1/check", response_model=None)
 async def check(body: schemas.CheckBody, reg: Reg, me: MaybeMe) -> Response:
     viewer = me or (reg.find_peer(body.viewer) if body.viewer else None)
-    return _plain_json({"paths": reg.claims.check(body.repo_id, body.paths, viewer)})
+    return _plain_json({"paths": reg.intents.check(body.repo_id, body.paths, viewer)})
 
 
 def _plain_json(data: dict[str, Any]) -> Response:
@@ -268,7 +268,7 @@ async def commit_notice(
     """A hook saw a commit or push touch these claims: tell their holders.
     Accepted at once, done right after: the hook's verdict does not wait on it."""
     reg.later(
-        reg.claims.commit_touched(
+        reg.intents.commit_touched(
             body.repo_id,
             body.intent_ids,
             body.paths,

@@ -22,7 +22,7 @@ lock (`pg_advisory_xact_lock(LOCK_KEY)`, one key per database), so the batches
 of every broker sharing the database run one at a time, never interleaved;
 the lock is released by the COMMIT/ROLLBACK itself, so a crashed broker cannot
 leave it held. Claims re-read the repo's live intents inside that locked
-transaction (`shared = True`, see lockd/claims.py), so two brokers can never
+transaction (`shared = True`, see lockd/broker/intents.py), so two brokers can never
 both grant overlapping claims.
 
 Replicas: every transaction announces what it changed with pg_notify

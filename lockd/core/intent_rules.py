@@ -1,7 +1,7 @@
 """What a claim decides, as data: given a repo's index, the request and the
 time, a grant (the intents as they will be stored, the events to record) or
 a clash (the intents in the way), and for a clash what the refused peer is
-answered and what each holder is told. `lockd.broker.claims` stores and
+answered and what each holder is told. `lockd.broker.intents` stores and
 delivers these; nothing here reads a clock, a database or a mailbox.
 
 Pure, not always quick: `decide` and `refuse` may take a while against 10,000
@@ -248,7 +248,7 @@ def _conflict(
     return {
         **view(held, holder),
         "requested": requested,
-        "paths": [],  # filled by the client from its checkout (lockd.client.claiming)
+        "paths": [],  # filled by the client from its checkout (lockd.client.intents)
         "example": patterns.example_path(requested, held.pattern, ignorecase),
     }
 

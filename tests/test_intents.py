@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
-from lockd.client import claiming
+from lockd.client import intents
 from lockd.client.api import Api
 from lockd.client.sync import Client
 from lockd.core.announce import Announce
@@ -49,7 +49,7 @@ def announce(
 
 def claim(client: Client, info: RepoInfo, pats: list[str], reason: str) -> dict[str, Any]:
     """As the CLI and the MCP tools claim: patterns typed in a checkout."""
-    return claiming.announce(client, info, Announce(info.repo_id, pats, reason))
+    return intents.announce(client, info, Announce(info.repo_id, pats, reason))
 
 
 def locks(broker: Broker, repo: str = REPO) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """Intents over the store: announce (all or nothing), list, release, check,
 leases and TTLs, and the notices they cause. What a claim decides is
-lockd.core.claim_rules; this module stores and delivers it.
+lockd.core.intent_rules; this module stores and delivers it.
 
 Atomicity: one broker process decides every claim under `_lock` and writes
 the decision in one transaction, so two peers racing for overlapping
@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lockd.core import claim_rules as rules
 from lockd.core import feed, patterns
+from lockd.core import intent_rules as rules
 from lockd.core.announce import Announce
 from lockd.core.errors import LockdError, invalid
 from lockd.core.models import LOCAL_USER, Intent, Peer, parse_key
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 class PeerDirectory(Protocol):
     """What claims need from the peer registry (lockd.broker.registry, which
-    owns a ClaimRegistry): who a peer is, a notice to peers, the dashboard
+    owns a IntentRegistry): who a peer is, a notice to peers, the dashboard
     feed, the store, whether the store is shared with other replicas, and the
     clock (the store's). A protocol, not an import: the two services would
     otherwise import each other."""
@@ -114,7 +114,7 @@ def _record(tx: Tx, event: rules.Event, intent_id: int | None = None) -> None:
     )
 
 
-class ClaimRegistry:
+class IntentRegistry:
     def __init__(self, registry: PeerDirectory) -> None:
         self.reg = registry
         self.store = registry.store

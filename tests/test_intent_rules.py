@@ -1,4 +1,4 @@
-"""The claim rules (lockd.core.claim_rules) in process, on a fake clock that
+"""The claim rules (lockd.core.intent_rules) in process, on a fake clock that
 moves in milliseconds: TTLs, what a refusal says and to whom, notify-when-free,
 shared against exclusive, a peer announcing again. No broker, no sleeps; the
 last tests run the service over a real SQLite store on the same fake clock."""
@@ -12,7 +12,7 @@ import pytest
 
 from lockd.broker.registry import Registration, Registry
 from lockd.client.api import Api
-from lockd.core import claim_rules as rules
+from lockd.core import intent_rules as rules
 from lockd.core.announce import Announce
 from lockd.core.errors import LockdError
 from lockd.core.models import Intent, Peer
@@ -296,13 +296,13 @@ async def test_a_ttl_lapses_on_the_stores_clock(registry: Registry) -> None:
     clock = registry.store.clock
     assert isinstance(clock, FakeClock)
     alice, bob = await person(registry, "alice"), await person(registry, "bob")
-    got = await registry.claims.announce(alice, Announce(REPO, ["src/"], "work", ttl_seconds=0.02))
+    got = await registry.intents.announce(alice, Announce(REPO, ["src/"], "work", ttl_seconds=0.02))
     assert got["granted"] and got["intents"][0]["expires_at"] == T0 + 0.02
-    assert not (await registry.claims.announce(bob, Announce(REPO, ["src/a.py"], "me")))["granted"]
+    assert not (await registry.intents.announce(bob, Announce(REPO, ["src/a.py"], "me")))["granted"]
     clock.advance(20)
-    assert registry.claims.locks(REPO) == []  # lapsed, though not yet released
-    await registry.claims.expire(clock())
-    assert (await registry.claims.announce(bob, Announce(REPO, ["src/a.py"], "me")))["granted"]
+    assert registry.intents.locks(REPO) == []  # lapsed, though not yet released
+    await registry.intents.expire(clock())
+    assert (await registry.intents.announce(bob, Announce(REPO, ["src/a.py"], "me")))["granted"]
     events = await registry.history(repo_id=REPO)
     assert [(e["event"], e["at"]) for e in reversed(events)] == [
         ("granted", T0),
@@ -314,11 +314,11 @@ async def test_a_ttl_lapses_on_the_stores_clock(registry: Registry) -> None:
 
 async def test_a_watcher_is_told_once_when_the_holder_releases(registry: Registry) -> None:
     alice, bob = await person(registry, "alice"), await person(registry, "bob")
-    assert (await registry.claims.announce(alice, Announce(REPO, ["src/"], "work")))["granted"]
+    assert (await registry.intents.announce(alice, Announce(REPO, ["src/"], "work")))["granted"]
     watching = Announce(REPO, ["src/a.py"], "me", notify_when_free=True)
-    assert (await registry.claims.announce(bob, watching))["watching"]
-    await registry.claims.release(alice)
-    await registry.claims.wake_watchers({REPO})  # again: told once
+    assert (await registry.intents.announce(bob, watching))["watching"]
+    await registry.intents.release(alice)
+    await registry.intents.wake_watchers({REPO})  # again: told once
     free = rules.free_notice(bob.peer_id, ["/src/a.py"], REPO)
     assert [(m.text, m.meta) for m in await registry.read_inbox(bob)] == [(free.text, free.meta)]
     told = await registry.read_inbox(alice)
