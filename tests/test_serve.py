@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import signal
+import threading
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 
 from lockd.testing import Broker, free_port
 from tests.polling import wait_for
@@ -28,3 +33,43 @@ def test_nothing_stale_after_the_broker_stops(lockd_home: Path, how: str, code: 
     wait_for(lambda: broker.proc is not None and broker.proc.poll() is not None, timeout=15)
     assert broker.proc.returncode == code, f"exit {broker.proc.returncode} after {how}"
     assert not info.exists(), f"broker.json left behind after {how}"
+
+
+def test_a_crash_is_logged_once(lockd_home: Path) -> None:
+    """Starlette re-raises what the crash handler answered, and uvicorn logged
+    it again under uvicorn.error: every traceback was in broker.log twice."""
+    from lockd.local import config
+    from lockd.server import app as server
+
+    root, uv_error = logging.getLogger(), logging.getLogger("uvicorn.error")
+    kept = (list(root.handlers), root.level, list(uv_error.filters))
+    server.setup_logging()
+    try:
+        port = free_port()
+        app = server.create_app("t0ken", port, str(lockd_home / "lockd.db"))
+
+        @app.get("/v1/boom")
+        async def boom() -> None:
+            raise RuntimeError("boom, for the test")
+
+        sock = server._bind(port)
+        uv = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
+        thread = threading.Thread(target=lambda: asyncio.run(uv.serve(sockets=[sock])))
+        thread.start()
+        try:
+            wait_for(lambda: uv.started, timeout=15)
+            resp = httpx.get(
+                f"http://127.0.0.1:{port}/v1/boom", headers={"Authorization": "Bearer t0ken"}
+            )
+            assert resp.status_code == 500 and resp.json()["error"] == "internal"
+        finally:
+            uv.should_exit = True
+            thread.join(15)
+            sock.close()
+    finally:
+        for handler in root.handlers[len(kept[0]) :]:
+            handler.close()
+        root.handlers, root.level, uv_error.filters = kept
+    log = config.log_path().read_text()
+    assert "unhandled error on GET /v1/boom" in log
+    assert log.count("RuntimeError: boom, for the test") == 1, log

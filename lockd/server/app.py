@@ -157,8 +157,10 @@ def create_app(
         return JSONResponse(_refusal(list(exc.errors())), status_code=422)
 
     @app.exception_handler(Exception)
-    async def crash(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # Starlette re-raises it after this answer, and uvicorn would log it again.
+        setattr(exc, LOGGED, True)
         return JSONResponse(
             {
                 "error": "internal",
@@ -184,6 +186,18 @@ def create_app(
     return app
 
 
+LOGGED = "_lockd_logged"  # set on an exception the crash handler has logged
+
+
+class LoggedOnce(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application" for an exception the
+    app's crash handler already logged (with the request it came from)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not getattr(exc, LOGGED, False)
+
+
 def setup_logging(verbose: bool = False) -> None:
     handler = logging.handlers.RotatingFileHandler(
         config.log_path(), maxBytes=5_000_000, backupCount=3
@@ -197,6 +211,9 @@ def setup_logging(verbose: bool = False) -> None:
         # too wrote each uvicorn line three times (uvicorn.error, uvicorn, root).
         logging.getLogger(name).handlers = []
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    uv_error = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, LoggedOnce) for f in uv_error.filters):
+        uv_error.addFilter(LoggedOnce())
 
 
 def _take_home_lock() -> IO[str]:
