@@ -1,4 +1,4 @@
-"""Structured results of the nine tools, exactly as SEMANTICS.md fixes them.
+"""Structured results of the nine tools, exactly as the contract (docs/CONTRACT.md) fixes them.
 Every result also carries `unread`: messages waiting in this session's inbox,
 so an agent whose client drops channel notifications still learns of them."""
 

@@ -1,4 +1,4 @@
-"""Claim patterns against the spec (SEMANTICS.md, "Patterns").
+"""Claim patterns against the spec (docs/CONTRACT.md, "Patterns").
 
 Three layers: a hand-written table (each row one rule of the spec), validation
 messages, and property tests that compare `matches`/`overlaps` with oracles
