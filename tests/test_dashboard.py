@@ -7,9 +7,11 @@ screenshot from the browser run."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,8 +25,11 @@ import pytest
 from lockd.client.api import Api
 from lockd.client.sync import Client
 from lockd.core.errors import LockdError
+from lockd.local.repo import identify
+from lockd.server.dashboard import repo_label
 from lockd.server.dashboard_auth import TICKET_SECONDS, DashboardAuth
 from lockd.testing import Broker
+from tests.polling import wait_for
 
 REPO = "dir:/tmp/w"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -167,6 +172,53 @@ def test_state_marks_refused_conflicts(broker: Broker) -> None:
     assert http.get("/dashboard/api/state").json()["conflicts"] == []  # settled
 
 
+def test_a_refusal_nobody_waits_for_leaves_the_list(broker: Broker) -> None:
+    """The refused session left: the claim it hit is still held, yet nobody
+    is blocked any more, so it is no conflict (nor the claim contested)."""
+    http, _ = signed_in(broker)
+    holder = broker.register(name="claude-api")
+    held = holder.call(Api.announce(REPO, ["src/api/"], "rewrite auth"))["intents"][0]
+    gone, stays = broker.register(name="codex-web"), broker.register(name="gemini")
+    assert not gone.call(Api.announce(REPO, ["src/api/a.py"], "fix login"))["granted"]
+    assert not stays.call(Api.announce(REPO, ["src/api/b.py"], "docs"))["granted"]
+    assert len(http.get("/dashboard/api/state").json()["conflicts"]) == 2
+    gone.call(Api.goodbye())
+    state = http.get("/dashboard/api/state").json()
+    assert [c["peer_name"] for c in state["conflicts"]] == ["gemini"]
+    stays.call(Api.goodbye())
+    state = http.get("/dashboard/api/state").json()
+    assert state["conflicts"] == []
+    assert [(c["intent_id"], c["contested"]) for c in state["claims"]] == [
+        (held["intent_id"], False)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("repo_id", "roots", "name", "where"),
+    [
+        ("gitdir:/tmp/pytest-7/proj/.git", [], "proj", "/tmp/pytest-7/proj"),
+        ("gitdir:/srv/git/tool.git", [], "tool", "/srv/git/tool"),
+        ("git:github.com/acme/web-app", ["/home/me/web"], "web-app", "github.com/acme/web-app"),
+        ("git:file:/srv/mirror/lib", [], "lib", "/srv/mirror/lib"),
+        ("dir:/home/me/notes", [], "notes", "/home/me/notes"),
+        ("root:4b825dc6", ["/home/me/b", "/home/me/a"], "a", "/home/me/a"),  # another id form
+        ("root:4b825dc6", [], "root:4b825dc6", ""),  # nothing known: the id itself
+        ("dir:/", [], "/", "/"),
+    ],
+)
+def test_repos_are_named_as_people_know_them(
+    repo_id: str, roots: list[str], name: str, where: str
+) -> None:
+    assert repo_label(repo_id, roots) == {"name": name, "where": where}
+
+
+def test_favicon_needs_no_sign_in(broker: Broker) -> None:
+    """Browsers ask for it on every page, the sign-in refusal too: never a 401."""
+    resp = httpx.get(broker.url + "/favicon.ico", timeout=5)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"] == "image/svg+xml" and b"<svg" in resp.content
+
+
 def nudge_kinds(http: httpx.Client, change: Callable[[], object]) -> list[str]:
     """Open the dashboard's event stream, make `change` once it says hello,
     and return the kinds of the `changed` nudge that follows."""
@@ -275,13 +327,13 @@ def person_client(broker: Broker) -> Client:
 
 
 def test_page_shows_live_changes_and_acts(
-    broker: Broker, browser_page: Any, tmp_path: Path
+    broker: Broker, browser_page: Any, repo: Path, tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect
 
     page = browser_page
-    repo = f"dir:{os.path.realpath(tmp_path)}"  # the repo the CLI's person is in
-    page.goto(dashboard_url(broker, tmp_path))
+    checkout, repo = repo, identify(str(repo)).repo_id  # a real checkout, as the person's CLI
+    page.goto(dashboard_url(broker, checkout))
     assert page.url == f"{broker.url}/dashboard"  # the ticket is gone from the address bar
     [cookie] = page.context.cookies()
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
@@ -290,7 +342,7 @@ def test_page_shows_live_changes_and_acts(
 
     # A session announces: its peer and its claim appear without a reload.
     agent = broker.register(
-        str(tmp_path),
+        str(checkout),
         repo,
         kind="agent",
         name="claude-api",
@@ -303,10 +355,17 @@ def test_page_shows_live_changes_and_acts(
     expect(row).to_contain_text("src/api/")
     expect(row).to_contain_text("claude-api")
     expect(row).to_contain_text("API v2")
+    expect(row.locator("td.ttl")).to_have_text("while the session lives")
+    # The repo by its name and where it lives, never by its id (gitdir:/…/.git).
+    expect(page.locator("#claims h3")).to_have_text(f"proj{os.path.realpath(checkout)}")
+    expect(page.locator("#peers tr", has_text="claude-api").locator("td.repo")).to_have_text(
+        f"proj{os.path.realpath(checkout)}"
+    )
+    assert repo not in page.inner_text("main")
 
     # Another is refused: the conflict and the claim it hit are highlighted.
     codex = broker.register(
-        str(tmp_path),
+        str(checkout),
         repo,
         kind="agent",
         name="codex-web",
@@ -373,6 +432,60 @@ def test_page_shows_live_changes_and_acts(
     )
     told = [m["text"] for m in agent.call(Api.inbox())["messages"]]
     assert any("force-released your claim" in t for t in told)
+
+
+def test_page_waits_for_data_dates_old_events_and_drops_settled_refusals(
+    broker: Broker, browser_page: Any, tmp_path: Path
+) -> None:
+    """Until the first state arrives the page says it is loading (no empty
+    tables beside a "live" badge); an event of another day shows its date; a
+    refusal whose peer left goes from the list; nothing on the page is a 401."""
+    from playwright.sync_api import expect
+
+    three_days_ago = time.time() - 3 * 86400
+    broker.stop()  # a record from three days ago, as the history would hold it
+    with sqlite3.connect(broker.home / "lockd.db") as db:
+        db.execute(
+            "INSERT INTO intent_events (at, event, repo_id, detail) VALUES (?, 'released', ?, ?)",
+            (three_days_ago, REPO, '{"pattern": "/old/", "mode": "exclusive"}'),
+        )
+    db.close()
+    broker.start()
+    holder = broker.register(name="claude-api", kind="agent")
+    holder.call(Api.announce(REPO, ["src/api/"], "rewrite auth"))
+    codex = broker.register(name="codex-web", kind="agent")
+    assert not codex.call(Api.announce(REPO, ["src/api/auth.py"], "fix login"))["granted"]
+
+    page = browser_page
+    refused: list[str] = []
+    page.on("response", lambda r: refused.append(r.url) if r.status >= 400 else None)
+    held: list[Any] = []
+    page.route(  # the first state waits for us; any later one goes through
+        "**/dashboard/api/state", lambda route: route.continue_() if held else held.append(route)
+    )
+    page.goto(dashboard_url(broker, tmp_path))
+    wait_for(lambda: page.wait_for_timeout(20) or held, timeout=10)  # lets playwright route it
+    expect(page.locator("#loading")).to_be_visible()
+    expect(page.locator("main")).to_be_hidden()
+    expect(page.locator("#status")).not_to_have_text("live")
+    held[0].continue_()
+    expect(page.locator("#status")).to_have_text("live")
+    expect(page.locator("#loading")).to_be_hidden()
+    expect(page.locator("#peers tr", has_text="claude-api")).to_be_visible()
+
+    old = page.locator("#events li", has_text="released /old/").locator("time")
+    day = datetime.datetime.fromtimestamp(three_days_ago)
+    expect(old).to_contain_text(day.strftime("%b"))
+    expect(old).to_contain_text(str(day.day))
+    today = page.locator("#events li.refused time").first
+    expect(today).not_to_contain_text(datetime.datetime.now().strftime("%b"))
+
+    conflict = page.locator("#conflicts li.conflict")
+    expect(conflict).to_contain_text("codex-web")
+    codex.call(Api.goodbye())  # nobody waits for those files any more
+    expect(page.locator("#conflicts-section")).to_be_hidden()
+    expect(page.locator("#claims tr.contested")).to_have_count(0)
+    assert refused == [], refused  # the favicon among them: asked for by every page
 
 
 def test_page_refused_without_ticket(broker: Broker, browser_page: Any) -> None:

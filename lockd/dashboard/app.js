@@ -9,6 +9,7 @@ let clockSkew = 0; // server time minus ours, so ages do not depend on our clock
 let fetching = false;
 let again = false;
 let stream = null;
+let streamOpen = false; // "live" only once the stream is open and the state is shown
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -35,8 +36,24 @@ function span(seconds) {
 
 const now = () => Date.now() / 1000 + clockSkew;
 const ago = (t) => span(now() - t) + " ago";
-const ttl = (t) => (t ? span(t - now()) : "none");
-const clock = (t) => new Date(t * 1000).toLocaleTimeString();
+const ttl = (t) => (t ? span(t - now()) : "while the session lives");
+const sameDay = (a, b) => a.toDateString() === b.toDateString();
+
+// The time of day for today's events; the date too for older ones.
+function clock(t) {
+  const when = new Date(t * 1000);
+  if (sameDay(when, new Date(now() * 1000))) return when.toLocaleTimeString();
+  return when.toLocaleString([], { year: "numeric", month: "short", day: "numeric",
+                                   hour: "2-digit", minute: "2-digit" });
+}
+
+// A repo as people know it: its name, then where it lives (remote or directory).
+function repoLabel(repoId, tag) {
+  const label = (state.repos || {})[repoId] || { name: repoId, where: "" };
+  const where = label.where && label.where !== label.name
+    ? el("span", { class: "where" }, label.where) : null;
+  return el(tag, { class: "repo-name", title: repoId }, label.name, where);
+}
 
 function notice(text, isError) {
   const box = $("#notice");
@@ -79,6 +96,8 @@ async function refresh() {
       state = await resp.json();
       clockSkew = state.now - Date.now() / 1000;
       render();
+      document.body.classList.remove("loading");
+      if (streamOpen) setStatus("live");
     } while (again);
   } catch (err) {
     notice(String(err.message || err), true);
@@ -97,11 +116,14 @@ function signedOut() {
 function connect() {
   stream = new EventSource("/dashboard/api/events");
   stream.addEventListener("open", () => {
-    setStatus("live");
+    streamOpen = true;
+    if (state) setStatus("live");
+    else setStatus("connecting", "loading");
     refresh(); // after subscribing, so nothing falls in between
   });
   stream.addEventListener("changed", refresh);
   stream.addEventListener("error", () => {
+    streamOpen = false;
     if (stream.readyState === EventSource.CLOSED) {
       // Refused (401) or gone for good: find out which by reading the state.
       setStatus("closed", "disconnected");
@@ -143,7 +165,7 @@ function renderPeers() {
   const rows = state.peers.map((p) => el("tr", { "data-peer": p.peer_id, class: p.me ? "me" : "" },
     el("td", {}, el("strong", {}, p.name), p.me ? " (you)" : ""),
     el("td", {}, p.client + (p.kind === "person" ? " · person" : "")),
-    el("td", { class: "repo", title: p.cwd }, p.repo),
+    el("td", { class: "repo", title: p.cwd }, repoLabel(p.repo, "span")),
     el("td", {}, p.summary),
     el("td", { class: "age", "data-since": p.last_seen }, ago(p.last_seen)),
   ));
@@ -160,7 +182,7 @@ function renderClaims() {
     byRepo.get(c.repo).push(c);
   }
   const blocks = [...byRepo].map(([repo, claims]) => el("div", { class: "repo-block" },
-    el("h3", {}, repo),
+    repoLabel(repo, "h3"),
     el("table", { class: "claims" },
       el("thead", {}, el("tr", {}, ...["id", "pattern", "holder", "mode", "reason", "age", "TTL", ""]
         .map((h) => el("th", {}, h)))),
@@ -188,7 +210,7 @@ function claimRow(c) {
 
 function renderEvents() {
   $("#events").replaceChildren(...state.events.map((e) => el("li", { class: "event " + e.kind },
-    el("time", {}, clock(e.at)), " ", e.text)));
+    el("time", { datetime: new Date(e.at * 1000).toISOString() }, clock(e.at)), " ", e.text)));
 }
 
 // Ages and TTLs move with the clock; only the text changes, no request is made.

@@ -85,6 +85,7 @@ def _asset(name: str) -> bytes:
 def _refused(status: int, why: str) -> HTMLResponse:
     html = (
         "<!doctype html><html lang=en><meta charset=utf-8><title>lockd dashboard</title>"
+        '<link rel="icon" type="image/svg+xml" href="/favicon.ico">'
         f"<h1>lockd dashboard: {'not signed in' if status == 401 else 'link refused'}</h1>"
         f"<p>{why}</p><p>Run <code>lockd dashboard</code> in a terminal to open it.</p></html>"
     )
@@ -117,6 +118,13 @@ async def page(request: Request, ticket: Line | None = None) -> Response:
     return HTMLResponse(_asset("index.html"), headers=PAGE_HEADERS)
 
 
+@router.get("/favicon.ico", response_model=None)
+async def favicon() -> Response:
+    """Open to all (the Guard lets it through): a browser asks for it on every
+    page, the refusal page too, and a 401 for it is only noise in the console."""
+    return Response(_asset("favicon.svg"), media_type="image/svg+xml", headers=PAGE_HEADERS)
+
+
 @router.get("/dashboard/{name}", response_model=None)
 async def asset(name: str) -> Response:
     if name not in ASSETS:
@@ -125,6 +133,31 @@ async def asset(name: str) -> Response:
 
 
 # ---- what the page shows -------------------------------------------------------
+def repo_label(repo_id: str, roots: list[str]) -> dict[str, str]:
+    """A repo as a person knows it: its name, and where it lives (its remote,
+    or its directory), instead of an id such as `gitdir:/tmp/x/proj/.git`.
+    `roots`: checkouts of it that live peers work in, for ids of other forms."""
+    kind, _, rest = repo_id.partition(":")
+    if kind == "git":  # a normalized origin URL: github.com/org/proj, file:/srv/proj
+        where = rest.removeprefix("file:")
+    elif kind == "gitdir":  # a clone's common dir: /home/me/proj/.git, /srv/proj.git
+        where = rest.rstrip("/").removesuffix("/.git").removesuffix(".git")
+    elif kind == "dir":
+        where = rest
+    else:
+        where = sorted(roots)[0] if roots else ""
+    name = where.rstrip("/").rpartition("/")[2] or where or repo_id
+    return {"name": name, "where": where}
+
+
+def _repos(reg: Registry, peers: list[Peer], claims: list[dict[str, Any]]) -> dict[str, Any]:
+    roots: dict[str, set[str]] = {}
+    for peer in peers:
+        roots.setdefault(peer.repo_id, set()).add(peer.repo_root)
+    shown = {p.repo_id for p in peers} | {c["repo"] for c in claims}
+    return {r: repo_label(r, sorted(roots.get(r, ()))) for r in sorted(shown)}
+
+
 def _name(reg: Registry, peer_id: str | None, fallback: str = "someone") -> str:
     peer = reg.peers.get(peer_id) if peer_id else None
     return peer.name if peer else (peer_id or fallback)
@@ -213,18 +246,33 @@ def readable(reg: Registry, event: dict[str, Any]) -> dict[str, Any] | None:
         }
 
 
+def _still_waits(reg: Registry, event: dict[str, Any], holds: set[tuple[str, ...]]) -> bool:
+    """A refused peer still waits while its session lives and it does not
+    hold what it asked for (granted since, say as shared beside a shared).
+    `holds`: (peer, repo, pattern) of every live claim."""
+    peer = reg.peers.get(event["peer_id"])
+    if peer is None or not peer.alive:
+        return False
+    wanted = event["detail"].get("patterns", [])
+    return not all((peer.peer_id, event["repo"], p) in holds for p in wanted)
+
+
 def contested(reg: Registry, history: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
-    """Recent refusals whose blocking claims are still held: the collisions a
-    supervisor may want to settle (talk to someone, or force-release)."""
+    """Recent refusals whose blocking claims are still held and whose peer
+    still waits: the collisions a supervisor may want to settle (talk to
+    someone, or force-release)."""
     out, seen = [], set()
+    holds: set[tuple[str, ...]] | None = None  # read once, and only if something was refused
     for event in history:
         if event["event"] != "refused" or now - event["at"] > CONTEST_SECONDS:
             continue
+        if holds is None:
+            holds = {(i.peer_id, i.repo_id, i.pattern) for i in reg.intents.all_live()}
         wanted, mode = event["detail"].get("patterns", []), event["detail"].get("mode", "")
         try:  # a record lockd cannot read (see `readable`) contests nothing
             key = (event["peer_id"], event["repo"], tuple(wanted), mode)
             idx = reg.intents.indexes.get(event["repo"])
-            if key in seen or idx is None:
+            if key in seen or idx is None or not _still_waits(reg, event, holds):
                 continue
             seen.add(key)
             held = {
@@ -264,6 +312,7 @@ async def state(reg: Reg, me: Person) -> dict[str, Any]:
         "now": now,
         "me": {"peer_id": me.peer_id, "name": me.name},
         "peers": [{**p.public(), "me": p.peer_id == me.peer_id} for p in peers],
+        "repos": _repos(reg, peers, claims),
         "claims": claims,
         "conflicts": conflicts,
         "events": events,

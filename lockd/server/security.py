@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from lockd.server.dashboard_auth import DashboardAuth
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")  # as refusals suggest them
-OPEN_PATHS = {("GET", "/health")}
+OPEN_PATHS = {("GET", "/health"), ("GET", "/favicon.ico")}  # no token, no cookie
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 USER_KEY = "lockd.user"  # the ASGI scope key that names the caller's user
 # host [":" port]: a bracketed IPv6 literal, or letters, digits, dots and
