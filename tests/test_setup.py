@@ -24,6 +24,7 @@ from lockd.agents.setup.edits import Commands, FileEdit, apply, executables, run
 from lockd.agents.setup.jsonfile import Moved, load, replace
 from lockd.agents.setup.merge import lockd_hook, lockd_server, put_hooks
 from lockd.cli import main as cli
+from tests.readmehooks import readme_hooks
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -53,21 +54,7 @@ def setup(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
 
 def ours(lockd: str = LOCKD) -> dict[str, Any]:
     """What setup adds to settings.json, as the README's manual config has it."""
-    return {
-        "UserPromptSubmit": [{"hooks": [{"type": "command", "command": f"{lockd} inbox --hook"}]}],
-        "PreToolUse": [
-            {"matcher": EDITS, "hooks": [{"type": "command", "command": f"{lockd} guard --hook"}]}
-        ],
-        "PostToolUse": [
-            {
-                "matcher": EDITS,
-                "hooks": [
-                    {"type": "command", "command": f"{lockd} guard --hook --auto-claim"},
-                    {"type": "command", "command": f"{lockd} inbox --hook"},
-                ],
-            }
-        ],
-    }
+    return readme_hooks(lockd)
 
 
 def write_json(path: Path, data: Any, indent: int = 2) -> str:

@@ -37,6 +37,7 @@ import pytest
 
 from lockd.testing import Broker
 from tests.clients.fake_anthropic import FakeAnthropic
+from tests.readmehooks import readme_hooks
 
 CLIENTS = Path(__file__).resolve().parent
 ROOT = CLIENTS.parents[1]  # this checkout: also the plugin marketplace "lockd"
@@ -126,27 +127,6 @@ def lockd_tool(tool: str) -> str:
     return f"mcp__*lockd__{tool}"
 
 
-def readme_hooks() -> dict[str, Any]:
-    """README "Connect your agents", with this venv's `lockd` by absolute path."""
-    lockd = str(VENV_BIN / "lockd")
-    edits = "Edit|Write|MultiEdit|NotebookEdit"
-    return {
-        "UserPromptSubmit": [{"hooks": [{"type": "command", "command": f"{lockd} inbox --hook"}]}],
-        "PreToolUse": [
-            {"matcher": edits, "hooks": [{"type": "command", "command": f"{lockd} guard --hook"}]}
-        ],
-        "PostToolUse": [
-            {
-                "matcher": edits,
-                "hooks": [
-                    {"type": "command", "command": f"{lockd} guard --hook --auto-claim"},
-                    {"type": "command", "command": f"{lockd} inbox --hook"},
-                ],
-            }
-        ],
-    }
-
-
 @dataclass
 class Result:
     returncode: int
@@ -194,7 +174,8 @@ class ClaudeCode:
             }
             server = {"command": str(VENV_BIN / "lockd-mcp"), "args": [], "env": lockd_env}
             self.mcp_config.write_text(json.dumps({"mcpServers": {"lockd": server}}))
-            self.settings.write_text(json.dumps({"hooks": readme_hooks()}))
+            # README "Connect your agents", with this venv's `lockd` by absolute path.
+            self.settings.write_text(json.dumps({"hooks": readme_hooks(str(VENV_BIN / "lockd"))}))
         elif self.setup == "setup":
             self.configure(str(VENV_BIN / "lockd"), "setup", "claude-code")
         else:
