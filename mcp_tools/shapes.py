@@ -4,7 +4,11 @@ so an agent whose client drops channel notifications still learns of them."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, create_model
+
+from lockd.core.models import PeerOut
 
 
 class Shape(BaseModel):
@@ -13,17 +17,19 @@ class Shape(BaseModel):
     notice: str | None = None  # said once: e.g. that lockd released our claims while we were away
 
 
-class PeerInfo(BaseModel):
-    peer_id: str
-    name: str
-    cwd: str
-    repo: str
-    summary: str
-    last_seen: float
+def _model_of(shape: type, name: str) -> type[BaseModel]:
+    """A model with a TypedDict's fields (all required), so that a shape the
+    core already spells for every layer is not spelled again here."""
+    fields: dict[str, Any] = {key: (hint, ...) for key, hint in get_type_hints(shape).items()}
+    return create_model(name, __module__=__name__, **fields)
+
+
+# A peer as list_peers shows it: lockd.core.models.PeerOut, the contract's fields.
+PeerInfo = _model_of(PeerOut, "PeerInfo")
 
 
 class Peers(Shape):
-    peers: list[PeerInfo]
+    peers: list[PeerInfo]  # type: ignore[valid-type]
 
 
 class Sent(Shape):

@@ -86,6 +86,8 @@ class Message:
 
 
 class PeerOut(TypedDict):
+    """A peer as `list_peers` promises it; the MCP result model is made from it."""
+
     peer_id: str
     name: str
     cwd: str
