@@ -55,17 +55,15 @@ def _peer(row: Row) -> Peer:
     return Peer(**fields)
 
 
+# The intents columns that hold an Intent field as it is, under its own name.
+INTENT_COLUMNS = ("peer_id", "repo_id", "pattern", "mode", "reason", "since", "expires_at")
+
+
 def _intent(row: Row) -> Intent:
     return Intent(
         intent_id=intent_key(row["id"]),
-        peer_id=row["peer_id"],
-        repo_id=row["repo_id"],
-        pattern=row["pattern"],
-        mode=row["mode"],
-        reason=row["reason"],
-        since=row["since"],
-        expires_at=row["expires_at"],
         notify_when_free=bool(row["notify_when_free"]),
+        **{column: row[column] for column in INTENT_COLUMNS},
     )
 
 
