@@ -688,3 +688,79 @@ def test_an_outdated_hook_is_reported_and_replaced(tmp_path: Path) -> None:
     assert not (hook.parent / "pre-commit.legacy").exists()  # ours: replaced, not chained
     st = githooks.status(str(repo))["hooks"]["pre-commit"]
     assert st == {"installed": True, "outdated": False, "legacy": False}
+
+
+# ---- a person's own claims, commit notices, LOCKD_PEER (issue 17) -------------
+
+
+def _person_inbox(repo: Path, env: dict[str, str]) -> list[dict[str, Any]]:
+    proc = lockd(repo, env, "inbox", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["messages"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("mode", ["warn", "block"])
+def test_a_persons_own_claims_never_block_the_person(
+    broker: Broker, repo: Path, env: dict[str, str], mode: str
+) -> None:
+    """`lockd claim src/` and then the same person's commit of src/db.py (no agent among
+    its ancestors): a reminder, never a clash, and the person is not told of it."""
+    install(repo, env, "--mode", mode)
+    claimed = lockd(repo, env, "claim", "src/", "--reason", "my refactor")
+    assert claimed.returncode == 0, claimed.stderr
+    _person_inbox(repo, env)  # read whatever came before
+    proc = try_commit(repo, env, {"src/db.py": "mine\n"})
+    assert proc.returncode == 0, proc.stderr
+    assert "claimed by" not in proc.stderr and "other peers" not in proc.stderr, proc.stderr
+    assert "reminder" in proc.stderr and "src/db.py" in proc.stderr
+    # A sentinel: bob's commit into the same claim is told to the person, and only it.
+    bob = broker.register(cwd=str(repo), repo_id=identify(str(repo)).repo_id, name="bob-17")
+    try_commit(repo, {**env, "LOCKD_PEER": "bob-17"}, {"src/db.py": "bob's\n"})
+    told: list[dict[str, Any]] = []
+
+    def heard_of_bobs() -> bool:
+        told.extend(_person_inbox(repo, env))
+        return any("bob-17" in m["text"] for m in told)
+
+    wait_for(heard_of_bobs)
+    verdict = "commit_blocked" if mode == "block" else "commit_touched"
+    assert [m["meta"]["event"] for m in told] == [verdict], told
+    bob.call(Api.goodbye())
+
+
+def test_commit_notices_name_each_holders_own_files_and_the_verdict(
+    broker: Broker, repo: Path, env: dict[str, str], alice: Client
+) -> None:
+    """alice holds /src/api/, bob README.md: each is told of its own files only, and a
+    commit the hook refused reads (and is recorded) otherwise than one that went through."""
+    bob = claim(broker, repo, "bob-readme", ["/README.md"])
+    install(repo, env)
+    files = {"src/api/app.py": "1\n", "README.md": "1\n", "docs/guide.md": "1\n"}
+    assert try_commit(repo, env, files).returncode == 0
+    (to_alice,) = _inbox_soon(alice)
+    (to_bob,) = _inbox_soon(bob)
+    assert "src/api/app.py" in to_alice["text"] and "README.md" not in to_alice["text"]
+    assert "README.md" in to_bob["text"] and "src/api/app.py" not in to_bob["text"]
+    assert "went through" in to_alice["text"] and to_alice["meta"]["event"] == "commit_touched"
+    alice.call(Api.inbox())
+
+    git(repo, "config", "lockd.hookMode", "block")
+    proc = try_commit(repo, env, {"src/api/app.py": "2\n"})
+    assert proc.returncode != 0
+    (refused,) = _inbox_soon(alice)
+    assert "refused" in refused["text"] and refused["meta"]["event"] == "commit_blocked"
+    kinds = [e["event"] for e in alice.call(Api.events(identify(str(repo)).repo_id))["events"]]
+    assert "commit_blocked" in kinds and "commit_touched" in kinds, kinds
+
+
+def test_an_unknown_lockd_peer_is_an_error_not_ignored(
+    repo: Path, env: dict[str, str], alice: Client
+) -> None:
+    """LOCKD_PEER names who commits; one the broker does not know stops the commit and says
+    so, instead of checking as nobody."""
+    install(repo, env)
+    before = head(repo)
+    proc = try_commit(repo, {**env, "LOCKD_PEER": "nobody-at-all"}, {"src/db.py": "x\n"})
+    assert proc.returncode != 0, proc.stderr
+    assert "LOCKD_PEER='nobody-at-all'" in proc.stderr and "lockd peers" in proc.stderr
+    assert head(repo) == before

@@ -65,7 +65,7 @@ def decide(payload: dict[str, Any], auto_claim: bool = False) -> dict[str, Any] 
         rel = relpath_in_repo(repo, real)
     except LockdError:  # outside this checkout: nothing of ours to guard
         return None
-    who = committer(payload)
+    who = committer(payload, person_fallback=False)  # an agent's edit, never the person's
     client = Client(timeout=2.0, credential=(who or {}).get("credential"))
     viewer = None if client.credential else (who or {}).get("peer_id")
     result = client.call(Api.check(repo_id, [rel], viewer))["paths"][0]

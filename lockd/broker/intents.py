@@ -295,8 +295,10 @@ class IntentRegistry:
         hook: str,
         committer: str | None,
         user: str = LOCAL_USER,
+        blocked: bool = False,
     ) -> list[str]:
-        """Record that a commit touched claimed files, and tell each holder once.
+        """Record that a commit touched claimed files (or was refused for it),
+        and tell each holder once, of its own files only; never the committer.
         The committer a hook names counts only if it is the calling user's own
         peer: one user's hook cannot put a commit on another user's agent."""
         who = self.reg.find_peer(committer) if committer else None
@@ -306,36 +308,29 @@ class IntentRegistry:
             name = who.name
         else:
             name = "a person or unknown process" if user == LOCAL_USER else f"user {user}"
+        touched = self._touched(repo_id, set(intent_ids), paths)
+        notices, event, dashboard = rules.commit_touched(
+            touched, who.peer_id if who else None, name, hook, blocked, repo_id
+        )
+        await self.store.write(lambda tx: _record(tx, event))
+        await self._tell(notices)
+        self.reg.publish_dashboard("claims", **dashboard)
+        return [n.to for n in notices]
+
+    def _touched(
+        self, repo_id: str, intent_ids: set[str], paths: list[str]
+    ) -> list[tuple[str, list[Intent]]]:
+        """Per path (as many as a check takes), the named intents that claim it."""
         idx = self.indexes.get(repo_id)
-        held = [idx.by_id[i] for i in intent_ids if idx and i in idx.by_id]
-        holders: dict[str, list[Intent]] = {}
-        for intent in held:
-            if who is None or intent.peer_id != who.peer_id:
-                holders.setdefault(intent.peer_id, []).append(intent)
-        detail = {"hook": hook, "intent_ids": [i.intent_id for i in held], "paths": paths[:50]}
-        actor = who.peer_id if who else None
-        await self.store.write(
-            lambda tx: tx.record_event(
-                "commit_touched", peer_id=actor, actor_id=actor, repo_id=repo_id, detail=detail
-            )
-        )
-        shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
-        for holder_id, intents in holders.items():
-            await self.reg.notice(
-                [holder_id],
-                f"{name} ran a {hook} touching files you claim "
-                f"({', '.join(i.pattern for i in intents)}): {shown}",
-                event="commit_touched",
-                repo=repo_id,
-            )
-        self.reg.publish_dashboard(
-            "claims",
-            repo=repo_id,
-            event="commit_touched",
-            peer_id=who.peer_id if who else None,
-            paths=paths[:50],
-        )
-        return list(holders)
+        out: list[tuple[str, list[Intent]]] = []
+        for raw in paths[: config.MAX_CHECK_PATHS]:
+            try:
+                path = normalize_path(raw)
+            except LockdError:
+                continue
+            hits = [i for i in idx.claims_on(path) if i.intent_id in intent_ids] if idx else []
+            out.append((path, hits))
+        return out
 
     # ---- release ---------------------------------------------------------
     async def release(

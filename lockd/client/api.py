@@ -136,8 +136,14 @@ class Api:
 
     @staticmethod
     def commit_notice(
-        repo_id: str, intent_ids: list[str], paths: list[str], hook: str, committer: str | None
+        repo_id: str,
+        intent_ids: list[str],
+        paths: list[str],
+        hook: str,
+        committer: str | None,
+        blocked: bool = False,
     ) -> Req:
+        """`blocked`: the hook refused the commit (block mode), so nothing landed."""
         return Req(
             "POST",
             "/v1/notices/commit",
@@ -147,6 +153,7 @@ class Api:
                 "paths": paths,
                 "hook": hook,
                 "committer": committer,
+                "blocked": blocked,
             },
         )
 

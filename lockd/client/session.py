@@ -25,7 +25,7 @@ from lockd.client.sync import Client
 from lockd.core.errors import LockdError
 from lockd.local import config, processes
 from lockd.local.repo import RepoInfo, identify
-from lockd.local.sessions import client_session, sessions_dir
+from lockd.local.sessions import client_session, person_file, sessions_dir
 
 log = logging.getLogger("lockd.client.session")
 
@@ -107,7 +107,7 @@ def registration(
 
 # ---- a person at a terminal -------------------------------------------------
 def _person_file() -> Path:
-    return config.home() / "person.json"
+    return Path(person_file())
 
 
 def person_client(
@@ -127,8 +127,10 @@ def person_client(
     fields["credential"] = saved.get("credential")
     peer = client.call(Api.register(**fields))
     client.credential = peer["credential"]
-    if saved.get("credential") != peer["credential"]:
-        _write_private(_person_file(), {"credential": peer["credential"], "name": name})
+    # The peer id too: the git hooks name the person as the committer by it.
+    keep = {"credential": peer["credential"], "name": name, "peer_id": peer["peer_id"]}
+    if any(saved.get(k) != v for k, v in keep.items()):
+        _write_private(_person_file(), keep)
     return client, peer, info
 
 

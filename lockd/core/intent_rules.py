@@ -284,3 +284,55 @@ def free_notice(peer_id: str, wanted: list[str], repo_id: str) -> Notice:
         "announce_intent again to take it.",
         {"event": "free", "repo": repo_id},
     )
+
+
+def commit_touched(
+    touched: list[tuple[str, list[Intent]]],
+    committer_id: str | None,
+    committer_name: str,
+    hook: str,
+    blocked: bool,
+    repo_id: str,
+) -> tuple[list[Notice], Event, dict[str, Any]]:
+    """What a commit (or push) into claimed files causes: per holder, a notice
+    naming that holder's files only, never one to the committer; a record
+    (`commit_blocked` when the hook refused it, `commit_touched` when it went
+    through); and the dashboard's event, the same kind."""
+    mine: dict[str, tuple[list[str], list[str]]] = {}  # holder: (its paths, its patterns)
+    for path, intents in touched:
+        for intent in intents:
+            if intent.peer_id == committer_id:
+                continue
+            paths, pats = mine.setdefault(intent.peer_id, ([], []))
+            if path not in paths:
+                paths.append(path)
+            if intent.pattern not in pats:
+                pats.append(intent.pattern)
+    what = f"{hook} was refused (block mode)" if blocked else f"{hook} went through"
+    kind = "commit_blocked" if blocked else "commit_touched"
+    notices = [
+        Notice(
+            holder,
+            f"{committer_name}'s {what}, touching files you claim ({', '.join(pats)}): "
+            f"{_listed(paths)}",
+            {"event": kind, "repo": repo_id, "hook": hook},
+        )
+        for holder, (paths, pats) in mine.items()
+    ]
+    all_paths = [path for path, intents in touched if intents]
+    ids = sorted({i.intent_id for _, intents in touched for i in intents})
+    detail = {"hook": hook, "blocked": blocked, "intent_ids": ids, "paths": all_paths[:50]}
+    event = Event(kind, committer_id, committer_id, repo_id, detail)
+    dashboard = {
+        "repo": repo_id,
+        "event": kind,
+        "peer_id": committer_id,
+        "paths": all_paths[:50],
+        "blocked": blocked,
+    }
+    return notices, event, dashboard
+
+
+def _listed(paths: list[str], most: int = 10) -> str:
+    more = len(paths) - most
+    return ", ".join(paths[:most]) + (f" and {more} more" if more > 0 else "")

@@ -109,36 +109,61 @@ def run(hook: str, argv: list[str], stdin: str = "", cwd: str | None = None) -> 
     if not paths:
         return 0
     who = committer()
-    viewer = who["peer_id"] if who else None
     client = Client(timeout=2.0)
     try:
-        results = check(client, repo_id, paths, viewer)
+        results, who = _check_as(client, repo_id, paths, who)
     except LockdError as exc:
         if exc.kind == "unavailable":
             print(
                 f"lockd: broker not reachable at {client.url}; {hook} not checked", file=sys.stderr
             )
-        else:
-            print(f"lockd: {hook} not checked: {exc.message}", file=sys.stderr)
+            return 0
+        if exc.kind == "not_found" and who and who.get("override"):
+            # The user said who commits, and the broker knows no such peer: a
+            # check as nobody would call the user's own claims others'.
+            print(
+                f"lockd: LOCKD_PEER={who['peer_id']!r} is no peer the broker knows; set it to "
+                "an id or name from `lockd peers`, or unset it. Or bypass once with --no-verify.",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"lockd: {hook} not checked: {exc.message}", file=sys.stderr)
         return 0
+    viewer = who["peer_id"] if who else None
     clashes, reminders, exclusive = report(results, viewer)
     mode = hook_mode(cwd, repo.hook_mode or "")
+    refused = bool(clashes and exclusive and mode == "block")
     if clashes:
         what = "this commit touches" if hook == "pre-commit" else "this push carries"
         print(f"lockd: {what} files other peers have claimed:", file=sys.stderr)
         print("\n".join(clashes), file=sys.stderr)
-        _tell_holders(client, repo_id, results, hook, who)
+        _tell_holders(client, repo_id, results, hook, who, refused)
     if reminders:
         print("lockd: reminder, you claim:", file=sys.stderr)
         print("\n".join(reminders), file=sys.stderr)
-    if clashes and exclusive and mode == "block":
+    if refused:
+        holders = sorted({c["peer_name"] for e in results for c in e["claims"] if not c["mine"]})
         print(
-            f"lockd: {hook} refused (lockd.hookMode=block). Ask the holders (lockd send), "
-            "or bypass once with --no-verify.",
+            f"lockd: {hook} refused (lockd.hookMode=block). Ask the holders "
+            f"(lockd send {holders[0]} '...'), or bypass once with --no-verify.",
             file=sys.stderr,
         )
         return 1
     return 0
+
+
+def _check_as(
+    client: Client, repo_id: str, paths: list[str], who: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The check, as the committer; a person peer the broker does not know
+    (its database was replaced) checks as nobody instead."""
+    viewer = who["peer_id"] if who else None
+    try:
+        return check(client, repo_id, paths, viewer), who
+    except LockdError as exc:
+        if exc.kind != "not_found" or not who or not who.get("person"):
+            raise
+    return check(client, repo_id, paths, None), None
 
 
 def _tell_holders(
@@ -147,12 +172,14 @@ def _tell_holders(
     results: list[dict[str, Any]],
     hook: str,
     who: dict[str, Any] | None,
+    refused: bool,
 ) -> None:
     ids = sorted({c["intent_id"] for e in results for c in e["claims"] if not c["mine"]})
     paths = [e["path"] for e in results if any(not c["mine"] for c in e["claims"])]
+    committer_id = who["peer_id"] if who else None
     # Telling holders is a courtesy; the hook's verdict stands either way.
     with contextlib.suppress(LockdError):
-        client.call(Api.commit_notice(repo_id, ids, paths, hook, who["peer_id"] if who else None))
+        client.call(Api.commit_notice(repo_id, ids, paths, hook, committer_id, refused))
 
 
 # ---- install ------------------------------------------------------------------

@@ -134,9 +134,33 @@ def session_for(
     return found if found is not None else session_of_ancestors(pid)
 
 
-def committer(payload: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """`LOCKD_PEER` (an id or name) overrides; else the hook's session."""
+def person_file() -> str:
+    """Where the CLI keeps its person peer (lockd.client.session writes it)."""
+    return os.path.join(config.home_dir(), "person.json")
+
+
+def person() -> dict[str, Any] | None:
+    """The person peer of this machine, as the CLI last registered it: its
+    `peer_id` and `name` (None before the person's first command). An old
+    file without the id is named by the person's name."""
+    with contextlib.suppress(OSError, ValueError), open(person_file()) as fh:
+        data = json.loads(fh.read() or "{}")
+        ref = data.get("peer_id") or data.get("name")
+        if isinstance(ref, str) and ref:
+            return {"peer_id": ref, "name": data.get("name"), "person": True}
+    return None
+
+
+def committer(
+    payload: dict[str, Any] | None = None, person_fallback: bool = True
+) -> dict[str, Any] | None:
+    """`LOCKD_PEER` (an id or name) overrides; else the hook's session; else,
+    for a git hook (`person_fallback`), the person at this machine: a commit
+    with no registered agent among its ancestors is the person's own."""
     override = os.environ.get("LOCKD_PEER", "").strip()
     if override:
         return {"peer_id": override, "override": True}
-    return session_for(payload)
+    found = session_for(payload)
+    if found is None and person_fallback:
+        return person()
+    return found

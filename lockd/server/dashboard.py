@@ -200,11 +200,13 @@ def _claim_text(reg: Registry, event: dict[str, Any]) -> str:
             f"{who} was refused {', '.join(detail.get('patterns', []))} "
             f"({detail.get('mode')}): held by {holders}. Wanted for: {detail.get('reason', '')}"
         )
-    if kind == "commit_touched":
+    if kind in ("commit_touched", "commit_blocked"):
         paths = detail.get("paths", [])
         shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
         actor = _name(reg, event["actor_id"], "a person or unknown process")
-        return f"{actor} ran a {detail.get('hook', 'commit')} touching claimed files: {shown}"
+        hook = detail.get("hook", "commit")
+        verdict = "was refused (block mode)" if kind == "commit_blocked" else "went through"
+        return f"{actor}'s {hook} {verdict}, touching claimed files: {shown}"
     return CLAIM_WORDS.get(kind, "{who}: {kind} {pattern}").format(
         who=who,
         kind=kind,

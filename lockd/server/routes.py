@@ -252,6 +252,12 @@ async def release(body: schemas.ReleaseBody, me: Me, reg: Reg) -> dict[str, Any]
 @router.post("/v1/check", response_model=None)
 async def check(body: schemas.CheckBody, reg: Reg, me: MaybeMe) -> Response:
     viewer = me or (reg.find_peer(body.viewer) if body.viewer else None)
+    if viewer is None and body.viewer:  # a check as nobody would call the viewer's claims others'
+        raise LockdError(
+            "not_found",
+            f"viewer {body.viewer!r} is no peer this broker knows: name one by id or name "
+            "(lockd peers), or leave it out",
+        )
     return _plain_json({"paths": reg.intents.check(body.repo_id, body.paths, viewer)})
 
 
@@ -275,6 +281,7 @@ async def commit_notice(
             body.hook,
             body.committer,
             caller(request) or LOCAL_USER,
+            body.blocked,
         )
     )
     return {"accepted": True}

@@ -136,6 +136,7 @@ class CommitNoticeBody(Body):
     paths: list[PathText] = Field(max_length=100_000)
     hook: Literal["pre-commit", "pre-push"]
     committer: Line | None = Field(default=None, max_length=256)
+    blocked: bool = False  # the hook refused it: nothing was committed or pushed
 
 
 class TokenBody(Body):
