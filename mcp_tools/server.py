@@ -122,7 +122,8 @@ class LockdMCP:
 def _repo_path(state: LockdMCP, path: str) -> str:
     assert state.session is not None
     try:
-        return relpath_in_repo(state.session.repo, path)
+        # From the repo root, as the tools' descriptions say, like their patterns.
+        return relpath_in_repo(state.session.repo, path, state.session.repo.root)
     except LockdError as exc:
         raise ToolError(exc.message) from None
 

@@ -81,9 +81,10 @@ class Conflict(BaseModel):
     mode: str
     reason: str
     since: float
-    paths: list[str]
+    paths: list[str]  # files of this checkout both claim (none may exist yet)
     requested: str = ""
     intent_id: str = ""
+    example: str | None = None  # a path both patterns claim, whether or not it exists
 
 
 class Announcement(Shape):

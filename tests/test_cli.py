@@ -350,3 +350,53 @@ def test_second_broker_for_the_same_home_refuses(
     proc = lockd(broker.env, tmp_path, "serve", "--port", str(free_port()), code=5)
     assert "already serves" in proc.stderr and str(broker.home) in proc.stderr
     assert broker.client().alive()  # the first one is untouched
+
+
+# ---- issue 17: the current directory, refusals, sends to nobody --------------------
+def test_claim_and_check_read_paths_from_the_current_directory(
+    broker: Broker, repo: Path, env: dict, lockd: Lockd
+) -> None:
+    """`cd src && lockd claim api` claims src/api/, the file `lockd check api/app.py` names
+    from there; release takes the same words."""
+    src = repo / "src"
+    (granted,) = as_json(lockd(env, src, "claim", "api", "-r", "from src", "--json"))["intents"]
+    assert granted["pattern"] == "/src/api/"
+    (entry,) = as_json(lockd(env, src, "check", "api/app.py", "--json"))["paths"]
+    assert entry["path"] == "src/api/app.py"
+    assert [c["pattern"] for c in entry["claims"]] == ["/src/api/"]
+    (cli,) = as_json(lockd(env, src, "claim", "cli.py", "-r", "r", "--json"))["intents"]
+    assert cli["pattern"] == "/src/**/cli.py"  # a name without a slash: anywhere beneath src
+    up = as_json(lockd(env, src / "api", "claim", "../../README.md", "-r", "r", "--json"))
+    assert up["intents"][0]["pattern"] == "/README.md"
+    out = lockd(env, src, "release", "api").stdout
+    assert granted["intent_id"] in out
+    refused = lockd(env, repo, "claim", "/abs/../x", "-r", "r", code=2)
+    assert "'/abs/../x'" in refused.stderr and ".." in refused.stderr
+
+
+def test_a_refusal_shows_an_example_path_when_no_file_exists_yet(
+    broker: Broker, repo: Path, env: dict, lockd: Lockd
+) -> None:
+    """The broker's example path is kept and shown: claims on files nobody has written yet
+    still say which path both would claim."""
+    bob = agent(broker, repo, "bob")
+    bob.call(Api.announce(identify(str(repo)).repo_id, ["/new/"], "a new module"))
+    out = lockd(env, repo, "claim", "new/*.py", "-r", "mine", code=5).stdout
+    assert "held by bob" in out and "new/" in out and "for one (no such file here yet)" in out
+    (c,) = as_json(lockd(env, repo, "claim", "new/*.py", "-r", "r", "--json", code=5))["conflicts"]
+    assert c["paths"] == [] and c["example"].startswith("new/") and c["example"].endswith(".py")
+
+
+def test_send_to_an_empty_scope_is_an_error_and_stores_nothing(
+    broker: Broker, repo: Path, env: dict, lockd: Lockd
+) -> None:
+    """`send @repo` with nobody else there: exit 4, says so, and nothing waits for a peer
+    who joins later."""
+    lockd(env, repo, "whoami")  # the person is there, and alone in the repo
+    failed = lockd(env, repo, "send", "@repo", "anyone?", code=4)
+    assert "nobody else" in failed.stderr and "@repo" in failed.stderr
+    assert "sent" not in failed.stdout
+    late = agent(broker, repo, "late")
+    assert late.call(Api.inbox())["messages"] == []
+    sent = as_json(lockd(env, repo, "send", "@repo", "now?", "--json"))
+    assert sent["recipients"] == [late.peer["peer_id"]]  # type: ignore[attr-defined]

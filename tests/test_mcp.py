@@ -268,3 +268,16 @@ async def test_a_session_past_its_lease_is_told_once_in_its_next_result(
         told = await s.call("list_peers")
         assert "released its claims" in told["notice"] and "src/api/" in told["notice"]
         assert (await s.call("list_peers")).get("notice") is None
+
+
+async def test_a_refused_claim_keeps_the_example_path(repo: Path, env: dict[str, str]) -> None:
+    """Nothing in the checkout yet under new/: `paths` is empty, and the broker's example
+    path says which file both would claim, in the structured result and its text."""
+    async with mcp_session(str(repo), env, "a") as a, mcp_session(str(repo), env, "b") as b:
+        assert (await a.call("announce_intent", patterns=["new/"], reason="scaffold"))["granted"]
+        result = await b.client.call_tool(
+            "announce_intent", {"patterns": ["new/*.py"], "reason": "lint"}
+        )
+        (c,) = (result.structured_content or {})["conflicts"]
+        assert c["paths"] == [] and c["example"].startswith("new/"), c
+        assert c["example"] in result.content[0].text  # type: ignore[union-attr]

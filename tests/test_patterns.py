@@ -653,3 +653,40 @@ def test_shortcut_cases(a: str, b: str, witness: str | None) -> None:
     assert (got is None) is (witness is None)
     if witness is not None:
         assert matches(normalize(a), got) and matches(normalize(b), got)
+
+
+# ---- `..` and the directory a pattern is typed in (issue 17) ----------------------
+@pytest.mark.parametrize(
+    ("raw", "base", "canonical"),
+    [
+        ("api", "src", "/src/**/api"),  # no slash: any depth beneath src, as a .gitignore there
+        ("api/", "src", "/src/**/api/"),
+        ("*.md", "src", "/src/**/*.md"),
+        ("api/auth.py", "src", "/src/api/auth.py"),
+        ("./auth.py", "src/api", "/src/api/**/auth.py"),
+        ("../x", "src", "/x"),  # stays inside the repo: fine
+        ("/x", "src", "/x"),  # a leading / is the repo root, wherever typed
+        ("/proj/src/../x", "src", "/x"),  # the checkout's own path, `..` resolved inside it
+    ],
+)
+def test_relative_patterns_are_read_from_their_directory(
+    raw: str, base: str, canonical: str
+) -> None:
+    assert normalize(raw, "/proj", base) == canonical
+
+
+@pytest.mark.parametrize(
+    ("raw", "base"),
+    [
+        ("../x", ""),  # above the root
+        ("../../x", "src"),  # above the root, from src
+        ("/abs/../x", ""),  # after a leading /: a path that starts outside the repo
+        ("/src/../x", "src"),
+        ("/proj/../x", ""),  # the checkout's path, then out of it
+    ],
+)
+def test_dotdot_that_leaves_the_repo_is_refused_alike(raw: str, base: str) -> None:
+    """`/abs/../x` once became `/x` while `../x` was refused: both leave the repo now."""
+    with pytest.raises(LockdError) as err:
+        normalize(raw, "/proj", base)
+    assert err.value.kind == "invalid" and repr(raw) in err.value.message

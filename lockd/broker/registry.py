@@ -412,7 +412,12 @@ class Registry:
         to = to.strip()
         if to in BROADCASTS:
             peers = self.in_scope(BROADCASTS[to], sender.cwd, sender.repo_id)
-            return [p.peer_id for p in peers if p.peer_id != sender.peer_id]
+            found = [p.peer_id for p in peers if p.peer_id != sender.peer_id]
+            if not found:  # stored for nobody, it would never be read: say so instead
+                raise LockdError(
+                    "not_found", f"nobody else is live in {to} right now: nothing was sent"
+                )
+            return found
         if to.startswith("@"):
             raise invalid(f"to={to!r}: broadcasts are {', '.join(BROADCASTS)}")
         peer = self.find_peer(to)

@@ -229,7 +229,7 @@ def cmd_claim(args: argparse.Namespace) -> int:
     ttl = parse_duration(args.ttl) if args.ttl else config.PERSON_TTL_SECONDS
     mode = "shared" if args.shared else "exclusive"
     request = Announce(info.repo_id, args.patterns, args.reason, mode, ttl, args.notify_when_free)
-    data = announce(client, info, request)
+    data = announce(client, info, request, os.getcwd())  # patterns read from here, as git does
     emit(args, data, _claim_text(data, time.time()))
     return 0 if data["granted"] else 5
 
@@ -250,7 +250,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     ids, pats = release_targets(args.targets)
     if args.force and pats:
         raise invalid("--force takes intent ids (like i12), not patterns: see `lockd locks`")
-    data = client.call(release_req(info, ids, pats, args.force))
+    data = client.call(release_req(info, ids, pats, args.force, os.getcwd()))
     emit(
         args,
         data,

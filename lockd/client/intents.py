@@ -6,6 +6,7 @@ files that both sides claim."""
 from __future__ import annotations
 
 import os
+import posixpath
 from typing import Any
 
 from lockd.client.api import Api, Req
@@ -20,26 +21,52 @@ GLOB_CHARS = set("*?[\\")
 MAX_CONFLICT_PATHS = 20
 
 
-def prepare(info: RepoInfo, raws: list[str]) -> list[str]:
-    """Normalize against the checkout. A glob-free name of an existing directory
-    means that directory's tree, anchored where it is: `src` -> `/src/` (not
-    every `src/` at any depth, which is what `src/` typed by hand means)."""
-    out = []
+def base_of(info: RepoInfo, cwd: str | None) -> str:
+    """The repo-relative directory `cwd` is in ("" at the root or outside)."""
+    if not cwd:
+        return ""
+    root, here = info.root.rstrip("/"), os.path.realpath(cwd)
+    return here[len(root) + 1 :] if here.startswith(root + "/") else ""
+
+
+def _as_tree(info: RepoInfo, text: str, base: str) -> str | None:
+    """`/src/api/` for a glob-free name of an existing directory of the
+    checkout, read from `base`; None for anything else (normalized as typed)."""
+    if not text or GLOB_CHARS & set(text) or text.endswith("/"):
+        return None
     root = info.root.rstrip("/")
+    if text.startswith(root + "/"):
+        rel = text[len(root) + 1 :]
+    elif text.startswith("/"):
+        if ".." in text.split("/"):
+            return None  # refused by the patterns' rules, with the reason
+        rel = text.lstrip("/")
+    else:
+        rel = posixpath.join(base, text)
+    rel = posixpath.normpath(rel)
+    if rel in ("", ".") or rel == ".." or rel.startswith("../"):
+        return None
+    return "/" + rel + "/" if os.path.isdir(os.path.join(root, rel)) else None
+
+
+def prepare(info: RepoInfo, raws: list[str], cwd: str | None = None) -> list[str]:
+    """Normalize against the checkout, relative patterns read from `cwd` (the
+    CLI's current directory, as git reads pathspecs; None: the repo root, as
+    the MCP tools say). A glob-free name of an existing directory means that
+    directory's tree, anchored where it is: `src` -> `/src/` (not every
+    `src/` at any depth, which is what `src/` typed by hand means)."""
+    base = base_of(info, cwd)
+    out = []
     for raw in raws:
-        text = raw.strip()
-        if text and not (GLOB_CHARS & set(text)) and not text.endswith("/"):
-            rel = text[len(root) + 1 :] if text.startswith(root + "/") else text.lstrip("/")
-            if rel and os.path.isdir(os.path.join(root, rel)):
-                text = "/" + rel + "/"
-        out.append(text)
-    return patterns.normalize_all(out, checkout_root=info.root)
+        text = raw.strip() if isinstance(raw, str) else raw
+        out.append((_as_tree(info, text, base) if isinstance(text, str) else None) or text)
+    return patterns.normalize_all(out, checkout_root=info.root, base=base)
 
 
-def announce_req(info: RepoInfo, request: Announce) -> Req:
+def announce_req(info: RepoInfo, request: Announce, cwd: str | None = None) -> Req:
     """`request` with its patterns as a user typed them, made this checkout's:
     normalized against its root (`prepare`), compared by its case rule."""
-    wanted = prepare(info, list(request.patterns))
+    wanted = prepare(info, list(request.patterns), cwd)
     return Api.announce(request._replace(patterns=wanted, ignorecase=info.ignorecase))
 
 
@@ -54,11 +81,12 @@ def release_req(
     intent_ids: list[str] | None = None,
     raws: list[str] | None = None,
     force: bool = False,
+    cwd: str | None = None,
 ) -> Req:
     """Release by intent ids, by patterns as typed (the words that claimed a
     directory, `src/api`, release it), or, given neither, all of one's claims
     in this repo."""
-    wanted = prepare(info, raws) if raws else None
+    wanted = prepare(info, raws, cwd) if raws else None
     return Api.release(None if intent_ids else info.repo_id, intent_ids or None, wanted, force)
 
 
@@ -82,5 +110,7 @@ def fill_conflict_paths(info: RepoInfo, result: dict[str, Any]) -> dict[str, Any
     return result
 
 
-def announce(client: Client, info: RepoInfo, request: Announce) -> dict[str, Any]:
-    return fill_conflict_paths(info, client.call(announce_req(info, request)))
+def announce(
+    client: Client, info: RepoInfo, request: Announce, cwd: str | None = None
+) -> dict[str, Any]:
+    return fill_conflict_paths(info, client.call(announce_req(info, request, cwd)))

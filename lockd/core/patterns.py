@@ -49,10 +49,19 @@ MAX_CALL_WILDCARDS = 256  # across the patterns of one call
 
 
 # ---- normalization ------------------------------------------------------------
-def normalize(raw: str, checkout_root: str | None = None) -> str:
-    """Validate and return the canonical text the registry stores."""
-    text = _inside_checkout(_checked(raw), checkout_root)
-    parts, anchored = _segments(text, raw)
+def normalize(raw: str, checkout_root: str | None = None, base: str = "") -> str:
+    """Validate and return the canonical text the registry stores. `base`: the
+    repo-relative directory a relative pattern was typed in (the CLI's current
+    directory), read as a .gitignore there would read it."""
+    text = _checked(raw)
+    inside = _inside_checkout(text, checkout_root)
+    if inside is not None:
+        text, dots = inside, True
+    elif text.startswith("/"):
+        dots = False  # `/abs/../x`: a path that starts outside the repo, or the root's x?
+    else:
+        text, dots = _under(base, text), True
+    parts, anchored = _segments(text, raw, dots)
     for seg in parts:
         _tokens(seg, raw)  # validates classes and escapes
     trailing = text.endswith("/") and not text.endswith("\\/")
@@ -90,23 +99,46 @@ def _checked(raw: str) -> str:
     return text
 
 
-def _inside_checkout(text: str, checkout_root: str | None) -> str:
-    """An absolute path into the checkout, as a pattern anchored at its root."""
+def _inside_checkout(text: str, checkout_root: str | None) -> str | None:
+    """An absolute path into the checkout, as a pattern anchored at its root
+    (its `..` resolved from there); None for any other pattern."""
     root = (checkout_root or "").rstrip("/")
     if checkout_root and text in (root, root + "/"):
         raise invalid(f"pattern {text!r} is the checkout itself: claim ** for everything")
     if root and text.startswith(root + "/"):
         return "/" + text[len(root) + 1 :]
-    return text
+    return None
 
 
-def _segments(text: str, raw: str) -> tuple[list[str], bool]:
-    """The names, `.` and `..` resolved, and whether the pattern is anchored."""
+def _under(base: str, text: str) -> str:
+    """A relative pattern typed in the directory `base`, made root-relative:
+    one with a slash (other than a trailing one) is anchored there, one
+    without matches at any depth beneath it, as in a .gitignore in `base`."""
+    base = base.strip("/")
+    if not base:
+        return text
+    while text.startswith("./"):  # dropped, as at the root
+        text = text[2:].lstrip("/")
+    inner = text.rstrip("/")
+    if "/" in inner or inner == "**":
+        return f"/{base}/{text}"
+    return f"/{base}/**/{text}"
+
+
+def _segments(text: str, raw: str, dots: bool = True) -> tuple[list[str], bool]:
+    """The names, `.` and `..` resolved, and whether the pattern is anchored.
+    `dots`: whether `..` may be resolved here; it never leaves the repo."""
     anchored = text.startswith("/")
     parts: list[str] = []
     for seg in text.split("/"):
         if seg in ("", "."):
             continue
+        if seg == ".." and not dots:
+            raise invalid(
+                f"pattern {raw.strip()!r}: `..` after a leading / would start outside the "
+                "repository: name the files from the repo root without `..` (like /x), or "
+                "relative to the current directory"
+            )
         if seg == "..":
             if not parts or parts[-1] == "**":
                 raise invalid(f"pattern {raw.strip()!r} leaves the repository with ..")
@@ -143,7 +175,9 @@ def wildcards(pattern: str) -> int:
     )
 
 
-def normalize_all(raws: list[str], checkout_root: str | None = None) -> list[str]:
+def normalize_all(
+    raws: list[str], checkout_root: str | None = None, base: str = ""
+) -> list[str]:
     if not isinstance(raws, list | tuple) or not raws:
         raise invalid("no patterns given: pass at least one, like ['src/api/']")
     if len(raws) > MAX_PATTERNS:
@@ -152,7 +186,7 @@ def normalize_all(raws: list[str], checkout_root: str | None = None) -> list[str
     out: dict[str, None] = {}
     for i, raw in enumerate(raws):
         try:
-            out[normalize(raw, checkout_root)] = None
+            out[normalize(raw, checkout_root, base)] = None
         except Exception as exc:
             msg = getattr(exc, "message", str(exc))
             raise invalid(f"patterns[{i}]: {msg}") from None

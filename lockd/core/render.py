@@ -47,7 +47,12 @@ def path_claim(path: str, claim: dict[str, Any], now: float) -> str:
 def conflict(conflict: dict[str, Any], now: float) -> str:
     """What refused a claim: the holder, and some files both sides claim."""
     paths = conflict.get("paths") or []
-    both = f" — both claim {', '.join(paths[:5])}" if paths else ""
+    if paths:
+        both = f" — both claim {', '.join(paths[:5])}"
+    elif conflict.get("example"):  # no file of the checkout yet: the broker's example
+        both = f" — both claim {conflict['example']}, for one (no such file here yet)"
+    else:
+        both = ""
     return f"held by {holder(conflict, now)}{both}"
 
 
