@@ -4,15 +4,21 @@ checkout and every kind of file name."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from lockd.client.api import Api
+from lockd.client.sync import Client
 from lockd.core.errors import LockdError
 from lockd.local import git as gitcmd
 from lockd.local.repo import identify, normalize_remote_url, relpath_in_repo, repo_id_for
-from tests.gitutil import add_worktree, bare_origin, clone, git, make_repo
+from lockd.testing import Broker
+from tests.gitutil import add_worktree, bare_origin, clone, commit, git, make_repo, run_git
 
 # ---- one repo, whichever checkout ---------------------------------------------
 
@@ -255,3 +261,75 @@ def test_roots_agree_with_gitpython(tmp_path: Path) -> None:
         assert info.root == os.path.realpath(oracle.working_tree_dir)
         assert info.common_dir == os.path.realpath(oracle.common_dir)
         assert info.repo_id == f"gitdir:{os.path.realpath(oracle.common_dir)}"
+
+
+# ---- a repo's identity under live sessions (issue 17), with a real broker --------------
+def _lockd(cwd: Path, env: dict[str, str], *args: str, code: int = 0) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "lockd", *args], cwd=cwd, env=env, text=True,
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == code, (args, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+def _locks(cwd: Path, env: dict[str, str]) -> list[str]:
+    return [lk["pattern"] for lk in json.loads(_lockd(cwd, env, "locks", "--json"))["locks"]]
+
+
+def _agent(broker: Broker, where: Path, name: str) -> Client:
+    """An agent session registered as lockd-mcp registers one: with every key of its repo."""
+    info = identify(str(where))
+    return broker.register(
+        name=name, cwd=info.root, repo_id=info.repo_id, repo_root=info.root,
+        repo_keys=list(info.keys),
+    )  # fmt: skip
+
+
+def test_adding_a_remote_under_a_live_session_keeps_its_repo(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """`git remote add origin …` while an agent works: its claim still protects its files
+    (the hook refuses another's commit in block mode) and it stays in `peers --scope repo`."""
+    env = broker.env
+    repo = make_repo(tmp_path / "proj", {"src/app.py": "a\n"})
+    agent = _agent(broker, repo, "worker")
+    repo_id = agent.peer["repo"]  # type: ignore[attr-defined]
+    assert agent.call(Api.announce(repo_id, ["/src/"], "rewrite"))["granted"]
+    _lockd(repo, env, "hooks", "install", "--mode", "block")
+    other = broker.register(cwd=str(repo), repo_id=repo_id, name="other")
+
+    git(repo, "remote", "add", "origin", "https://example.com/team/proj.git")
+    assert identify(str(repo)).repo_id == "git:example.com/team/proj"  # what git says now
+    peers = json.loads(_lockd(repo, env, "peers", "--scope", "repo", "--json"))["peers"]
+    assert "worker" in {p["name"] for p in peers}
+    assert _locks(repo, env) == ["/src/"]
+    (repo / "src" / "app.py").write_text("other's\n")
+    git(repo, "add", "-A")
+    refused = run_git(repo, {**env, "LOCKD_PEER": "other"}, "commit", "-q", "-m", "x")
+    assert refused.returncode != 0 and "claimed by worker" in refused.stderr, refused.stderr
+    git(repo, "remote", "set-url", "origin", "git@example.com:team/renamed.git")
+    assert _locks(repo, env) == ["/src/"]
+    other.call(Api.goodbye())
+
+
+def test_the_first_commit_keeps_the_repo_and_clones_meet_by_root_commit(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """A claim made before the first commit still holds after it; clones that share no
+    remote (one cloned from the other, origins removed) meet through the root commit,
+    also after the broker restarts."""
+    env = broker.env
+    first = tmp_path / "first"
+    first.mkdir()
+    git(first, "init", "-q")
+    _lockd(first, env, "claim", "docs/", "--reason", "before any commit")
+    commit(first, {"docs/a.md": "a\n"}, "first commit")
+    assert _locks(first, env) == ["docs/"]  # the same repo, now with a root commit
+    broker.restart()  # the aliases are kept: the clone below is met after a restart
+    second = clone(first, tmp_path / "second")
+    git(second, "remote", "remove", "origin")
+    assert identify(str(second)).repo_id != identify(str(first)).repo_id
+    assert _locks(second, env) == ["docs/"]
+    unrelated = make_repo(tmp_path / "unrelated", {"docs/a.md": "a\n"})
+    assert _locks(unrelated, env) == []

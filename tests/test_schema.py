@@ -46,9 +46,9 @@ def test_postgres_migrations_are_the_released_statements() -> None:
 
 
 def test_pending_numbers_what_a_database_still_needs() -> None:
-    assert [n for n, _ in pending(0, MIGRATIONS, "db")] == [1, 2, 3]
-    assert [n for n, _ in pending(2, MIGRATIONS, "db")] == [3]
-    assert pending(3, MIGRATIONS, "db") == []
+    assert [n for n, _ in pending(0, MIGRATIONS, "db")] == [1, 2, 3, 4]
+    assert [n for n, _ in pending(2, MIGRATIONS, "db")] == [3, 4]
+    assert pending(4, MIGRATIONS, "db") == []
 
 
 # ---- SQLite: a database from an earlier lockd ---------------------------------------
@@ -88,7 +88,7 @@ def _sqlite_schema(path: Path) -> list[tuple[Any, ...]]:
         db.close()
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 async def test_an_earlier_lockds_sqlite_database_opens_and_migrates(
     tmp_path: Path, version: int
 ) -> None:
@@ -170,7 +170,7 @@ def _pg_schema(url: str, schema: str) -> dict[str, list[tuple[Any, ...]]]:
     return {"columns": columns, "indexes": indexes, "constraints": strip(constraints)}
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 async def test_an_earlier_lockds_postgres_database_opens_and_migrates(
     pg_schemas: tuple[str, list[str]], version: int
 ) -> None:

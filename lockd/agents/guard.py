@@ -59,7 +59,7 @@ def decide(payload: dict[str, Any], auto_claim: bool = False) -> dict[str, Any] 
     if path is None:
         return None
     real = os.path.realpath(path)
-    repo = identify(_existing_dir(real))
+    repo = identify(_existing_dir(real), root_timeout=0.5)  # on every edit: little
     root, repo_id = repo.root, repo.repo_id
     try:
         rel = relpath_in_repo(repo, real)
@@ -68,7 +68,7 @@ def decide(payload: dict[str, Any], auto_claim: bool = False) -> dict[str, Any] 
     who = committer(payload, person_fallback=False)  # an agent's edit, never the person's
     client = Client(timeout=2.0, credential=(who or {}).get("credential"))
     viewer = None if client.credential else (who or {}).get("peer_id")
-    result = client.call(Api.check(repo_id, [rel], viewer))["paths"][0]
+    result = client.call(Api.check(repo_id, [rel], viewer, repo.keys))["paths"][0]
     others = [c for c in result["claims"] if not c["mine"]]
     if others:
         from lockd.core import render  # a claimed file only

@@ -163,7 +163,11 @@ def cmd_peers(args: argparse.Namespace) -> int:
     from lockd.local.repo import identify
 
     info = identify(os.getcwd())
-    data = Client().call(Api.peers(args.scope, os.path.realpath(os.getcwd()), info.repo_id))
+    client = Client()
+    repo = info.repo_id
+    if args.scope == "repo":  # the broker may know this checkout by another of its keys
+        repo = client.call(Api.repo(info.repo_id, info.keys))["repo_id"]
+    data = client.call(Api.peers(args.scope, os.path.realpath(os.getcwd()), repo))
     now = time.time()
     rows = [
         [

@@ -130,9 +130,21 @@ class Api:
         )
 
     @staticmethod
-    def check(repo_id: str, paths: list[str], viewer: str | None = None) -> Req:
-        """`viewer` (a peer id or name) decides `mine`; a session credential does too."""
-        return Req("POST", "/v1/check", {"repo_id": repo_id, "paths": paths, "viewer": viewer})
+    def repo(repo_id: str, repo_keys: tuple[str, ...] | list[str] = ()) -> Req:
+        """Which repo the broker knows this checkout as (by any of its keys)."""
+        return Req("POST", "/v1/repos", {"repo_id": repo_id, "repo_keys": list(repo_keys)})
+
+    @staticmethod
+    def check(
+        repo_id: str,
+        paths: list[str],
+        viewer: str | None = None,
+        repo_keys: tuple[str, ...] | list[str] = (),
+    ) -> Req:
+        """`viewer` (a peer id or name) decides `mine`; a session credential does too.
+        `repo_keys`: the checkout's keys, so the broker knows it by any of them."""
+        body = {"repo_id": repo_id, "paths": paths, "viewer": viewer}
+        return Req("POST", "/v1/check", {**body, "repo_keys": list(repo_keys)})
 
     @staticmethod
     def commit_notice(

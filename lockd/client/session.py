@@ -87,6 +87,7 @@ def registration(
     fields: dict[str, Any] = {
         "cwd": cwd,
         "repo_id": info.repo_id,
+        "repo_keys": list(info.keys),
         "repo_root": info.root,
         "client": client,
         "kind": kind,

@@ -119,7 +119,7 @@ FIELD_KINDS = {
         LINE,
     ),
     "message": TEXT,
-    **dict.fromkeys(("cwd", "repo_id", "repo_root", "repo", "path", "paths"), PATH),
+    **dict.fromkeys(("cwd", "repo_id", "repo_root", "repo", "repo_keys", "path", "paths"), PATH),
 }
 ID_PREFIXES = {"message_id": "m", "message_ids": "m", "intent_id": "i", "intent_ids": "i"}
 

@@ -16,7 +16,7 @@ from lockd.client.api import Api
 from lockd.client.sync import Client
 from lockd.core.errors import LockdError
 from lockd.local import git
-from lockd.local.repo import hook_mode, identify
+from lockd.local.repo import RepoInfo, hook_mode, identify
 from lockd.local.sessions import committer
 
 TYPE_CHECKING = False
@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # typing is not on the hook's own path
 HOOK_TYPES = ("pre-commit", "pre-push")
 ZERO = "0" * 40
 CHUNK = 1000
+# A repo's root commit is found once and kept (lockd/local/git.py); on a commit
+# the walk may take this long, so a huge history never holds a commit up.
+HOOK_ROOT_SECONDS = 0.5
 
 
 def push_paths(cwd: str, remote: str, stdin: str) -> list[str]:
@@ -59,11 +62,16 @@ def _push_remote(argv: list[str]) -> str:
 
 
 def check(
-    client: Client, repo_id: str, paths: list[str], viewer: str | None
+    client: Client,
+    repo_id: str,
+    paths: list[str],
+    viewer: str | None,
+    keys: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for i in range(0, len(paths), CHUNK):
-        out.extend(client.call(Api.check(repo_id, paths[i : i + CHUNK], viewer))["paths"])
+        req = Api.check(repo_id, paths[i : i + CHUNK], viewer, keys)
+        out.extend(client.call(req)["paths"])
     return out
 
 
@@ -94,7 +102,7 @@ def run(hook: str, argv: list[str], stdin: str = "", cwd: str | None = None) -> 
     # The staged diff runs while identify() asks git for the roots and config.
     staged = git.start_staged_paths(cwd) if hook == "pre-commit" else None
     try:
-        repo = identify(cwd)
+        repo = identify(cwd, root_timeout=HOOK_ROOT_SECONDS)
         if not repo.is_git:
             raise LockdError("invalid", f"{cwd} is not inside a git work tree")
         repo_id = repo.repo_id
@@ -111,7 +119,7 @@ def run(hook: str, argv: list[str], stdin: str = "", cwd: str | None = None) -> 
     who = committer()
     client = Client(timeout=2.0)
     try:
-        results, who = _check_as(client, repo_id, paths, who)
+        results, who = _check_as(client, repo, paths, who)
     except LockdError as exc:
         if exc.kind == "unavailable":
             print(
@@ -153,17 +161,17 @@ def run(hook: str, argv: list[str], stdin: str = "", cwd: str | None = None) -> 
 
 
 def _check_as(
-    client: Client, repo_id: str, paths: list[str], who: dict[str, Any] | None
+    client: Client, repo: RepoInfo, paths: list[str], who: dict[str, Any] | None
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """The check, as the committer; a person peer the broker does not know
     (its database was replaced) checks as nobody instead."""
     viewer = who["peer_id"] if who else None
     try:
-        return check(client, repo_id, paths, viewer), who
+        return check(client, repo.repo_id, paths, viewer, repo.keys), who
     except LockdError as exc:
         if exc.kind != "not_found" or not who or not who.get("person"):
             raise
-    return check(client, repo_id, paths, None), None
+    return check(client, repo.repo_id, paths, None, repo.keys), None
 
 
 def _tell_holders(

@@ -84,6 +84,43 @@ def rev_parse_info(cwd: str) -> dict[str, str]:
     return {"toplevel": top, "git_dir": git_dir, "git_common_dir": common}
 
 
+ROOT_CACHE = "lockd-root-commit"  # in the common dir: shared by worktrees, gone with the repo
+
+
+def root_commit(cwd: str, common_dir: str, timeout: float = 10.0) -> str | None:
+    """The oldest root commit of HEAD: what every clone of a repo shares, with
+    or without a remote. Walking the history costs time in proportion to it,
+    so the answer is kept in the common dir and read from there after the
+    first time; the walk gets `timeout` seconds. None before the first
+    commit, in a shallow clone (its roots are wherever the cut was), or if
+    git took longer (found by a later, more patient caller)."""
+    cache = os.path.join(common_dir, ROOT_CACHE)
+    try:
+        with open(cache) as fh:
+            sha = fh.read().strip()
+        if len(sha) in (40, 64) and all(c in "0123456789abcdef" for c in sha):
+            return sha
+    except OSError:
+        pass
+    if os.path.exists(os.path.join(common_dir, "shallow")):
+        return None
+    try:  # reverse-chronological: the last line is the oldest root
+        out = run(["rev-list", "--max-parents=0", "HEAD"], cwd=cwd, timeout=timeout).split()
+    except LockdError:  # no commit yet (unborn HEAD), or git too slow: no root key now
+        return None
+    if not out:
+        return None
+    sha = out[-1].decode()
+    try:
+        tmp = f"{cache}.{os.getpid()}"
+        with open(tmp, "w") as fh:
+            fh.write(sha + "\n")
+        os.replace(tmp, cache)
+    except OSError:  # a read-only .git: found again next time
+        pass
+    return sha
+
+
 # The settings lockd reads, fetched with one `git config` for all of them:
 # the hook pays for every git process it starts.
 FACT_KEYS = ("remote.origin.url", "core.ignorecase", "lockd.hookmode", "core.hookspath")

@@ -1,9 +1,10 @@
 """Repo identity: which repository is a checkout, whichever checkout it is seen
 from. Linked worktrees share a git common dir; separate clones share a
-normalized `origin` URL; outside git, the directory is the repo.
+normalized `origin` URL or a root commit; outside git, the directory is the
+repo. The keys and how the broker unifies them: lockd.core.repos.
 
-Pure rules (`normalize_remote_url`, `repo_id_for`) beside the one function
-that asks git (`identify`), through git.
+`normalize_remote_url` beside the one function that asks git (`identify`),
+through git.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ import sys
 from collections import namedtuple
 
 from lockd.core.errors import LockdError, invalid
+from lockd.core.repos import keys_of, repo_id_for
 from lockd.local import git
+
+__all__ = ["RepoInfo", "hook_mode", "identify", "normalize_remote_url", "relpath_in_repo",
+           "repo_id_for"]  # fmt: skip
 
 SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>(?!//).+)$")
 DEFAULT_PORTS = {"ssh": "22", "git+ssh": "22", "ssh+git": "22", "https": "443", "http": "80",
@@ -24,8 +29,8 @@ DEFAULT_PORTS = {"ssh": "22", "git+ssh": "22", "ssh+git": "22", "https": "443", 
 class RepoInfo(
     namedtuple(
         "RepoInfo",
-        "repo_id root common_dir origin ignorecase is_git hook_mode",
-        defaults=(False, True, None),
+        "repo_id root common_dir origin ignorecase is_git hook_mode keys",
+        defaults=(False, True, None, ()),
     )
 ):
     """A plain namedtuple (not a dataclass or typing.NamedTuple), to keep
@@ -39,6 +44,7 @@ class RepoInfo(
     ignorecase: bool
     is_git: bool
     hook_mode: str | None  # `git config lockd.hookMode`, read with the rest
+    keys: tuple[str, ...]  # every key of the repo, the steadiest first (lockd.core.repos)
 
 
 def _strip_path(path: str) -> str:
@@ -85,31 +91,26 @@ def _local(path: str, base: str | None) -> str:
     return real.rstrip("/") or "/"
 
 
-def repo_id_for(origin: str | None, common_dir: str | None, directory: str) -> str:
-    """The rule: origin beats common dir beats plain directory."""
-    if origin:
-        return "git:" + origin
-    if common_dir:
-        return "gitdir:" + common_dir
-    return "dir:" + directory
-
-
-def identify(cwd: str) -> RepoInfo:
+def identify(cwd: str, root_timeout: float = 10.0) -> RepoInfo:
     """Two git processes, side by side: rev-parse for the roots, one config
-    read for the rest."""
+    read for the rest; and the root commit, from its cache in the common dir
+    (found with one more git process the first time, given `root_timeout`
+    seconds: the hooks, on every commit, give it little)."""
     cwd = os.path.realpath(cwd)
     config = git.start_config_facts(cwd)  # runs beside rev-parse
     try:
         info = git.rev_parse_info(cwd)
     except LockdError:
         git.config_facts_of(config)
-        return RepoInfo(repo_id_for(None, None, cwd), cwd, None, None, False, is_git=False)
+        keys = keys_of(None, None, None, cwd)
+        return RepoInfo(repo_id_for(None, None, cwd), cwd, None, None, False, False, None, keys)
     top = info["toplevel"]
     facts = git.config_facts_of(config)
     raw_origin = facts.get("remote.origin.url")
     origin = normalize_remote_url(raw_origin, base=top) if raw_origin else None
     ignorecase = facts.get("core.ignorecase", "").lower() == "true"
     common = info["git_common_dir"]
+    root_commit = git.root_commit(cwd, common, root_timeout)
     return RepoInfo(
         repo_id_for(origin, common, top),
         top,
@@ -117,6 +118,7 @@ def identify(cwd: str) -> RepoInfo:
         origin,
         ignorecase,
         hook_mode=facts.get("lockd.hookmode"),
+        keys=keys_of(common, root_commit, origin, top),
     )
 
 

@@ -30,6 +30,7 @@ from lockd import __version__
 from lockd.broker.accounts import Accounts
 from lockd.broker.events import EventHub
 from lockd.broker.registry import Registry
+from lockd.broker.repos import RepoIds
 from lockd.core.errors import KINDS, LockdError, invalid
 from lockd.core.validation import excerpt, safe_message
 from lockd.local import config
@@ -104,8 +105,11 @@ def create_app(
         await accounts.open(store)
         reg = Registry(store, EventHub())
         reg.on_users_changed = accounts.reload
+        repos = RepoIds(store)
+        await repos.load()
         await reg.start()
         app.state.registry = reg
+        app.state.repos = repos
         # What is loaded now (modules, the state read at start) lives as long as
         # the broker: keep it out of the collector's full passes, which over a
         # large heap paused the event loop (and /health) for 60-200 ms.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from lockd import __version__
 from lockd.broker.accounts import Accounts
 from lockd.broker.registry import Registration, Registry
+from lockd.broker.repos import RepoIds
 from lockd.core.errors import LockdError
 from lockd.core.models import LOCAL_USER, Peer
 from lockd.local import config
@@ -37,6 +39,19 @@ async def registry(request: Request) -> Registry:
 
 
 Reg = Annotated[Registry, Depends(registry)]
+
+
+async def repo_ids(request: Request) -> RepoIds:
+    return request.app.state.repos  # type: ignore[no-any-return]
+
+
+# Every repo id a request gives is one key of its repo: the routes speak of
+# the repo by the id its aliases name (lockd/broker/repos.py).
+Repos = Annotated[RepoIds, Depends(repo_ids)]
+
+
+async def _repo(repos: RepoIds, repo_id: str | None) -> str | None:
+    return await repos.canonical(repo_id) if repo_id else repo_id
 
 
 def caller(request: Request) -> str | None:
@@ -115,9 +130,13 @@ async def shutdown(request: Request, _: Admin) -> dict[str, str]:
 
 # ---- peers -----------------------------------------------------------------
 @router.post("/v1/peers", response_model=None)
-async def register(body: schemas.RegisterBody, reg: Reg, request: Request) -> dict[str, Any]:
+async def register(
+    body: schemas.RegisterBody, reg: Reg, repos: Repos, request: Request
+) -> dict[str, Any]:
     user = caller(request) or LOCAL_USER
-    peer, credential = await reg.register(Registration(**body.model_dump(), user=user))
+    fields = body.model_dump(exclude={"repo_keys"})
+    fields["repo_id"] = await repos.link(body.repo_id, body.repo_keys)
+    peer, credential = await reg.register(Registration(**fields, user=user))
     lapsed = await reg.lapse_report(peer)
     return {**peer.public(), "credential": credential, "lapsed": lapsed}
 
@@ -149,13 +168,14 @@ async def set_summary(body: schemas.SummaryBody, me: Me, reg: Reg) -> dict[str, 
 @router.get("/v1/peers", response_model=None)
 async def list_peers(
     reg: Reg,
+    repos: Repos,
     me: MaybeMe,
     scope: schemas.Line = "machine",
     cwd: schemas.PathText | None = None,
     repo: schemas.PathText | None = None,
 ) -> dict[str, Any]:
     cwd = cwd or (me.cwd if me else "")
-    repo = repo or (me.repo_id if me else "")
+    repo = await _repo(repos, repo) or (me.repo_id if me else "")
     if scope != "machine" and not (cwd if scope == "directory" else repo):
         raise LockdError("invalid", f"scope {scope!r} needs a cwd/repo or a session")
     peers = reg.in_scope(scope, cwd, repo)
@@ -226,31 +246,41 @@ async def stream(me: Me, reg: Reg) -> StreamingResponse:
 
 # ---- intents -----------------------------------------------------------------
 @router.post("/v1/intents", response_model=None)
-async def announce(body: schemas.AnnounceBody, me: Me, reg: Reg) -> dict[str, Any]:
-    return await reg.intents.announce(me, body.request())
+async def announce(body: schemas.AnnounceBody, me: Me, reg: Reg, repos: Repos) -> dict[str, Any]:
+    request = body.request()
+    request = request._replace(repo_id=await repos.canonical(request.repo_id))
+    return await reg.intents.announce(me, request)
 
 
 @router.get("/v1/intents", response_model=None)
 async def locks(
     reg: Reg,
+    repos: Repos,
     me: MaybeMe,
     repo: schemas.PathText | None = None,
     path: schemas.PathText | None = None,
     peer: schemas.Line | None = None,
 ) -> Response:
-    return _plain_json({"locks": reg.intents.locks(repo, path, peer, me)})
+    return _plain_json({"locks": reg.intents.locks(await _repo(repos, repo), path, peer, me)})
 
 
 @router.post("/v1/intents/release", response_model=None)
-async def release(body: schemas.ReleaseBody, me: Me, reg: Reg) -> dict[str, Any]:
+async def release(body: schemas.ReleaseBody, me: Me, reg: Reg, repos: Repos) -> dict[str, Any]:
     released = await reg.intents.release(
-        me, body.repo_id, body.intent_ids, body.patterns, body.force
+        me, await _repo(repos, body.repo_id), body.intent_ids, body.patterns, body.force
     )
     return {"released": released}
 
 
+@router.post("/v1/repos", response_model=None)
+async def repo(body: schemas.RepoBody, repos: Repos) -> dict[str, str]:
+    """The repo id the broker knows a checkout by, its new keys kept: what a
+    client that registers nothing asks before it lists a repo's peers."""
+    return {"repo_id": await repos.link(body.repo_id, body.repo_keys)}
+
+
 @router.post("/v1/check", response_model=None)
-async def check(body: schemas.CheckBody, reg: Reg, me: MaybeMe) -> Response:
+async def check(body: schemas.CheckBody, reg: Reg, repos: Repos, me: MaybeMe) -> Response:
     viewer = me or (reg.find_peer(body.viewer) if body.viewer else None)
     if viewer is None and body.viewer:  # a check as nobody would call the viewer's claims others'
         raise LockdError(
@@ -258,7 +288,11 @@ async def check(body: schemas.CheckBody, reg: Reg, me: MaybeMe) -> Response:
             f"viewer {body.viewer!r} is no peer this broker knows: name one by id or name "
             "(lockd peers), or leave it out",
         )
-    return _plain_json({"paths": reg.intents.check(body.repo_id, body.paths, viewer)})
+    repo_id = await repos.canonical(body.repo_id)
+    if body.repo_keys:  # a hook's checkout may have gained a key (a remote, a first commit)
+        with contextlib.suppress(LockdError):  # a check answers, even if it cannot write
+            repo_id = await repos.link(body.repo_id, body.repo_keys)
+    return _plain_json({"paths": reg.intents.check(repo_id, body.paths, viewer)})
 
 
 def _plain_json(data: dict[str, Any]) -> Response:
@@ -269,13 +303,13 @@ def _plain_json(data: dict[str, Any]) -> Response:
 
 @router.post("/v1/notices/commit", response_model=None)
 async def commit_notice(
-    body: schemas.CommitNoticeBody, reg: Reg, request: Request
+    body: schemas.CommitNoticeBody, reg: Reg, repos: Repos, request: Request
 ) -> dict[str, Any]:
     """A hook saw a commit or push touch these claims: tell their holders.
     Accepted at once, done right after: the hook's verdict does not wait on it."""
     reg.later(
         reg.intents.commit_touched(
-            body.repo_id,
+            await repos.canonical(body.repo_id),
             body.intent_ids,
             body.paths,
             body.hook,
@@ -290,10 +324,11 @@ async def commit_notice(
 @router.get("/v1/events", response_model=None)
 async def history(
     reg: Reg,
+    repos: Repos,
     repo: schemas.PathText | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    return {"events": await reg.history(limit, repo), "now": time.time()}
+    return {"events": await reg.history(limit, await _repo(repos, repo)), "now": time.time()}
 
 
 # ---- users' tokens (a team server; the broker machine's token only) --------

@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from lockd.core import validation
 from lockd.core.announce import Announce
+from lockd.core.repos import MAX_KEYS
 from lockd.local import config
 
 # Process ids are C ints: a bigger one overflowed SQLite's INTEGER (a 500).
@@ -71,9 +72,15 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+# A checkout's keys (lockd/core/repos.py): `gitdir:…`, `root:…`, `git:…`.
+RepoKey = Annotated[PathText, Field(min_length=1, max_length=4096)]
+RepoKeys = Annotated[list[RepoKey], Field(max_length=MAX_KEYS)]
+
+
 class RegisterBody(Body):
     cwd: PathText = Field(min_length=1, max_length=4096)
     repo_id: PathText = Field(min_length=1, max_length=4096)
+    repo_keys: RepoKeys = []  # every key of the repo, the steadiest first
     repo_root: PathText = Field(min_length=1, max_length=4096)
     client: Line = Field(default="unknown", max_length=64)
     kind: Literal["agent", "person"] = "agent"
@@ -124,8 +131,14 @@ class ReleaseBody(Body):
     force: bool = False
 
 
+class RepoBody(Body):
+    repo_id: PathText = Field(min_length=1, max_length=4096)
+    repo_keys: RepoKeys = []
+
+
 class CheckBody(Body):
     repo_id: PathText = Field(min_length=1, max_length=4096)
+    repo_keys: RepoKeys = []  # a hook's checkout, which may have gained a key
     paths: list[PathText]
     viewer: Line | None = Field(default=None, max_length=256)
 

@@ -147,6 +147,19 @@ RELEASED: list[tuple[str, str]] = [
     CREATE UNIQUE INDEX messages_request_key ON messages (sender_id, request_key);
     """,
     ),
+    # Every key a checkout is known by (its common dir, root commit, origin:
+    # lockd/core/repos.py), each the alias of one repo id, kept so that a
+    # remote added or a first commit never moves a repo's claims.
+    (
+        "0004_repo_aliases",
+        """
+    CREATE TABLE repo_aliases (
+        alias TEXT PRIMARY KEY,
+        repo_id TEXT NOT NULL,
+        created_at $float64 NOT NULL
+    )$without_rowid;
+    """,
+    ),
 ]
 
 

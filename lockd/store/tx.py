@@ -493,6 +493,28 @@ class Tx:
         )
         return [_event(r) for r in rows]
 
+    # ---- repo aliases (lockd/core/repos.py) -----------------------------------
+    def repo_aliases(self, keys: list[str] | None = None) -> dict[str, str]:
+        """alias -> repo id: of these keys, or all (at start)."""
+        if keys is None:
+            rows = self._q("SELECT alias, repo_id FROM repo_aliases")
+        elif not keys:
+            return {}
+        else:
+            marks = ",".join("?" * len(keys))
+            rows = self._q(
+                f"SELECT alias, repo_id FROM repo_aliases WHERE alias IN ({marks})", keys
+            )
+        return {r["alias"]: r["repo_id"] for r in rows}
+
+    def add_repo_aliases(self, aliases: dict[str, str]) -> None:
+        """Keep each new alias; one another broker kept first stays as it is."""
+        self._many(
+            "INSERT INTO repo_aliases (alias, repo_id, created_at) VALUES (?,?,?)"
+            " ON CONFLICT (alias) DO NOTHING",
+            [(alias, repo, self.clock()) for alias, repo in aliases.items()],
+        )
+
     # ---- watches (notify_when_free) ----------------------------------------
     def add_watch(self, peer_id: str, repo_id: str, patterns: list[str], mode: str) -> None:
         self._x(
