@@ -50,7 +50,9 @@ def make_repo(path: Path, files: dict[str, str] | None = None, origin: str | Non
     git(path, "init", "-q")
     if origin:
         git(path, "remote", "add", "origin", origin)
-    commit(path, files or {"README.md": "hello\n"}, "initial")
+    # The path in the message's body: two test repos with the same files, made in the same
+    # second, would otherwise have the same root commit, and so be one repo to lockd.
+    commit(path, files or {"README.md": "hello\n"}, f"initial\n\n{path}")
     return path
 
 
