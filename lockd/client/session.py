@@ -106,6 +106,16 @@ def registration(
     return fields
 
 
+def _older_broker(exc: LockdError, fields: dict[str, Any]) -> dict[str, Any]:
+    """The registration again without `repo_keys`, if a broker started by an
+    older lockd (still running after an upgrade) refused that field; else
+    the error stands. Such a broker knows the repo by its id alone."""
+    if exc.kind != "invalid" or "repo_keys" not in exc.message or "repo_keys" not in fields:
+        raise exc
+    log.warning("the broker predates repo keys: registering by repo id alone (lockd stop)")
+    return {k: v for k, v in fields.items() if k != "repo_keys"}
+
+
 # ---- a person at a terminal -------------------------------------------------
 def _person_file() -> Path:
     return Path(person_file())
@@ -126,7 +136,10 @@ def person_client(
     client = Client()
     fields = registration(info, cwd, "person", "cli", name)
     fields["credential"] = saved.get("credential")
-    peer = client.call(Api.register(**fields))
+    try:
+        peer = client.call(Api.register(**fields))
+    except LockdError as exc:
+        peer = client.call(Api.register(**_older_broker(exc, fields)))
     client.credential = peer["credential"]
     # The peer id too: the git hooks name the person as the committer by it.
     keep = {"credential": peer["credential"], "name": name, "peer_id": peer["peer_id"]}
@@ -246,7 +259,11 @@ class AgentSession:
             self.api.token = config.read_token()
             fields = registration(self.repo, self.cwd, "agent", self.client_name, self.name)
             fields["credential"] = self.api.credential
-            peer = self._note_lapse(await self.api.call(Api.register(**fields)))
+            try:
+                answer = await self.api.call(Api.register(**fields))
+            except LockdError as exc:
+                answer = await self.api.call(Api.register(**_older_broker(exc, fields)))
+            peer = self._note_lapse(answer)
             self.api.credential = peer.pop("credential")
             self.peer = peer
             self._save_identity()
