@@ -390,6 +390,7 @@ class World:
                 "patterns": ["src/"],
             },
             ("POST", "/v1/check"): {"repo_id": REPO, "paths": ["src/a.py"], "viewer": "bob"},
+            ("POST", "/v1/repos"): {"repo_id": REPO, "repo_keys": ["gitdir:/tmp/x/.git"]},
             ("POST", "/v1/notices/commit"): {
                 "repo_id": REPO,
                 "intent_ids": [self.intent_id],
