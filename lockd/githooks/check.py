@@ -163,13 +163,14 @@ def run(hook: str, argv: list[str], stdin: str = "", cwd: str | None = None) -> 
 def _check_as(
     client: Client, repo: RepoInfo, paths: list[str], who: dict[str, Any] | None
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """The check, as the committer; a person peer the broker does not know
-    (its database was replaced) checks as nobody instead."""
+    """The check, as the committer; a session or person peer the broker does
+    not know (its database was replaced) checks as nobody instead. Only a
+    LOCKD_PEER the user set is worth stopping for."""
     viewer = who["peer_id"] if who else None
     try:
         return check(client, repo.repo_id, paths, viewer, repo.keys), who
     except LockdError as exc:
-        if exc.kind != "not_found" or not who or not who.get("person"):
+        if exc.kind != "not_found" or not who or who.get("override"):
             raise
     return check(client, repo.repo_id, paths, None, repo.keys), None
 
