@@ -164,6 +164,7 @@ def test_state_marks_refused_conflicts(broker: Broker) -> None:
     [conflict] = state["conflicts"]
     assert conflict["peer_name"] == "codex-web"
     assert conflict["blocked_by"] == [held["intent_id"]]
+    assert conflict["example"] == "src/api/auth.py"  # the path both claim, as the refusal said
     flags = {c["intent_id"]: c["contested"] for c in state["claims"]}
     assert flags == {held["intent_id"]: True, free["intent_id"]: False}
     [line] = [e for e in state["events"] if e["kind"] == "refused"]
@@ -376,6 +377,7 @@ def test_page_shows_live_changes_and_acts(
     conflict = page.locator("#conflicts li.conflict")
     expect(conflict).to_contain_text("codex-web")
     expect(conflict).to_contain_text(f"blocked by claude-api's /src/api/ ({intent['intent_id']})")
+    expect(conflict).to_contain_text("both claim src/api/auth.py")
     expect(row).to_have_class("contested")
     expect(page.locator("#events li.refused").first).to_contain_text("codex-web was refused")
 

@@ -152,6 +152,7 @@ function renderConflicts() {
     " (" + c.mode + ", " + ago(c.at) + ")",
     c.reason ? ": " + c.reason : "",
     " — blocked by " + c.blocked_by.map(holding).join(", "),
+    c.example ? el("span", {}, "; both claim ", el("code", {}, c.example)) : "",
   )));
   $("#conflicts-section").hidden = state.conflicts.length === 0;
 }

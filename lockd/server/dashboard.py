@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from pydantic import Field
 
 from lockd.broker.registry import DASHBOARD, Registry
+from lockd.core import patterns
 from lockd.core.errors import LockdError
 from lockd.core.models import Peer
 from lockd.local import config
@@ -277,11 +278,14 @@ def contested(reg: Registry, history: list[dict[str, Any]], now: float) -> list[
             if key in seen or idx is None or not _still_waits(reg, event, holds):
                 continue
             seen.add(key)
-            held = {
-                i.intent_id: i
-                for _, i in idx.conflicts(event["peer_id"], wanted, mode)
+            pairs = [
+                (asked, i)
+                for asked, i in idx.conflicts(event["peer_id"], wanted, mode)
                 if i.expires_at is None or i.expires_at > now
-            }
+            ]
+            held = {i.intent_id: i for _, i in pairs}
+            # One path both claim, as the refusal showed it (one product per refusal).
+            example = patterns.example_path(*_first_pair(pairs), idx.ignorecase) if pairs else None
         except (LockdError, TypeError, ValueError, AttributeError):
             continue
         if held:
@@ -295,9 +299,15 @@ def contested(reg: Registry, history: list[dict[str, Any]], now: float) -> list[
                     "mode": mode,
                     "reason": event["detail"].get("reason", ""),
                     "blocked_by": sorted(held),
+                    "example": example,
                 }
             )
     return out
+
+
+def _first_pair(pairs: list[tuple[str, Any]]) -> tuple[str, str]:
+    asked, intent = pairs[0]
+    return asked, intent.pattern
 
 
 @router.get("/dashboard/api/state", response_model=None)
