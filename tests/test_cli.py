@@ -293,6 +293,22 @@ def test_repo_scope_across_worktree_and_clone(
     lockd(env, tree, "check", "src/app.py", "--exit-code", code=5)
 
 
+def test_ttl_in_the_units_people_type(broker: Broker, repo: Path, env: dict, lockd: Lockd) -> None:
+    """`--ttl` takes compound durations, wants a unit, and answers in the units typed."""
+    data = as_json(lockd(env, repo, "claim", "docs", "-r", "r", "--ttl", "1h30m", "--json"))
+    assert data["intents"][0]["expires_at"] == pytest.approx(time.time() + 5400, abs=30)
+    days = lockd(env, repo, "claim", "src", "-r", "r", "--ttl", "99999d", code=2).stderr
+    assert "--ttl 99999d is longer than the limit: at most 30d" in days
+    assert "ttl_seconds" not in days and "8639913600" not in days
+    hours = lockd(env, repo, "claim", "src", "-r", "r", "--ttl", "1000h", code=2).stderr
+    assert "at most 720h" in hours
+    bare = lockd(env, repo, "claim", "src", "-r", "r", "--ttl", "5", code=2).stderr
+    assert "no unit: write 5s, 5m, 5h or 5d" in bare
+    assert [lk["pattern"] for lk in as_json(lockd(env, repo, "locks", "--json"))["locks"]] == [
+        "/docs/"
+    ]
+
+
 # ---- peers, messages, status, stop ----------------------------------------------------
 def test_peers_send_status_and_stop(
     broker: Broker, repo: Path, env: dict, tmp_path: Path, lockd: Lockd

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -24,13 +23,6 @@ if TYPE_CHECKING:  # argparse and typing: not on the git hook's path
     from typing import Any
 
 Handler = Callable[["argparse.Namespace"], int]
-
-
-def parse_duration(text: str) -> float:
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
-    if not m:
-        raise invalid(f"duration {text!r} is not like 90s, 15m, 8h or 2d")
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -224,9 +216,16 @@ def cmd_claim(args: argparse.Namespace) -> int:
     from lockd.client.intents import announce
     from lockd.client.session import person_client
     from lockd.core.announce import Announce
+    from lockd.core.durations import within
+    from lockd.core.intent_rules import MAX_TTL_SECONDS
 
+    # Checked before the broker is reached, so that it answers in the units typed.
+    ttl = (
+        within(args.ttl, "--ttl", 0, MAX_TTL_SECONDS, low_open=True)
+        if args.ttl
+        else config.PERSON_TTL_SECONDS
+    )
     client, _, info = person_client()
-    ttl = parse_duration(args.ttl) if args.ttl else config.PERSON_TTL_SECONDS
     mode = "shared" if args.shared else "exclusive"
     request = Announce(info.repo_id, args.patterns, args.reason, mode, ttl, args.notify_when_free)
     data = announce(client, info, request)
@@ -397,7 +396,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("patterns", nargs="+", metavar="PATTERN")
     p.add_argument("--reason", "-r", required=True)
     p.add_argument("--shared", action="store_true", help="shared claim (I depend on these)")
-    p.add_argument("--ttl", default=None, help="lifetime like 30m, 8h, 2d (default 8h)")
+    p.add_argument(
+        "--ttl",
+        default=None,
+        metavar="DURATION",
+        help="how long the claim lasts: 90s, 15m, 1h30m, 8h, 2d (a unit is needed; at most "
+        "30d; default 8h)",
+    )
     p.add_argument(
         "--notify-when-free",
         action="store_true",
