@@ -317,12 +317,13 @@ def test_peers_send_status_and_stop(
     unreachable (exit 6)."""
     bob = agent(broker, repo, "bob")
     broker.register(name="far", cwd="/elsewhere", repo_id="dir:/elsewhere")
-    everyone = {p["name"] for p in as_json(lockd(env, repo, "peers", "--json"))["peers"]}
-    assert {"bob", "far"} <= everyone
-    here = {
-        p["name"] for p in as_json(lockd(env, repo, "peers", "--scope", "repo", "--json"))["peers"]
+    everyone = {
+        p["name"]
+        for p in as_json(lockd(env, repo, "peers", "--scope", "machine", "--json"))["peers"]
     }
-    assert "bob" in here and "far" not in here
+    assert {"bob", "far"} <= everyone
+    here = {p["name"] for p in as_json(lockd(env, repo, "peers", "--json"))["peers"]}
+    assert "bob" in here and "far" not in here  # repo by default, as README and list_peers
     assert "bob" in lockd(env, repo, "peers").stdout
 
     sent = lockd(env, repo, "send", "bob", "please pull main").stdout
@@ -339,7 +340,7 @@ def test_peers_send_status_and_stop(
     assert status["peers"] >= 3 and status["intents"] == 0
     assert f"at {broker.url}" in lockd(env, repo, "status").stdout
 
-    assert "broker stopped" in lockd(env, repo, "stop").stdout
+    assert as_json(lockd(env, repo, "stop", "--json")) == {"stopped": True}
     assert broker.proc is not None and broker.proc.wait(10) == 0
     down = console(env, repo, "status", code=6)  # the exit status of a real process
     assert "no lockd broker answers" in down.stderr and "lockd serve" in down.stderr

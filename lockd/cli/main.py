@@ -80,10 +80,10 @@ def cmd_stop(args: argparse.Namespace) -> int:
     client.call(Api.shutdown())
     for _ in range(100):
         if not client.alive():
-            print("broker stopped")
+            emit(args, {"stopped": True}, "broker stopped")
             return 0
         time.sleep(0.05)
-    print("broker is stopping", file=sys.stderr)
+    emit(args, {"stopped": False}, "broker is stopping")
     return 0
 
 
@@ -379,11 +379,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(handler=cmd_token_list)
     t.add_argument("--json", action="store_true", help="print JSON for scripts")
     add("status", cmd_status, "show whether the broker runs, and what it holds")
-    add("stop", cmd_stop, "stop the broker", json_flag=False)
+    add("stop", cmd_stop, "stop the broker")
     p = add("dashboard", cmd_dashboard, "open the live dashboard in a browser")
     p.add_argument("--no-open", action="store_true", help="print the one-time link instead")
-    p = add("peers", cmd_peers, "list live peers")
-    p.add_argument("--scope", choices=["machine", "directory", "repo"], default="machine")
+    p = add("peers", cmd_peers, "list live peers (agent sessions and people)")
+    p.add_argument(
+        "--scope",
+        choices=["repo", "directory", "machine"],
+        default="repo",
+        help="repo: this repository, across worktrees and clones (default, as the MCP tool "
+        "list_peers); directory: this working directory; machine: everyone on this broker",
+    )
     add("whoami", cmd_whoami, "show your own peer (a person at this terminal)")
     p = add("send", cmd_send, "send a message to a peer (id or name) or @repo/@directory/@machine")
     p.add_argument("to")
