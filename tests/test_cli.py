@@ -343,7 +343,44 @@ def test_peers_send_status_and_stop(
     assert as_json(lockd(env, repo, "stop", "--json")) == {"stopped": True}
     assert broker.proc is not None and broker.proc.wait(10) == 0
     down = console(env, repo, "status", code=6)  # the exit status of a real process
-    assert "no lockd broker answers" in down.stderr and "lockd serve" in down.stderr
+    assert "no lockd broker running" in down.stderr and "lockd serve" in down.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["locks"], ["peers"], ["inbox"], ["check", "README.md"], ["dashboard", "--no-open"],
+     ["whoami"], ["release"]],
+)  # fmt: skip
+def test_read_only_commands_start_no_broker(
+    lockd_home: Path, repo: Path, lockd: Lockd, command: list[str]
+) -> None:
+    """Only `claim`, `send` and lockd-mcp start a broker (README); the others say none runs,
+    how to start one, and exit 6 (broker unreachable)."""
+    env = {"LOCKD_HOME": str(lockd_home), "LOCKD_PORT": str(free_port())}
+    down = lockd(env, repo, *command, code=6)
+    assert "no lockd broker running at" in down.stderr, down.stderr
+    assert "start one with `lockd serve`" in down.stderr
+    assert not (lockd_home / "lockd.db").exists() and not (lockd_home / "broker.json").exists()
+    assert not Client(url=f"http://127.0.0.1:{env['LOCKD_PORT']}").alive()
+
+
+def test_a_taken_port_is_named_with_its_holder(lockd_home: Path, repo: Path, lockd: Lockd) -> None:
+    """With another program on the port, commands say which program holds it instead of
+    "broker exited at start (code 5)"; the starting ones exit 5 (port taken), as serve does."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"LOCKD_HOME": str(lockd_home), "LOCKD_PORT": str(port)}
+        holder = f"(pid {os.getpid()})"  # this test's process holds it
+        claim = lockd(env, repo, "claim", "src", "-r", "r", code=5).stderr
+        assert f"port {port} on 127.0.0.1 is taken by " in claim and holder in claim, claim
+        assert "code 5" not in claim and "--port or LOCKD_PORT" in claim
+        locks = lockd(env, repo, "locks", code=6).stderr
+        assert f"port {port} is taken by " in locks and holder in locks, locks
+        assert "LOCKD_PORT" in locks
+        served = lockd(env, repo, "serve", code=5).stderr
+        assert holder in served
 
 
 # ---- serve -----------------------------------------------------------------------

@@ -91,7 +91,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from lockd.client.api import Api
     from lockd.client.session import person_client
 
-    client, _, _ = person_client()  # the page acts as you
+    client, _, _ = person_client(start_broker=False)  # the page acts as you
     data = client.call(Api.dashboard_ticket())
     url = client.url + data["path"]
     if args.no_open:
@@ -176,7 +176,7 @@ def cmd_peers(args: argparse.Namespace) -> int:
 def cmd_whoami(args: argparse.Namespace) -> int:
     from lockd.client.session import person_client
 
-    _, peer, _ = person_client()
+    _, peer, _ = person_client(start_broker=False)
     peer.pop("credential", None)
     emit(args, peer, f"{peer['name']} ({peer['peer_id']}) in {peer['repo']}")
     return 0
@@ -201,7 +201,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     from lockd.client.session import person_client
     from lockd.core import render
 
-    client, _, _ = person_client()
+    client, _, _ = person_client(start_broker=False)
     data, now = client.call(Api.inbox(mark_read=not args.peek)), time.time()
     lines = [
         f"[{m['message_id']} {render.age(m['sent_at'], now)} ago] {m['from_name']}: {m['text']}"
@@ -245,7 +245,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     from lockd.client.intents import release_req, release_targets
     from lockd.client.session import person_client
 
-    client, _, info = person_client()
+    client, _, info = person_client(start_broker=False)  # none running: nothing to release
     ids, pats = release_targets(args.targets)
     if args.force and pats:
         raise invalid("--force takes intent ids (like i12), not patterns: see `lockd locks`")
@@ -264,7 +264,7 @@ def cmd_locks(args: argparse.Namespace) -> int:
     from lockd.core import render
     from lockd.local.repo import relpath_in_repo
 
-    client, _, info = person_client()  # as yourself, so your own claims say mine
+    client, _, info = person_client(start_broker=False)  # as yourself: your claims say mine
     path = relpath_in_repo(info, args.path) if args.path else None
     repo = None if args.all_repos else info.repo_id
     data, now = client.call(Api.locks(repo, path)), time.time()
@@ -291,7 +291,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from lockd.core import render
     from lockd.local.repo import relpath_in_repo
 
-    client, _, info = person_client()
+    client, _, info = person_client(start_broker=False)
     paths = [relpath_in_repo(info, p) for p in args.paths]
     data, now = client.call(Api.check(info.repo_id, paths)), time.time()
     lines = [render.path_claim(e["path"], c, now) for e in data["paths"] for c in e["claims"]]

@@ -32,7 +32,7 @@ from lockd.broker.events import EventHub
 from lockd.broker.registry import Registry
 from lockd.core.errors import KINDS, LockdError, invalid
 from lockd.core.validation import excerpt, safe_message
-from lockd.local import config
+from lockd.local import config, processes
 from lockd.server import dashboard, schemas
 from lockd.server.dashboard_auth import DashboardAuth
 from lockd.server.routes import router
@@ -302,9 +302,10 @@ def _bind(port: int, host: str = config.HOST) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
+            holder = processes.port_holder(port) or "another program"
             raise LockdError(
                 "conflict",
-                f"port {port} on {host} is taken by another program; "
+                f"port {port} on {host} is taken by {holder}; "
                 "choose another with --port or LOCKD_PORT",
             ) from None
         if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(
