@@ -92,9 +92,11 @@ def create_app(
     public_names: tuple[str, ...] = (),
     tls: bool = False,
     host: str = config.HOST,
+    on_ready: Callable[[], None] | None = None,
 ) -> FastAPI:
     """db_path: a SQLite file, or a postgresql:// URL for a team server;
-    public_names: the names clients reach a team server by (Host, Origin)."""
+    public_names: the names clients reach a team server by (Host, Origin);
+    on_ready: called once the store is open and requests can be answered."""
     accounts = Accounts(token)
 
     @asynccontextmanager
@@ -119,6 +121,8 @@ def create_app(
             f" as {', '.join(public_names)}" if public_names else "",
             store.path,
         )
+        if on_ready is not None:
+            on_ready()
         try:
             yield
         finally:
@@ -321,6 +325,16 @@ def _bind(port: int, host: str = config.HOST) -> socket.socket:
     return sock
 
 
+def ready_line(port: int, host: str, public_names: tuple[str, ...], tls: bool) -> str:
+    """`lockd serve`'s one line: where it answers, its home and log, how to stop it."""
+    name = public_names[0] if public_names else host
+    where = f"{'https' if tls else 'http'}://{name}:{port}"
+    return (
+        f"lockd {__version__} ready at {where} (home {config.home()}, log {config.log_path()}); "
+        "stop with Ctrl-C or `lockd stop`"
+    )
+
+
 def _exit_on_signal(signum: int, frame: object) -> None:
     """SIGTERM is a clean stop (0); SIGINT is Ctrl-C (130, as shells expect)."""
     raise SystemExit(130 if signum == signal.SIGINT else 0)
@@ -366,8 +380,18 @@ def serve(
         if server is not None:
             server.should_exit = True
 
+    def ready() -> None:  # the one line a person starting it sees
+        print(ready_line(port, host, public_names, tls is not None), flush=True)
+
     app = create_app(
-        token, port, db, on_shutdown=stop, public_names=public_names, tls=tls is not None, host=host
+        token,
+        port,
+        db,
+        on_shutdown=stop,
+        public_names=public_names,
+        tls=tls is not None,
+        host=host,
+        on_ready=ready,
     )
     uv_config = uvicorn.Config(
         app,
