@@ -6,6 +6,7 @@ status, `--version`). Exit codes are part of the contract (see lockd.cli): 0 ok,
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
@@ -146,6 +147,35 @@ def test_help_on_every_subcommand(tmp_path: Path, lockd_home: Path, lockd: Lockd
     assert SCRIPT.exists(), "console script `lockd` is installed"
     assert "usage: lockd" in console(env, tmp_path, "--help").stdout
     assert not (lockd_home / "lockd.db").exists()  # help started no broker
+
+
+def _undocumented(parser: argparse.ArgumentParser, name: str = "lockd") -> list[str]:
+    """Every command without a help line and every argument without help text, below `parser`."""
+    missing = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {c.dest: c.help for c in action._choices_actions}
+            for sub_name, sub in action.choices.items():
+                missing += [] if helps.get(sub_name) else [f"{name} {sub_name}"]
+                missing += _undocumented(sub, f"{name} {sub_name}")
+        elif not action.help:
+            missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+    return missing
+
+
+def test_every_argument_has_help() -> None:
+    """`--help` explains every argument, positional ones (PATTERN, PATH, TO) included."""
+    assert _undocumented(build_parser()) == []
+
+
+def test_readme_lists_every_command() -> None:
+    """The README's CLI section names every command (but the git hooks' own hook-run)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = readme.split("\n## The CLI\n", 1)[1].split("\n## ", 1)[0]
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name in sorted(sub.choices):  # type: ignore[arg-type]
+        if name != "hook-run":  # run by the installed git hooks, never by hand
+            assert f"lockd {name}" in readme, name
 
 
 # ---- claim, locks, check --------------------------------------------------------------

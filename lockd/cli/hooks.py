@@ -54,8 +54,10 @@ def add_commands(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
         "run a git hook's check (called by the installed hooks)",
         json_flag=False,
     )
-    p.add_argument("hook", choices=["pre-commit", "pre-push"])
-    p.add_argument("args", nargs="*")
+    p.add_argument("hook", choices=["pre-commit", "pre-push"], help="which hook's check to run")
+    p.add_argument(
+        "args", nargs="*", help="the arguments git gave the hook (pre-push: remote, URL)"
+    )
     p = add(
         "guard",
         _cmd_guard,

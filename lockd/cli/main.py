@@ -392,15 +392,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("whoami", cmd_whoami, "show your own peer (a person at this terminal)")
     p = add("send", cmd_send, "send a message to a peer (id or name) or @repo/@directory/@machine")
-    p.add_argument("to")
-    p.add_argument("message")
+    p.add_argument(
+        "to",
+        metavar="TO",
+        help="a peer's id (p-…) or name, as `lockd peers` shows them; or @repo, @directory, "
+        "@machine for everyone there",
+    )
+    p.add_argument("message", metavar="MESSAGE", help="the text (quote it: one argument)")
     p = add("inbox", cmd_inbox, "print and mark read your unread messages")
     p.add_argument("--peek", action="store_true", help="do not mark them read")
     hook_help = "for Claude Code hooks: print the agent session's unread messages"
     p.add_argument("--hook", action="store_true", help=hook_help)
     p = add("claim", cmd_claim, "announce an intent on patterns in this checkout")
-    p.add_argument("patterns", nargs="+", metavar="PATTERN")
-    p.add_argument("--reason", "-r", required=True)
+    p.add_argument(
+        "patterns",
+        nargs="+",
+        metavar="PATTERN",
+        help="gitignore-style globs: src/api/ (a tree), '*.md', src/a*.py; a bare directory "
+        "name (src/api) means its tree. Quote globs so the shell leaves them alone",
+    )
+    p.add_argument(
+        "--reason",
+        "-r",
+        required=True,
+        help="why you claim them, in a few words: others see it beside your claim",
+    )
     p.add_argument("--shared", action="store_true", help="shared claim (I depend on these)")
     p.add_argument(
         "--ttl",
@@ -415,13 +431,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="if refused, get a message when the conflicting claims go",
     )
     p = add("release", cmd_release, "release your intents (all in this repo when none named)")
-    p.add_argument("targets", nargs="*", metavar="ID_OR_PATTERN")
+    p.add_argument(
+        "targets",
+        nargs="*",
+        metavar="ID_OR_PATTERN",
+        help="an intent id (i12, from `lockd locks`) or a pattern as you claimed it",
+    )
     p.add_argument("--force", action="store_true", help="release another peer's intent by id")
     p = add("locks", cmd_locks, "list claims in this repo")
-    p.add_argument("--path", help="only claims on this file")
-    p.add_argument("--all-repos", action="store_true")
+    p.add_argument(
+        "--path",
+        metavar="PATH",
+        help="only the claims that cover this file (relative to the current directory, or "
+        "absolute)",
+    )
+    p.add_argument(
+        "--all-repos",
+        action="store_true",
+        help="claims in every repository on this broker, with a REPO column",
+    )
     p = add("check", cmd_check, "which claims cover these files")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="files to look up (relative to the current directory, or absolute); up to "
+        f"{config.MAX_CHECK_PATHS:,}",
+    )
     p.add_argument("--exit-code", action="store_true", help="exit 5 when any path is claimed")
     p = sub.add_parser(
         "setup",
