@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from lockd.cli.main import build_parser, main
@@ -270,7 +271,8 @@ def test_release_by_id_by_pattern_all_and_force(
     assert ids["/src/api/db.py"] in lockd(env, repo, "release").stdout  # all of mine here
     assert lockd(env, repo, "release").stdout.strip() == "nothing to release"
     gone = lockd(env, repo, "release", "i99999", code=4)
-    assert "i99999" in gone.stderr
+    assert "i99999" in gone.stderr and "see `lockd locks` for current ids" in gone.stderr
+    assert "list_locks" not in nothing.stderr and "`lockd locks`" in nothing.stderr
 
     bob = agent(broker, repo, "bob")
     theirs = bob.call(Api.announce(identify(str(repo)).repo_id, ["/src/"], "bob's"))
@@ -339,6 +341,31 @@ def test_ttl_in_the_units_people_type(broker: Broker, repo: Path, env: dict, loc
     ]
 
 
+def test_a_person_is_told_in_cli_words(broker: Broker, repo: Path, env: dict, lockd: Lockd) -> None:
+    """What lockd tells a person (refusals of their claims, files free again) names the CLI's
+    commands; an agent is told the same with MCP tool names."""
+    lockd(env, repo, "claim", "src/api", "-r", "auth")
+    me, started = os.getpid(), psutil.Process().create_time()  # bob lives as long as this test
+    bob = agent(broker, repo, "bob", kind="agent", pid=me, pid_start=started, agent_pid=me,
+                agent_start=started)  # fmt: skip
+    repo_id = identify(str(repo)).repo_id
+    refused = bob.call(Api.announce(repo_id, ["src/"], "lint", notify_when_free=True))
+    assert not refused["granted"]
+    inbox = lockd(env, repo, "inbox").stdout
+    assert "bob (" in inbox and "Reply with `lockd send bob MESSAGE` or `lockd release`" in inbox
+    assert "send_message" not in inbox and "release_intent" not in inbox
+    lockd(env, repo, "release")
+    (free,) = [m for m in bob.call(Api.inbox())["messages"] if m["meta"].get("event") == "free"]
+    assert "announce_intent again to take it" in free["text"]  # bob is an agent
+
+    bob.call(Api.announce(repo_id, ["docs/"], "bob's"))
+    lockd(env, repo, "claim", "docs/guide.md", "-r", "typo", "--notify-when-free", code=5)
+    told = [m for m in bob.call(Api.inbox())["messages"] if m["meta"].get("event")]
+    assert "send_message(to='pat') or release_intent" in told[-1]["text"]
+    bob.call(Api.release())
+    assert "`lockd claim` again to take it" in lockd(env, repo, "inbox").stdout
+
+
 # ---- peers, messages, status, stop ----------------------------------------------------
 def test_peers_send_status_and_stop(
     broker: Broker, repo: Path, env: dict, tmp_path: Path, lockd: Lockd
@@ -360,7 +387,8 @@ def test_peers_send_status_and_stop(
     assert sent.startswith("sent m") and bob.peer["peer_id"] in sent  # type: ignore[attr-defined]
     (msg,) = bob.call(Api.inbox())["messages"]
     assert (msg["from_name"], msg["text"]) == ("pat", "please pull main")
-    assert "nobody" in lockd(env, repo, "send", "nobody", "hi", code=4).stderr
+    nobody = lockd(env, repo, "send", "nobody", "hi", code=4).stderr
+    assert nobody == "lockd: no peer with id or name 'nobody': see `lockd peers` for who is there\n"
     me = as_json(lockd(env, repo, "whoami", "--json"))
     assert me["name"] == "pat" and "credential" not in me
 

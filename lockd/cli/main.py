@@ -524,10 +524,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except LockdError as exc:
+        from lockd.core.render import error_text
+
+        message = error_text(exc.message, exc.detail, "cli")  # `lockd peers`, not list_peers
         if getattr(args, "json", False):
-            print(json.dumps(exc.to_json()), file=sys.stderr)
+            print(json.dumps({**exc.to_json(), "message": message}), file=sys.stderr)
         else:
-            print(f"lockd: {exc.message}", file=sys.stderr)
+            print(f"lockd: {message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -30,6 +30,7 @@ from lockd import __version__
 from lockd.broker.accounts import Accounts
 from lockd.broker.events import EventHub
 from lockd.broker.registry import Registry
+from lockd.core import render
 from lockd.core.errors import KINDS, LockdError, invalid
 from lockd.core.validation import excerpt, safe_message
 from lockd.local import config, processes
@@ -140,9 +141,12 @@ def create_app(
     app.include_router(dashboard.router)
 
     @app.exception_handler(LockdError)
-    async def domain_error(_: Request, exc: LockdError) -> JSONResponse:
+    async def domain_error(request: Request, exc: LockdError) -> JSONResponse:
         body = exc.to_json()
-        body["message"] = safe_message(body["message"])  # it may quote a long input
+        # The next step in the words of whoever asked: the page, or a script's route.
+        surface = "dashboard" if request.url.path.startswith("/dashboard") else "http"
+        message = render.error_text(exc.message, exc.detail, surface)
+        body["message"] = safe_message(message)  # it may quote a long input
         return JSONResponse(body, status_code=exc.http_status)
 
     @app.exception_handler(HTTPException)
