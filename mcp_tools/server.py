@@ -25,7 +25,7 @@ from lockd.core.announce import Announce
 from lockd.core.errors import LockdError
 from lockd.local import config
 from lockd.local.repo import relpath_in_repo
-from mcp_tools import shapes
+from mcp_tools import arguments, shapes
 from mcp_tools.channel import CAPABILITY, MODERN_ERA_NOTE, Channel
 from mcp_tools.stdio import Wire, event_loop_stdio
 
@@ -149,6 +149,7 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
     server = MCPServer("lockd", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
     _peer_tools(server, state)
     _claim_tools(server, state)
+    arguments.hold(server)  # strict, closed, and refused in plain words
     _channel_capability(server, state)
     return server
 
