@@ -20,11 +20,12 @@ from lockd import __version__
 from lockd.client import intents
 from lockd.client.api import Api
 from lockd.client.session import AgentSession
+from lockd.core import render
 from lockd.core.announce import Announce
 from lockd.core.errors import LockdError
 from lockd.local import config
 from lockd.local.repo import relpath_in_repo
-from mcp_tools import shapes
+from mcp_tools import arguments, shapes
 from mcp_tools.channel import CAPABILITY, MODERN_ERA_NOTE, Channel
 from mcp_tools.stdio import Wire, event_loop_stdio
 
@@ -49,6 +50,11 @@ Messages from other peers arrive by themselves as
 Reply with send_message(to=<from_name or from_id>, message=…). If your client does not show
 channel messages, every tool result says how many are unread; call check_messages to read them.
 """
+
+
+def tool_error(exc: LockdError) -> ToolError:
+    """A broker's refusal as a tool error, its next step named by tool (list_peers)."""
+    return ToolError(render.error_text(exc.message, exc.detail, "mcp"))
 
 
 class LockdMCP:
@@ -83,7 +89,7 @@ class LockdMCP:
                     return self.session
                 except LockdError as exc:
                     self._error = exc
-            raise ToolError((self._error or LockdError("unavailable", "no session")).message)
+            raise tool_error(self._error or LockdError("unavailable", "no session"))
         return self.session
 
     async def call(self, req: Any) -> dict[str, Any]:
@@ -91,7 +97,7 @@ class LockdMCP:
         try:
             return await session.call(req)
         except LockdError as exc:
-            raise ToolError(exc.message) from None
+            raise tool_error(exc) from None
 
     async def unread(self) -> int:
         try:
@@ -125,7 +131,7 @@ def _repo_path(state: LockdMCP, path: str) -> str:
         # From the repo root, as the tools' descriptions say, like their patterns.
         return relpath_in_repo(state.session.repo, path, state.session.repo.root)
     except LockdError as exc:
-        raise ToolError(exc.message) from None
+        raise tool_error(exc) from None
 
 
 def build_server(state: LockdMCP | None = None) -> MCPServer:
@@ -144,6 +150,7 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
     server = MCPServer("lockd", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
     _peer_tools(server, state)
     _claim_tools(server, state)
+    arguments.hold(server)  # strict, closed, and refused in plain words
     _channel_capability(server, state)
     return server
 
@@ -236,7 +243,7 @@ def _claim_tools(server: MCPServer, state: LockdMCP) -> None:
             )
             req = intents.announce_req(session.repo, request)
         except LockdError as exc:
-            raise ToolError(exc.message) from None
+            raise tool_error(exc) from None
         data, unread = await state.call_counting(req)
         data = await asyncio.to_thread(intents.fill_conflict_paths, session.repo, data)
         return shapes.Announcement(
@@ -278,7 +285,7 @@ def _claim_tools(server: MCPServer, state: LockdMCP) -> None:
         try:
             req = intents.release_req(session.repo, intent_ids, patterns)
         except LockdError as exc:
-            raise ToolError(exc.message) from None
+            raise tool_error(exc) from None
         data, unread = await state.call_counting(req)
         return shapes.Released(released=data["released"], **unread)
 

@@ -6,6 +6,7 @@ status, `--version`). Exit codes are part of the contract (see lockd.cli): 0 ok,
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from lockd.cli.main import build_parser, main
@@ -148,6 +150,35 @@ def test_help_on_every_subcommand(tmp_path: Path, lockd_home: Path, lockd: Lockd
     assert not (lockd_home / "lockd.db").exists()  # help started no broker
 
 
+def _undocumented(parser: argparse.ArgumentParser, name: str = "lockd") -> list[str]:
+    """Every command without a help line and every argument without help text, below `parser`."""
+    missing = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {c.dest: c.help for c in action._choices_actions}
+            for sub_name, sub in action.choices.items():
+                missing += [] if helps.get(sub_name) else [f"{name} {sub_name}"]
+                missing += _undocumented(sub, f"{name} {sub_name}")
+        elif not action.help:
+            missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+    return missing
+
+
+def test_every_argument_has_help() -> None:
+    """`--help` explains every argument, positional ones (PATTERN, PATH, TO) included."""
+    assert _undocumented(build_parser()) == []
+
+
+def test_readme_lists_every_command() -> None:
+    """The README's CLI section names every command (but the git hooks' own hook-run)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = readme.split("\n## The CLI\n", 1)[1].split("\n## ", 1)[0]
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name in sorted(sub.choices):  # type: ignore[arg-type]
+        if name != "hook-run":  # run by the installed git hooks, never by hand
+            assert f"lockd {name}" in readme, name
+
+
 # ---- claim, locks, check --------------------------------------------------------------
 def test_claim_shows_in_locks_with_the_person_ttl(
     broker: Broker, repo: Path, env: dict, lockd: Lockd
@@ -240,7 +271,8 @@ def test_release_by_id_by_pattern_all_and_force(
     assert ids["/src/api/db.py"] in lockd(env, repo, "release").stdout  # all of mine here
     assert lockd(env, repo, "release").stdout.strip() == "nothing to release"
     gone = lockd(env, repo, "release", "i99999", code=4)
-    assert "i99999" in gone.stderr
+    assert "i99999" in gone.stderr and "see `lockd locks` for current ids" in gone.stderr
+    assert "list_locks" not in nothing.stderr and "`lockd locks`" in nothing.stderr
 
     bob = agent(broker, repo, "bob")
     theirs = bob.call(Api.announce(identify(str(repo)).repo_id, ["/src/"], "bob's"))
@@ -293,6 +325,47 @@ def test_repo_scope_across_worktree_and_clone(
     lockd(env, tree, "check", "src/app.py", "--exit-code", code=5)
 
 
+def test_ttl_in_the_units_people_type(broker: Broker, repo: Path, env: dict, lockd: Lockd) -> None:
+    """`--ttl` takes compound durations, wants a unit, and answers in the units typed."""
+    data = as_json(lockd(env, repo, "claim", "docs", "-r", "r", "--ttl", "1h30m", "--json"))
+    assert data["intents"][0]["expires_at"] == pytest.approx(time.time() + 5400, abs=30)
+    days = lockd(env, repo, "claim", "src", "-r", "r", "--ttl", "99999d", code=2).stderr
+    assert "--ttl 99999d is longer than the limit: at most 30d" in days
+    assert "ttl_seconds" not in days and "8639913600" not in days
+    hours = lockd(env, repo, "claim", "src", "-r", "r", "--ttl", "1000h", code=2).stderr
+    assert "at most 720h" in hours
+    bare = lockd(env, repo, "claim", "src", "-r", "r", "--ttl", "5", code=2).stderr
+    assert "no unit: write 5s, 5m, 5h or 5d" in bare
+    assert [lk["pattern"] for lk in as_json(lockd(env, repo, "locks", "--json"))["locks"]] == [
+        "/docs/"
+    ]
+
+
+def test_a_person_is_told_in_cli_words(broker: Broker, repo: Path, env: dict, lockd: Lockd) -> None:
+    """What lockd tells a person (refusals of their claims, files free again) names the CLI's
+    commands; an agent is told the same with MCP tool names."""
+    lockd(env, repo, "claim", "src/api", "-r", "auth")
+    me, started = os.getpid(), psutil.Process().create_time()  # bob lives as long as this test
+    bob = agent(broker, repo, "bob", kind="agent", pid=me, pid_start=started, agent_pid=me,
+                agent_start=started)  # fmt: skip
+    repo_id = identify(str(repo)).repo_id
+    refused = bob.call(Api.announce(repo_id, ["src/"], "lint", notify_when_free=True))
+    assert not refused["granted"]
+    inbox = lockd(env, repo, "inbox").stdout
+    assert "bob (" in inbox and "Reply with `lockd send bob MESSAGE` or `lockd release`" in inbox
+    assert "send_message" not in inbox and "release_intent" not in inbox
+    lockd(env, repo, "release")
+    (free,) = [m for m in bob.call(Api.inbox())["messages"] if m["meta"].get("event") == "free"]
+    assert "announce_intent again to take it" in free["text"]  # bob is an agent
+
+    bob.call(Api.announce(repo_id, ["docs/"], "bob's"))
+    lockd(env, repo, "claim", "docs/guide.md", "-r", "typo", "--notify-when-free", code=5)
+    told = [m for m in bob.call(Api.inbox())["messages"] if m["meta"].get("event")]
+    assert "send_message(to='pat') or release_intent" in told[-1]["text"]
+    bob.call(Api.release())
+    assert "`lockd claim` again to take it" in lockd(env, repo, "inbox").stdout
+
+
 # ---- peers, messages, status, stop ----------------------------------------------------
 def test_peers_send_status_and_stop(
     broker: Broker, repo: Path, env: dict, tmp_path: Path, lockd: Lockd
@@ -301,19 +374,21 @@ def test_peers_send_status_and_stop(
     unreachable (exit 6)."""
     bob = agent(broker, repo, "bob")
     broker.register(name="far", cwd="/elsewhere", repo_id="dir:/elsewhere")
-    everyone = {p["name"] for p in as_json(lockd(env, repo, "peers", "--json"))["peers"]}
-    assert {"bob", "far"} <= everyone
-    here = {
-        p["name"] for p in as_json(lockd(env, repo, "peers", "--scope", "repo", "--json"))["peers"]
+    everyone = {
+        p["name"]
+        for p in as_json(lockd(env, repo, "peers", "--scope", "machine", "--json"))["peers"]
     }
-    assert "bob" in here and "far" not in here
+    assert {"bob", "far"} <= everyone
+    here = {p["name"] for p in as_json(lockd(env, repo, "peers", "--json"))["peers"]}
+    assert "bob" in here and "far" not in here  # repo by default, as README and list_peers
     assert "bob" in lockd(env, repo, "peers").stdout
 
     sent = lockd(env, repo, "send", "bob", "please pull main").stdout
     assert sent.startswith("sent m") and bob.peer["peer_id"] in sent  # type: ignore[attr-defined]
     (msg,) = bob.call(Api.inbox())["messages"]
     assert (msg["from_name"], msg["text"]) == ("pat", "please pull main")
-    assert "nobody" in lockd(env, repo, "send", "nobody", "hi", code=4).stderr
+    nobody = lockd(env, repo, "send", "nobody", "hi", code=4).stderr
+    assert nobody == "lockd: no peer with id or name 'nobody': see `lockd peers` for who is there\n"
     me = as_json(lockd(env, repo, "whoami", "--json"))
     assert me["name"] == "pat" and "credential" not in me
 
@@ -323,10 +398,47 @@ def test_peers_send_status_and_stop(
     assert status["peers"] >= 3 and status["intents"] == 0
     assert f"at {broker.url}" in lockd(env, repo, "status").stdout
 
-    assert "broker stopped" in lockd(env, repo, "stop").stdout
+    assert as_json(lockd(env, repo, "stop", "--json")) == {"stopped": True}
     assert broker.proc is not None and broker.proc.wait(10) == 0
     down = console(env, repo, "status", code=6)  # the exit status of a real process
-    assert "no lockd broker answers" in down.stderr and "lockd serve" in down.stderr
+    assert "no lockd broker running" in down.stderr and "lockd serve" in down.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["locks"], ["peers"], ["inbox"], ["check", "README.md"], ["dashboard", "--no-open"],
+     ["whoami"], ["release"]],
+)  # fmt: skip
+def test_read_only_commands_start_no_broker(
+    lockd_home: Path, repo: Path, lockd: Lockd, command: list[str]
+) -> None:
+    """Only `claim`, `send` and lockd-mcp start a broker (README); the others say none runs,
+    how to start one, and exit 6 (broker unreachable)."""
+    env = {"LOCKD_HOME": str(lockd_home), "LOCKD_PORT": str(free_port())}
+    down = lockd(env, repo, *command, code=6)
+    assert "no lockd broker running at" in down.stderr, down.stderr
+    assert "start one with `lockd serve`" in down.stderr
+    assert not (lockd_home / "lockd.db").exists() and not (lockd_home / "broker.json").exists()
+    assert not Client(url=f"http://127.0.0.1:{env['LOCKD_PORT']}").alive()
+
+
+def test_a_taken_port_is_named_with_its_holder(lockd_home: Path, repo: Path, lockd: Lockd) -> None:
+    """With another program on the port, commands say which program holds it instead of
+    "broker exited at start (code 5)"; the starting ones exit 5 (port taken), as serve does."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"LOCKD_HOME": str(lockd_home), "LOCKD_PORT": str(port)}
+        holder = f"(pid {os.getpid()})"  # this test's process holds it
+        claim = lockd(env, repo, "claim", "src", "-r", "r", code=5).stderr
+        assert f"port {port} on 127.0.0.1 is taken by " in claim and holder in claim, claim
+        assert "code 5" not in claim and "--port or LOCKD_PORT" in claim
+        locks = lockd(env, repo, "locks", code=6).stderr
+        assert f"port {port} is taken by " in locks and holder in locks, locks
+        assert "LOCKD_PORT" in locks
+        served = lockd(env, repo, "serve", code=5).stderr
+        assert holder in served
 
 
 # ---- serve -----------------------------------------------------------------------

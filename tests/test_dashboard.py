@@ -146,6 +146,11 @@ def test_send_acts_as_the_person(broker: Broker) -> None:
     assert message["text"] == "stop at 5"
     bad = http.post("/dashboard/api/send", json={"to": "nobody", "message": "x"}, headers=WRITE)
     assert bad.status_code == 404
+    # The banner shows this: the page's own words for the next step, not an MCP tool's.
+    assert (
+        bad.json()["message"]
+        == "no peer with id or name 'nobody': see the Peers table for who is there"
+    )
     feed = http.get("/dashboard/api/state").json()["events"]
     assert any(
         e["kind"] == "message" and "ana sent a message to claude-api" in e["text"] for e in feed

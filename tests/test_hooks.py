@@ -97,6 +97,8 @@ def test_install_status_idempotent_uninstall(repo: Path, env: dict[str, str]) ->
     assert not (hooks / "pre-push").exists()
     first = target.read_text()
 
+    assert "mode: warn (the default; --mode block to change)" in out
+
     install(repo, env, "--pre-push", "--mode", "block")  # again, with more
     assert target.read_text() == first
     assert MARKER in (hooks / "pre-push").read_text()
@@ -109,12 +111,28 @@ def test_install_status_idempotent_uninstall(repo: Path, env: dict[str, str]) ->
     assert status["hooks"]["pre-push"]["installed"] is True
     text = lockd(repo, env, "hooks", "status").stdout
     assert "pre-commit: installed" in text and "mode: block" in text
+    # Without --mode the mode set stays, and install says so.
+    assert "mode: block (kept from lockd.hookMode" in install(repo, env)
+    assert git(repo, "config", "lockd.hookMode").strip() == "block"
 
     out = lockd(repo, env, "hooks", "uninstall").stdout
     assert "removed" in out and not target.exists() and not (hooks / "pre-push").exists()
+    assert "removed lockd.hookMode" in out
+    assert subprocess.run(["git", "config", "lockd.hookMode"], cwd=repo).returncode == 1
     assert "no lockd hooks" in lockd(repo, env, "hooks", "uninstall").stdout
     status = json.loads(lockd(repo, env, "hooks", "status", "--json").stdout)
     assert status["hooks"]["pre-commit"]["installed"] is False
+
+
+def test_hooks_help_says_what_each_action_does(repo: Path, env: dict[str, str]) -> None:
+    """Each action has its own help: install's names the legacy hook, the mode and its
+    default; only install takes --mode."""
+    env = {**env, "COLUMNS": "500"}  # argparse wraps at the terminal's width
+    text = lockd(repo, env, "hooks", "install", "--help").stdout
+    assert "usage: lockd hooks install" in text and ".legacy" in text
+    assert "lockd.hookMode" in text and "Omitted: the mode already set stays" in text
+    assert "lockd.hookMode" in lockd(repo, env, "hooks", "uninstall", "--help").stdout
+    assert lockd(repo, env, "hooks", "status", "--mode", "block").returncode == 2
 
 
 def test_install_refuses_an_unknown_mode(repo: Path, env: dict[str, str]) -> None:

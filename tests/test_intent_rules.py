@@ -319,7 +319,7 @@ async def test_a_watcher_is_told_once_when_the_holder_releases(registry: Registr
     assert (await registry.intents.announce(bob, watching))["watching"]
     await registry.intents.release(alice)
     await registry.intents.wake_watchers({REPO})  # again: told once
-    free = rules.free_notice(bob.peer_id, ["/src/a.py"], REPO)
+    free = rules.free_notice(bob.peer_id, ["/src/a.py"], REPO, "person")  # CLI words
     assert [(m.text, m.meta) for m in await registry.read_inbox(bob)] == [(free.text, free.meta)]
     told = await registry.read_inbox(alice)
     assert [m.meta["event"] for m in told] == ["claim_refused"]

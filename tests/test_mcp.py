@@ -128,10 +128,10 @@ async def test_claims_conflict_between_sessions(repo: Path, env: dict[str, str])
         ("announce_intent", {"patterns": ["src/"], "reason": " "}, "reason is empty"),
         ("announce_intent", {"patterns": ["src/"], "reason": "x", "mode": "mine"}, "mode"),
         ("announce_intent", {"patterns": ["src/"], "reason": "x", "ttl_seconds": -5}, "ttl"),
-        ("send_message", {"to": "nobody-here", "message": "hi"}, "no peer"),
+        ("send_message", {"to": "nobody-here", "message": "hi"}, "see list_peers for who is"),
         ("send_message", {"to": "@everyone", "message": "hi"}, "broadcasts"),
         ("list_peers", {"scope": "galaxy"}, "scope"),
-        ("release_intent", {"intent_ids": ["i999999"]}, "no live intent"),
+        ("release_intent", {"intent_ids": ["i999999"]}, "see list_locks for current ids"),
         ("check_paths", {"paths": ["/etc/passwd"]}, "outside the checkout"),
         ("set_summary", {"summary": "s" * 1001}, "at most 1000"),
         ("list_locks", {"path": "/elsewhere/x.py"}, "outside the checkout"),
@@ -144,6 +144,54 @@ async def test_bad_input_is_a_tool_error(
         text = await a.fail(tool, **args)
         assert needle in text
         assert (await a.call("list_locks"))["locks"] == []
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "said"),
+    [
+        ("announce_intent", {"patterns": ["src/"], "reason": "x", "notify_when_free": "yes"},
+         'argument notify_when_free is "yes": pass true or false'),
+        ("announce_intent", {"patterns": ["src/"], "reason": "x", "notify_when_free": 1},
+         "argument notify_when_free is 1: pass true or false"),
+        ("announce_intent", {"patterns": "src/", "reason": "x"},
+         'argument patterns is "src/": pass a list of strings'),
+        ("announce_intent", {"patterns": ["src/", 5], "reason": "x"},
+         "argument patterns[1] is 5: pass a string"),
+        ("announce_intent", {"patterns": ["src/"], "reason": "x", "ttl_seconds": "1h"},
+         'argument ttl_seconds is "1h": pass a number or null (or leave it out)'),
+        ("announce_intent", {"patterns": ["src/"]}, "argument reason is missing: pass a string"),
+        ("announce_intent", {"patterns": ["src/"], "reason": "x", "mode": "mine"},
+         'argument mode is "mine": pass one of "exclusive", "shared"'),
+        ("announce_intent", {"patterns": ["src/"], "reason": "x", "force": True},
+         "unknown argument force (= true): announce_intent takes patterns, reason, mode, "
+         "ttl_seconds, notify_when_free"),
+        ("list_peers", {"scope": "galaxy"},
+         'argument scope is "galaxy": pass one of "repo", "directory", "machine"'),
+        ("whoami", {"verbose": True},
+         "unknown argument verbose (= true): whoami takes no arguments"),
+        ("send_message", {"to": 7, "message": "hi"}, "argument to is 7: pass a string"),
+    ],
+)  # fmt: skip
+async def test_wrong_arguments_are_named_with_what_to_pass(
+    repo: Path, env: dict[str, str], tool: str, args: dict, said: str
+) -> None:
+    """A wrong type, a missing or an unknown argument: the tool error names the argument, the
+    value sent and what to pass, in one line without pydantic's dump; nothing is claimed."""
+    async with mcp_session(str(repo), env, "a") as a:
+        text = await a.fail(tool, **args)
+        assert text == f"{tool}: {said}"
+        assert "pydantic" not in text and "\n" not in text
+        assert (await a.call("list_locks"))["locks"] == []
+
+
+async def test_tool_schemas_are_closed(repo: Path, env: dict[str, str]) -> None:
+    """Every tool's input schema says what it refuses: no arguments beyond its own."""
+    async with mcp_session(str(repo), env, "a") as a:
+        for tool in (await a.client.list_tools()).tools:
+            assert tool.input_schema.get("additionalProperties") is False, tool.name
+        # What strictness leaves alone: a whole number where a number goes.
+        got = await a.call("announce_intent", patterns=["docs/"], reason="x", ttl_seconds=60)
+        assert got["granted"]
 
 
 def _mcp_children() -> list[psutil.Process]:

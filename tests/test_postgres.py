@@ -38,7 +38,7 @@ from tests.test_broker import (  # noqa: F401
     test_scopes,
     test_stream_pushes_and_redelivers_unacked,
 )
-from tests.test_claims import (  # noqa: F401
+from tests.test_intents import (  # noqa: F401
     REPO,
     RIVALS,
     _ask,

@@ -73,3 +73,36 @@ def test_a_crash_is_logged_once(lockd_home: Path) -> None:
     log = config.log_path().read_text()
     assert "unhandled error on GET /v1/boom" in log
     assert log.count("RuntimeError: boom, for the test") == 1, log
+
+
+def test_serve_prints_one_ready_line(lockd_home: Path) -> None:
+    """A person starting `lockd serve` (or scripts/serve, which runs it) is told, once it
+    answers, where, its home and log file, and how to stop it."""
+    import os
+    import subprocess
+    import sys
+
+    from lockd.client.sync import Client
+
+    port = free_port()
+    env = {**os.environ, "LOCKD_HOME": str(lockd_home), "LOCKD_PORT": str(port)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lockd", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until the line comes (or the broker exits)
+        assert Client(url=f"http://127.0.0.1:{port}").alive()  # ready means it answers
+        assert f"ready at http://127.0.0.1:{port}" in line, line
+        assert f"home {lockd_home}" in line and f"log {lockd_home}/logs/broker.log" in line
+        assert "Ctrl-C" in line and "lockd stop" in line
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=15)
+    assert out == ""  # one line, nothing more
+    script = (Path(__file__).parent.parent / "scripts" / "serve").read_text()
+    assert 'exec .venv/bin/lockd serve "$@"' in script  # scripts/serve prints the same line

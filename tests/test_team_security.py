@@ -401,8 +401,9 @@ def test_clients_never_start_a_local_broker_for_lockd_url(tmp_path: Path) -> Non
     env = clean_env(
         LOCKD_HOME=str(tmp_path), LOCKD_URL=f"https://localhost:{free_port()}", LOCKD_TOKEN="t"
     )
-    proc = cli(env, "whoami", code=6, cwd=tmp_path)
+    proc = cli(env, "claim", "x", "-r", "r", code=6, cwd=tmp_path)  # claim starts one locally
     assert "never starts a local broker" in proc.stderr
+    assert "check LOCKD_URL" in cli(env, "whoami", code=6, cwd=tmp_path).stderr  # starts none
     assert not (tmp_path / "broker.json").exists()
 
 

@@ -381,7 +381,7 @@ class IntentRegistry:
                 intent = live.get(f"i{n}") if n is not None else None
                 if intent is None:
                     raise LockdError(
-                        "not_found", f"no live intent {raw!r}: see list_locks for current ids"
+                        "not_found", f"no live intent {raw!r}", next="see {locks} for current ids"
                     )
                 if intent.peer_id != peer.peer_id and not force:
                     holder = self.reg.peers.get(intent.peer_id)
@@ -402,7 +402,8 @@ class IntentRegistry:
             if missing:
                 raise LockdError(
                     "not_found",
-                    f"you hold no intent on {', '.join(sorted(missing))}: see list_locks",
+                    f"you hold no intent on {', '.join(sorted(missing))}",
+                    next="see {locks}",
                 )
             return chosen
         return mine
@@ -583,5 +584,9 @@ class IntentRegistry:
                 mine = await self.store.write(lambda tx, w=watch["id"]: tx.delete_watch(w))
                 if mine and watcher is not None and watcher.alive:  # told once, by one broker
                     await self._tell(
-                        [rules.free_notice(watcher.peer_id, watch["patterns"], repo_id)]
+                        [
+                            rules.free_notice(
+                                watcher.peer_id, watch["patterns"], repo_id, watcher.kind
+                            )
+                        ]
                     )

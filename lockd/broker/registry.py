@@ -423,7 +423,7 @@ class Registry:
         peer = self.find_peer(to)
         if peer is None:
             raise LockdError(
-                "not_found", f"no peer with id or name {to!r}: see list_peers for who is there"
+                "not_found", f"no peer with id or name {to!r}", next="see {peers} for who is there"
             )
         if peer.peer_id == sender.peer_id:
             raise invalid("a peer cannot send a message to itself")

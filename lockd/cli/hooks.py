@@ -9,20 +9,55 @@ from typing import Any
 
 from lockd.local.repo import MODES
 
+INSTALL = (
+    "Install lockd's pre-commit hook (and with --pre-push its pre-push hook) where git "
+    "runs hooks for this checkout (core.hooksPath honoured; from a linked worktree, the "
+    "shared hooks directory). A hook already there is kept as NAME.legacy and still runs "
+    "first. --mode sets git config lockd.hookMode for this repository; LOCKD_HOOK_MODE "
+    "overrides it. Running it again changes nothing but what you ask."
+)
+UNINSTALL = (
+    "Remove lockd's hooks from this checkout, put back a hook kept as NAME.legacy, and "
+    "remove git config lockd.hookMode."
+)
+STATUS = "Show the hooks directory, the mode in effect, and which of lockd's hooks are there."
+
 
 def add_commands(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
-    p = add("hooks", _cmd_hooks, "install, remove or show lockd's git hooks in this checkout")
-    p.add_argument("action", choices=["install", "uninstall", "status"])
-    p.add_argument("--mode", choices=list(MODES), help="warn (default) or block on clashes")
-    p.add_argument("--pre-push", action="store_true", help="also install the pre-push hook")
+    p = sub.add_parser(
+        "hooks",
+        help="install, remove or show lockd's git hooks in this checkout",
+        description="lockd's git hooks: pre-commit (and pre-push) check the files a commit "
+        "touches against other peers' claims in this repo.",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, text, description in (
+        ("install", "install the hooks here (any checkout or worktree)", INSTALL),
+        ("uninstall", "remove lockd's hooks and lockd.hookMode", UNINSTALL),
+        ("status", "show which hooks are installed, and the mode", STATUS),
+    ):
+        a = actions.add_parser(action, help=text, description=description)
+        a.set_defaults(handler=_cmd_hooks)
+        a.add_argument("--json", action="store_true", help="print JSON for scripts")
+        if action == "install":
+            a.add_argument(
+                "--mode",
+                choices=list(MODES),
+                help="warn: print clashes and commit; block: refuse a commit that touches "
+                "another peer's exclusive claim. Omitted: the mode already set stays "
+                "(warn when none is); install says which",
+            )
+            a.add_argument("--pre-push", action="store_true", help="also install the pre-push hook")
     p = add(
         "hook-run",
         _cmd_hook_run,
         "run a git hook's check (called by the installed hooks)",
         json_flag=False,
     )
-    p.add_argument("hook", choices=["pre-commit", "pre-push"])
-    p.add_argument("args", nargs="*")
+    p.add_argument("hook", choices=["pre-commit", "pre-push"], help="which hook's check to run")
+    p.add_argument(
+        "args", nargs="*", help="the arguments git gave the hook (pre-push: remote, URL)"
+    )
     p = add(
         "guard",
         _cmd_guard,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -24,13 +23,6 @@ if TYPE_CHECKING:  # argparse and typing: not on the git hook's path
     from typing import Any
 
 Handler = Callable[["argparse.Namespace"], int]
-
-
-def parse_duration(text: str) -> float:
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
-    if not m:
-        raise invalid(f"duration {text!r} is not like 90s, 15m, 8h or 2d")
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -88,10 +80,10 @@ def cmd_stop(args: argparse.Namespace) -> int:
     client.call(Api.shutdown())
     for _ in range(100):
         if not client.alive():
-            print("broker stopped")
+            emit(args, {"stopped": True}, "broker stopped")
             return 0
         time.sleep(0.05)
-    print("broker is stopping", file=sys.stderr)
+    emit(args, {"stopped": False}, "broker is stopping")
     return 0
 
 
@@ -99,7 +91,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from lockd.client.api import Api
     from lockd.client.session import person_client
 
-    client, _, _ = person_client()  # the page acts as you
+    client, _, _ = person_client(start_broker=False)  # the page acts as you
     data = client.call(Api.dashboard_ticket())
     url = client.url + data["path"]
     if args.no_open:
@@ -188,7 +180,7 @@ def cmd_peers(args: argparse.Namespace) -> int:
 def cmd_whoami(args: argparse.Namespace) -> int:
     from lockd.client.session import person_client
 
-    _, peer, _ = person_client()
+    _, peer, _ = person_client(start_broker=False)
     peer.pop("credential", None)
     emit(args, peer, f"{peer['name']} ({peer['peer_id']}) in {peer['repo']}")
     return 0
@@ -213,7 +205,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     from lockd.client.session import person_client
     from lockd.core import render
 
-    client, _, _ = person_client()
+    client, _, _ = person_client(start_broker=False)
     data, now = client.call(Api.inbox(mark_read=not args.peek)), time.time()
     lines = [
         f"[{m['message_id']} {render.age(m['sent_at'], now)} ago] {m['from_name']}: {m['text']}"
@@ -228,9 +220,16 @@ def cmd_claim(args: argparse.Namespace) -> int:
     from lockd.client.intents import announce
     from lockd.client.session import person_client
     from lockd.core.announce import Announce
+    from lockd.core.durations import within
+    from lockd.core.intent_rules import MAX_TTL_SECONDS
 
+    # Checked before the broker is reached, so that it answers in the units typed.
+    ttl = (
+        within(args.ttl, "--ttl", 0, MAX_TTL_SECONDS, low_open=True)
+        if args.ttl
+        else config.PERSON_TTL_SECONDS
+    )
     client, _, info = person_client()
-    ttl = parse_duration(args.ttl) if args.ttl else config.PERSON_TTL_SECONDS
     mode = "shared" if args.shared else "exclusive"
     request = Announce(info.repo_id, args.patterns, args.reason, mode, ttl, args.notify_when_free)
     data = announce(client, info, request, os.getcwd())  # patterns read from here, as git does
@@ -250,7 +249,7 @@ def cmd_release(args: argparse.Namespace) -> int:
     from lockd.client.intents import release_req, release_targets
     from lockd.client.session import person_client
 
-    client, _, info = person_client()
+    client, _, info = person_client(start_broker=False)  # none running: nothing to release
     ids, pats = release_targets(args.targets)
     if args.force and pats:
         raise invalid("--force takes intent ids (like i12), not patterns: see `lockd locks`")
@@ -269,7 +268,7 @@ def cmd_locks(args: argparse.Namespace) -> int:
     from lockd.core import render
     from lockd.local.repo import relpath_in_repo
 
-    client, _, info = person_client()  # as yourself, so your own claims say mine
+    client, _, info = person_client(start_broker=False)  # as yourself: your claims say mine
     path = relpath_in_repo(info, args.path) if args.path else None
     repo = None if args.all_repos else info.repo_id
     data, now = client.call(Api.locks(repo, path)), time.time()
@@ -296,7 +295,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from lockd.core import render
     from lockd.local.repo import relpath_in_repo
 
-    client, _, info = person_client()
+    client, _, info = person_client(start_broker=False)
     paths = [relpath_in_repo(info, p) for p in args.paths]
     data, now = client.call(Api.check(info.repo_id, paths)), time.time()
     lines = [render.path_claim(e["path"], c, now) for e in data["paths"] for c in e["claims"]]
@@ -384,37 +383,85 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(handler=cmd_token_list)
     t.add_argument("--json", action="store_true", help="print JSON for scripts")
     add("status", cmd_status, "show whether the broker runs, and what it holds")
-    add("stop", cmd_stop, "stop the broker", json_flag=False)
+    add("stop", cmd_stop, "stop the broker")
     p = add("dashboard", cmd_dashboard, "open the live dashboard in a browser")
     p.add_argument("--no-open", action="store_true", help="print the one-time link instead")
-    p = add("peers", cmd_peers, "list live peers")
-    p.add_argument("--scope", choices=["machine", "directory", "repo"], default="machine")
+    p = add("peers", cmd_peers, "list live peers (agent sessions and people)")
+    p.add_argument(
+        "--scope",
+        choices=["repo", "directory", "machine"],
+        default="repo",
+        help="repo: this repository, across worktrees and clones (default, as the MCP tool "
+        "list_peers); directory: this working directory; machine: everyone on this broker",
+    )
     add("whoami", cmd_whoami, "show your own peer (a person at this terminal)")
     p = add("send", cmd_send, "send a message to a peer (id or name) or @repo/@directory/@machine")
-    p.add_argument("to")
-    p.add_argument("message")
+    p.add_argument(
+        "to",
+        metavar="TO",
+        help="a peer's id (p-…) or name, as `lockd peers` shows them; or @repo, @directory, "
+        "@machine for everyone there",
+    )
+    p.add_argument("message", metavar="MESSAGE", help="the text (quote it: one argument)")
     p = add("inbox", cmd_inbox, "print and mark read your unread messages")
     p.add_argument("--peek", action="store_true", help="do not mark them read")
     hook_help = "for Claude Code hooks: print the agent session's unread messages"
     p.add_argument("--hook", action="store_true", help=hook_help)
     p = add("claim", cmd_claim, "announce an intent on patterns in this checkout")
-    p.add_argument("patterns", nargs="+", metavar="PATTERN")
-    p.add_argument("--reason", "-r", required=True)
+    p.add_argument(
+        "patterns",
+        nargs="+",
+        metavar="PATTERN",
+        help="gitignore-style globs: src/api/ (a tree), '*.md', src/a*.py; a bare directory "
+        "name (src/api) means its tree. Quote globs so the shell leaves them alone",
+    )
+    p.add_argument(
+        "--reason",
+        "-r",
+        required=True,
+        help="why you claim them, in a few words: others see it beside your claim",
+    )
     p.add_argument("--shared", action="store_true", help="shared claim (I depend on these)")
-    p.add_argument("--ttl", default=None, help="lifetime like 30m, 8h, 2d (default 8h)")
+    p.add_argument(
+        "--ttl",
+        default=None,
+        metavar="DURATION",
+        help="how long the claim lasts: 90s, 15m, 1h30m, 8h, 2d (a unit is needed; at most "
+        "30d; default 8h)",
+    )
     p.add_argument(
         "--notify-when-free",
         action="store_true",
         help="if refused, get a message when the conflicting claims go",
     )
     p = add("release", cmd_release, "release your intents (all in this repo when none named)")
-    p.add_argument("targets", nargs="*", metavar="ID_OR_PATTERN")
+    p.add_argument(
+        "targets",
+        nargs="*",
+        metavar="ID_OR_PATTERN",
+        help="an intent id (i12, from `lockd locks`) or a pattern as you claimed it",
+    )
     p.add_argument("--force", action="store_true", help="release another peer's intent by id")
     p = add("locks", cmd_locks, "list claims in this repo")
-    p.add_argument("--path", help="only claims on this file")
-    p.add_argument("--all-repos", action="store_true")
+    p.add_argument(
+        "--path",
+        metavar="PATH",
+        help="only the claims that cover this file (relative to the current directory, or "
+        "absolute)",
+    )
+    p.add_argument(
+        "--all-repos",
+        action="store_true",
+        help="claims in every repository on this broker, with a REPO column",
+    )
     p = add("check", cmd_check, "which claims cover these files")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="files to look up (relative to the current directory, or absolute); up to "
+        f"{config.MAX_CHECK_PATHS:,}",
+    )
     p.add_argument("--exit-code", action="store_true", help="exit 5 when any path is claimed")
     p = sub.add_parser(
         "setup",
@@ -481,10 +528,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except LockdError as exc:
+        from lockd.core.render import error_text
+
+        message = error_text(exc.message, exc.detail, "cli")  # `lockd peers`, not list_peers
         if getattr(args, "json", False):
-            print(json.dumps(exc.to_json()), file=sys.stderr)
+            print(json.dumps({**exc.to_json(), "message": message}), file=sys.stderr)
         else:
-            print(f"lockd: {exc.message}", file=sys.stderr)
+            print(f"lockd: {message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

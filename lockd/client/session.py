@@ -22,7 +22,7 @@ from typing import IO, Any
 from lockd.client.aio import AsyncClient
 from lockd.client.api import Api, Req
 from lockd.client.sync import Client
-from lockd.core.errors import LockdError
+from lockd.core.errors import KINDS, LockdError
 from lockd.local import config, processes
 from lockd.local.repo import RepoInfo, identify
 from lockd.local.sessions import client_session, person_file, sessions_dir
@@ -59,6 +59,7 @@ def ensure_broker(wait: float = 20.0) -> None:
         if Client(timeout=2).alive():
             return
         log_file = open(config.log_path(), "ab")  # noqa: SIM115 - handed to the child
+        start = log_file.tell()
         proc = subprocess.Popen(
             [sys.executable, "-m", "lockd", "serve", "--port", str(config.port())],
             stdin=subprocess.DEVNULL,
@@ -73,12 +74,22 @@ def ensure_broker(wait: float = 20.0) -> None:
             if Client(timeout=1).alive():
                 return
             if proc.poll() is not None:
-                raise LockdError(
-                    "unavailable",
-                    f"the broker exited at start (code {proc.returncode}); see {config.log_path()}",
-                )
+                raise _start_failure(proc.returncode, start)
             time.sleep(0.05)
         raise LockdError("unavailable", f"the broker did not answer within {wait:.0f} s")
+
+
+def _start_failure(code: int, start: int) -> LockdError:
+    """Why a broker we started exited: its own `lockd: …` line from the log
+    (a port taken, names who holds it), with the kind its exit code means."""
+    path = config.log_path()
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        tail = fh.read(65536).decode(errors="replace")
+    said = [line[len("lockd: ") :] for line in tail.splitlines() if line.startswith("lockd: ")]
+    kind = next((k for k, (_, exit_code) in KINDS.items() if exit_code == code), "unavailable")
+    why = said[-1] if said else f"it exited at start (code {code})"
+    return LockdError(kind, f"could not start the broker: {why}; see {path}")
 
 
 def registration(

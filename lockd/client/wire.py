@@ -64,8 +64,20 @@ def unreachable(url: str, exc: BaseException) -> LockdError:
         return LockdError(
             "unavailable", f"no lockd broker answers at {url} ({exc}); check LOCKD_URL"
         )
+    if not isinstance(exc, ConnectionRefusedError):  # something holds the port: who?
+        from lockd.local.processes import port_holder  # psutil: only on this path
+
+        holder = port_holder(config.port())
+        if holder is not None:
+            return LockdError(
+                "unavailable",
+                f"port {config.port()} is taken by {holder}, which does not answer as this "
+                f"LOCKD_HOME's broker ({exc}): stop it, or set LOCKD_PORT to another port",
+            )
     return LockdError(
-        "unavailable", f"no lockd broker answers at {url} ({exc}); start one with `lockd serve`"
+        "unavailable",
+        f"no lockd broker running at {url} ({exc}); start one with `lockd serve` "
+        "(agent sessions, `lockd claim` and `lockd send` start one themselves)",
     )
 
 

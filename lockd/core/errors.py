@@ -23,7 +23,9 @@ KINDS: dict[str, tuple[int, int]] = {
 class LockdError(Exception):
     """Raised by the library for anything a user must hear about.
 
-    `message` names the bad value and, where there is one, the next step.
+    `message` names the bad value and the next step; a step that is a command
+    goes in `detail["next"]` as a template (`"see {peers} for who is there"`),
+    which each edge words for its reader (`lockd.core.render.error_text`).
     """
 
     def __init__(self, kind: str, message: str, **detail: Any) -> None:
@@ -61,7 +63,14 @@ class LockdError(Exception):
                 f"HTTP {status} without lockd's explanation (from a proxy or load balancer "
                 f"in front of the broker?){': ' + str(body)[:200] if body else ''}",
             )
-        return cls(kind, str(body["message"]), **(body.get("detail") or {}))
+        detail = body.get("detail") if isinstance(body.get("detail"), dict) else {}
+        message = str(body["message"])
+        if isinstance(detail.get("next"), str):  # the HTTP API's words for the next step:
+            from lockd.core.render import error_text  # each edge says it in its own
+
+            said = error_text("", detail, "http")
+            message = message.removesuffix(said) if message.endswith(said) else message
+        return cls(kind, message, **detail)
 
 
 def invalid(message: str, **detail: Any) -> LockdError:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lockd.core import patterns
+from lockd.core import patterns, render
 from lockd.core.announce import Announce
 from lockd.core.errors import LockdError, invalid
 from lockd.core.models import MODES, Intent, Peer
@@ -195,8 +195,12 @@ def refuse(clash: Clash, asker: Peer, peers: Mapping[str, Peer], ignorecase: boo
         Notice(
             holder_id,
             f"{asker.name} ({asker.peer_id}) wanted files you claim: {listed}. "
-            f"Their reason: {request.reason}. Reply with send_message(to={asker.name!r}) or "
-            "release_intent when you are done.",
+            f"Their reason: {request.reason}. "
+            + render.steps(
+                "Reply with {send_to} or {release} when you are done.",
+                render.surface_of(peers[holder_id].kind if holder_id in peers else "agent"),
+                to=asker.name,
+            ),
             {"event": "claim_refused", "requester_id": asker.peer_id},
         )
         for holder_id, listed in said.items()
@@ -276,12 +280,13 @@ def blocked(index: IntentIndex, peer_id: str, wanted: list[str], mode: str) -> b
     return any(index.clashes(peer_id, wanted, mode))
 
 
-def free_notice(peer_id: str, wanted: list[str], repo_id: str) -> Notice:
-    """A watcher's news that nothing blocks its patterns any more."""
+def free_notice(peer_id: str, wanted: list[str], repo_id: str, kind: str = "agent") -> Notice:
+    """A watcher's news that nothing blocks its patterns any more (in the
+    words of where a peer of its `kind` reads it)."""
     return Notice(
         peer_id,
         f"free now: {', '.join(wanted)} in {repo_id} no longer overlaps anyone's claim; "
-        "announce_intent again to take it.",
+        + render.steps("{claim} again to take it.", render.surface_of(kind)),
         {"event": "free", "repo": repo_id},
     )
 

@@ -1,7 +1,11 @@
 """Claims and times as text, written once for each reader: a person at a
 terminal (`lockd claim`, `lockd check`, the git hooks) and an agent about to
 edit (the guard). Pure: the time is an argument. The dashboard words its own
-feed (lockd.server.dashboard); MCP tools answer in structured results."""
+feed (lockd.server.dashboard); MCP tools answer in structured results.
+
+A next step that a message or an error suggests is named in its reader's own
+words (`steps`): `lockd peers` at a terminal, list_peers to an agent, the
+Peers table on the dashboard, the route to a script."""
 
 from __future__ import annotations
 
@@ -71,3 +75,47 @@ def for_agent(path: str, claim: dict[str, Any]) -> str:
         f"lockd: {path} is claimed by {claim['peer_name']} ({claim['peer_id']}) with "
         f"{claim['pattern']} [{claim['mode']}]: {claim['reason']}"
     )
+
+
+# ---- the next step, in each surface's words ------------------------------------------
+SURFACES = ("cli", "mcp", "dashboard", "http")
+# {placeholder} in a step's template: (terminal, agent's MCP tool, dashboard, HTTP API)
+_STEPS = {
+    "peers": ("`lockd peers`", "list_peers", "the Peers table", "GET /v1/peers"),
+    "locks": ("`lockd locks`", "list_locks", "the Claims table", "GET /v1/intents"),
+    "claim": ("`lockd claim`", "announce_intent", "`lockd claim`", "POST /v1/intents"),
+    "release": ("`lockd release`", "release_intent", "Release", "POST /v1/intents/release"),
+    "send": ("`lockd send`", "send_message", "Send", "POST /v1/messages"),
+}
+
+
+def surface_of(kind: str) -> str:
+    """Where a peer of this kind reads its messages: a person at the CLI, an agent by MCP."""
+    return "cli" if kind == "person" else "mcp"
+
+
+def steps(template: str, surface: str, to: str | None = None) -> str:
+    """`template`'s {peers}, {locks}, {claim}, {release}, {send} as `surface`
+    names them; {send_to} is sending to `to`. Only for lockd's own fixed words:
+    never pass text a user wrote (its braces would be read as placeholders)."""
+    i = SURFACES.index(surface)
+    names = {key: words[i] for key, words in _STEPS.items()}
+    if to is not None:
+        names["send_to"] = _send_to(to, surface)
+    return template.format_map(names)
+
+
+def _send_to(to: str, surface: str) -> str:
+    if surface == "cli":
+        import shlex
+
+        return f"`lockd send {shlex.quote(to)} MESSAGE`"
+    if surface == "mcp":
+        return f"send_message(to={to!r})"
+    return f"Send to {to}" if surface == "dashboard" else f"POST /v1/messages to {to!r}"
+
+
+def error_text(message: str, detail: dict[str, Any], surface: str) -> str:
+    """An error's message, and the next step its `detail["next"]` names, as `surface` says it."""
+    hint = detail.get("next")
+    return f"{message}: {steps(hint, surface)}" if isinstance(hint, str) else message

@@ -4,6 +4,7 @@ is kept and chained; uninstall restores it."""
 
 from __future__ import annotations
 
+import os
 import stat
 import sys
 from pathlib import Path
@@ -91,7 +92,21 @@ def install(cwd: str, mode: str | None = None, pre_push: bool = False) -> list[s
             raise invalid(f"mode {mode!r} is not one of: warn, block")
         git.run(["config", "lockd.hookMode", mode], cwd=cwd)
         done.append(f"lockd.hookMode = {mode}")
+    else:  # no --mode: the mode already set stays, and the user is told which it is
+        done.append(_mode_line(cwd))
     return done
+
+
+def _mode_line(cwd: str) -> str:
+    current = hook_mode(cwd)
+    other = "block" if current == "warn" else "warn"
+    if os.environ.get("LOCKD_HOOK_MODE"):
+        source = "from LOCKD_HOOK_MODE"
+    elif git.config_get(cwd, "lockd.hookMode"):
+        source = "kept from lockd.hookMode"
+    else:
+        source = "the default"
+    return f"mode: {current} ({source}; --mode {other} to change)"
 
 
 def uninstall(cwd: str) -> list[str]:
@@ -105,6 +120,8 @@ def uninstall(cwd: str) -> list[str]:
             if legacy.exists():
                 legacy.rename(target)
                 done.append(f"restored your {name}")
+    if git.config_unset(cwd, "lockd.hookMode"):
+        done.append("removed lockd.hookMode")
     return done or ["no lockd hooks installed here"]
 
 

@@ -117,16 +117,21 @@ def name_hold_seconds() -> float:
 
 
 def _seconds(name: str, default: float, low: float, high: float, span: str) -> float:
-    """A number of seconds from the environment, in [low, high]; unset or blank: `default`."""
+    """Seconds from the environment, in [low, high]; unset or blank: `default`.
+    A bare number is seconds (the name says so); `90s`, `15m`, `1h30m` work too."""
+    from lockd.core.durations import parse
+
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = float(raw)
-    except ValueError:
+        value = parse(raw, name, bare="s")[0]
+    except LockdError:
         value = -1.0  # refused below, with the same words
     if not low <= value <= high:
-        raise LockdError("invalid", f"{name}={raw!r} is not a number of seconds in {span}")
+        raise LockdError(
+            "invalid", f"{name}={raw!r} is not a number of seconds (or 90s, 15m, 1h30m) in {span}"
+        )
     return value
 
 

@@ -163,6 +163,17 @@ def config_get(cwd: str, key: str) -> str | None:
     return value if code == 0 and value else None
 
 
+def config_unset(cwd: str, key: str) -> bool:
+    """Remove a setting from the repo's config; False when it was not set there."""
+    code, _out, err = Running(["config", "--unset-all", key], cwd).finish()
+    if code not in (0, 5):  # 5: not set
+        raise LockdError(
+            "unavailable",
+            f"git config --unset-all {key} failed: {err.decode(errors='replace').strip()}",
+        )
+    return code == 0
+
+
 def _name_status(data: bytes) -> list[str]:
     """Paths from `--name-status -z`: both sides of renames and copies."""
     parts = zsplit(data)

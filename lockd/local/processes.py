@@ -103,3 +103,27 @@ def agent_pid(mcp_pid: int | None = None) -> int:
         return proc.pid if proc is not None else os.getppid()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return os.getppid()
+
+
+def port_holder(port: int) -> str | None:
+    """Who listens on local TCP `port`, as far as this user may see: `nc (pid
+    4242)`, a lockd broker of another LOCKD_HOME, or another user's program;
+    None when nobody listens. For error messages only: it scans every socket."""
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return None
+    for conn in conns:
+        if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port:
+            continue
+        if conn.pid is None:
+            return "a program of another user"
+        try:
+            proc = psutil.Process(conn.pid)
+            name, cmdline = proc.name(), proc.cmdline()
+        except psutil.Error:
+            return f"pid {conn.pid}"
+        if "serve" in cmdline and any(os.path.basename(a) == "lockd" for a in cmdline):
+            return f"a lockd broker of another LOCKD_HOME (pid {conn.pid})"
+        return f"{name} (pid {conn.pid})"
+    return None

@@ -31,9 +31,10 @@ from lockd.broker.accounts import Accounts
 from lockd.broker.events import EventHub
 from lockd.broker.registry import Registry
 from lockd.broker.repos import RepoIds
+from lockd.core import render
 from lockd.core.errors import KINDS, LockdError, invalid
 from lockd.core.validation import excerpt, safe_message
-from lockd.local import config
+from lockd.local import config, processes
 from lockd.server import dashboard, schemas
 from lockd.server.dashboard_auth import DashboardAuth
 from lockd.server.routes import router
@@ -93,9 +94,11 @@ def create_app(
     public_names: tuple[str, ...] = (),
     tls: bool = False,
     host: str = config.HOST,
+    on_ready: Callable[[], None] | None = None,
 ) -> FastAPI:
     """db_path: a SQLite file, or a postgresql:// URL for a team server;
-    public_names: the names clients reach a team server by (Host, Origin)."""
+    public_names: the names clients reach a team server by (Host, Origin);
+    on_ready: called once the store is open and requests can be answered."""
     accounts = Accounts(token)
 
     @asynccontextmanager
@@ -123,6 +126,8 @@ def create_app(
             f" as {', '.join(public_names)}" if public_names else "",
             store.path,
         )
+        if on_ready is not None:
+            on_ready()
         try:
             yield
         finally:
@@ -140,9 +145,12 @@ def create_app(
     app.include_router(dashboard.router)
 
     @app.exception_handler(LockdError)
-    async def domain_error(_: Request, exc: LockdError) -> JSONResponse:
+    async def domain_error(request: Request, exc: LockdError) -> JSONResponse:
         body = exc.to_json()
-        body["message"] = safe_message(body["message"])  # it may quote a long input
+        # The next step in the words of whoever asked: the page, or a script's route.
+        surface = "dashboard" if request.url.path.startswith("/dashboard") else "http"
+        message = render.error_text(exc.message, exc.detail, surface)
+        body["message"] = safe_message(message)  # it may quote a long input
         return JSONResponse(body, status_code=exc.http_status)
 
     @app.exception_handler(HTTPException)
@@ -306,9 +314,10 @@ def _bind(port: int, host: str = config.HOST) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
+            holder = processes.port_holder(port) or "another program"
             raise LockdError(
                 "conflict",
-                f"port {port} on {host} is taken by another program; "
+                f"port {port} on {host} is taken by {holder}; "
                 "choose another with --port or LOCKD_PORT",
             ) from None
         if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(
@@ -322,6 +331,16 @@ def _bind(port: int, host: str = config.HOST) -> socket.socket:
     sock.listen(512)
     sock.set_inheritable(True)
     return sock
+
+
+def ready_line(port: int, host: str, public_names: tuple[str, ...], tls: bool) -> str:
+    """`lockd serve`'s one line: where it answers, its home and log, how to stop it."""
+    name = public_names[0] if public_names else host
+    where = f"{'https' if tls else 'http'}://{name}:{port}"
+    return (
+        f"lockd {__version__} ready at {where} (home {config.home()}, log {config.log_path()}); "
+        "stop with Ctrl-C or `lockd stop`"
+    )
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -369,8 +388,18 @@ def serve(
         if server is not None:
             server.should_exit = True
 
+    def ready() -> None:  # the one line a person starting it sees
+        print(ready_line(port, host, public_names, tls is not None), flush=True)
+
     app = create_app(
-        token, port, db, on_shutdown=stop, public_names=public_names, tls=tls is not None, host=host
+        token,
+        port,
+        db,
+        on_shutdown=stop,
+        public_names=public_names,
+        tls=tls is not None,
+        host=host,
+        on_ready=ready,
     )
     uv_config = uvicorn.Config(
         app,

@@ -1,0 +1,47 @@
+"""Each surface names its own commands (lockd.core.render.steps, error_text)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lockd.core.errors import LockdError
+from lockd.core.render import SURFACES, error_text, steps, surface_of
+
+TEMPLATE = "Reply with {send_to} or {release}; see {peers}, {locks}, {claim}"
+
+
+@pytest.mark.parametrize(
+    ("surface", "said"),
+    [
+        ("cli", "Reply with `lockd send 'al ice' MESSAGE` or `lockd release`; see `lockd peers`, "
+                "`lockd locks`, `lockd claim`"),
+        ("mcp", "Reply with send_message(to='al ice') or release_intent; see list_peers, "
+                "list_locks, announce_intent"),
+        ("dashboard", "Reply with Send to al ice or Release; see the Peers table, the Claims "
+                      "table, `lockd claim`"),
+        ("http", "Reply with POST /v1/messages to 'al ice' or POST /v1/intents/release; see "
+                 "GET /v1/peers, GET /v1/intents, POST /v1/intents"),
+    ],
+)  # fmt: skip
+def test_each_surface_its_own_words(surface: str, said: str) -> None:
+    assert steps(TEMPLATE, surface, to="al ice") == said
+
+
+def test_where_a_peer_reads() -> None:
+    assert (surface_of("person"), surface_of("agent")) == ("cli", "mcp")
+
+
+def test_an_error_crosses_the_wire_and_is_worded_again() -> None:
+    """The HTTP body says the step as a route; a client gets the bare message back and its
+    edge words the step its own way."""
+    exc = LockdError(
+        "not_found", "no peer with id or name 'x'", next="see {peers} for who is there"
+    )
+    body = {**exc.to_json(), "message": error_text(exc.message, exc.detail, "http")}
+    assert body["message"] == "no peer with id or name 'x': see GET /v1/peers for who is there"
+    back = LockdError.from_json(body, 404)
+    assert back.message == exc.message and back.detail == exc.detail
+    said = {s: error_text(back.message, back.detail, s) for s in SURFACES}
+    assert said["cli"].endswith("see `lockd peers` for who is there")
+    assert said["mcp"].endswith("see list_peers for who is there")
+    assert error_text("plain", {}, "cli") == "plain"
