@@ -1,20 +1,13 @@
 """`lockd guard --hook`: Claude Code's PreToolUse (and PostToolUse) hook on
-file-editing tools. A commit-time warning comes after the work is done; this
-one comes before the edit. Answers in the hook protocol's JSON on stdout:
-`additionalContext` to warn, `permissionDecision: deny` in block mode.
-With `--auto-claim`, a file nobody claims is announced for the session."""
+file-editing tools, the Claude Code adapter of `decisions`. A commit-time
+warning comes after the work is done; this one comes before the edit.
+Answers in the hook protocol's JSON on stdout: `additionalContext` to warn,
+`permissionDecision: deny` in block mode. With `--auto-claim`, a file nobody
+claims is announced for the session."""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-
-from lockd.client.api import Api
-from lockd.client.sync import Client
-from lockd.core.errors import LockdError
-from lockd.local.repo import hook_mode, identify, relpath_in_repo
-from lockd.local.sessions import committer
+from lockd.agents import decisions, hookrun
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # not on the guard's run-time path (it runs before every edit)
@@ -31,22 +24,21 @@ def target_file(payload: dict[str, Any]) -> str | None:
     path = tool_input.get("file_path") or tool_input.get("notebook_path")
     if not isinstance(path, str) or not path:
         return None
-    return path if os.path.isabs(path) else os.path.join(payload.get("cwd") or os.getcwd(), path)
+    return decisions.absolute(path, payload.get("cwd"))
 
 
-def _existing_dir(path: str) -> str:
-    folder = os.path.dirname(path)
-    while folder and not os.path.isdir(folder):
-        folder = os.path.dirname(folder)
-    return folder or "/"
-
-
-def _answer(event: str, context: str | None = None, deny: str | None = None) -> dict[str, Any]:
+def hook_answer(
+    event: str, verdict: decisions.Verdict | None, extra: str | None = None
+) -> dict[str, Any] | None:
+    """A verdict in Claude Code's hook JSON (Codex reads the same shape)."""
+    context = decisions.joined(verdict.context if verdict else None, extra)
     out: dict[str, Any] = {"hookEventName": event}
-    if deny:
-        out.update(permissionDecision="deny", permissionDecisionReason=deny)
+    if verdict is not None and verdict.deny:
+        out.update(permissionDecision="deny", permissionDecisionReason=verdict.deny)
     elif context:
         out["additionalContext"] = context
+    else:
+        return None
     return {"hookSpecificOutput": out}
 
 
@@ -58,49 +50,10 @@ def decide(payload: dict[str, Any], auto_claim: bool = False) -> dict[str, Any] 
     path = target_file(payload)
     if path is None:
         return None
-    real = os.path.realpath(path)
-    repo = identify(_existing_dir(real), root_timeout=0.5)  # on every edit: little
-    root, repo_id = repo.root, repo.repo_id
-    try:
-        rel = relpath_in_repo(repo, real)
-    except LockdError:  # outside this checkout: nothing of ours to guard
-        return None
-    who = committer(payload, person_fallback=False)  # an agent's edit, never the person's
-    client = Client(timeout=2.0, credential=(who or {}).get("credential"))
-    viewer = None if client.credential else (who or {}).get("peer_id")
-    result = client.call(Api.check(repo_id, [rel], viewer, repo.keys))["paths"][0]
-    others = [c for c in result["claims"] if not c["mine"]]
-    if others:
-        from lockd.core import render  # a claimed file only
-
-        lines = [render.for_agent(rel, c) for c in others]
-        advice = (
-            "Do not edit it now: ask the holder with send_message, or call announce_intent "
-            "with notify_when_free=true to be told when it is free."
-        )
-        exclusive = any(c["mode"] == "exclusive" for c in others)
-        text = "\n".join(lines) + "\n" + advice
-        if event == "PreToolUse" and exclusive and hook_mode(root, repo.hook_mode or "") == "block":
-            return _answer(event, deny=text)
-        return _answer(event, context=text)
-    if auto_claim and not result["claims"] and client.credential:
-        from lockd.core import patterns  # the auto-claim path only
-
-        got = client.call(
-            Api.announce(
-                repo_id,
-                [patterns.escape("/" + rel)],
-                f"auto-claimed: edited with {payload.get('tool_name')}",
-            )
-        )
-        if got.get("granted"):
-            ids = ", ".join(i["intent_id"] for i in got["intents"])
-            return _answer(
-                event,
-                context=f"lockd: claimed {rel} for you ({ids}); "
-                "release_intent when you are done with it.",
-            )
-    return None
+    verdict = decisions.check_edit(
+        [path], payload, event == "PreToolUse", str(payload.get("tool_name")), auto_claim
+    )
+    return hook_answer(event, verdict)
 
 
 def cmd_guard(args: argparse.Namespace) -> int:
@@ -109,25 +62,4 @@ def cmd_guard(args: argparse.Namespace) -> int:
 
 def run_hook(auto_claim: bool = False) -> int:
     """Answer one hook payload from stdin; never in the agent's way."""
-    raw = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
-    try:
-        payload = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):  # `[]`, `"x"`, `3` parse too, and would crash
-        print("lockd guard: stdin is not the hook's JSON; nothing checked", file=sys.stderr)
-        return 0
-    try:
-        answer = decide(payload, auto_claim=auto_claim)
-    except LockdError as exc:
-        if exc.kind == "unavailable":
-            print(
-                f"lockd guard: broker not reachable; edit not checked ({exc.message})",
-                file=sys.stderr,
-            )
-        else:
-            print(f"lockd guard: {exc.message}", file=sys.stderr)
-        return 0
-    if answer:
-        print(json.dumps(answer))
-    return 0
+    return hookrun.run("guard", lambda payload: decide(payload, auto_claim))

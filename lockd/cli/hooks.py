@@ -1,4 +1,4 @@
-"""`lockd hooks`, `lockd hook-run` and `lockd guard`: argparse wiring only."""
+"""`lockd hooks`, `lockd hook-run`, `lockd guard` and `lockd agent-hook`: argparse wiring only."""
 
 from __future__ import annotations
 
@@ -75,6 +75,24 @@ def add_commands(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
         action="store_true",
         help="(PostToolUse) claim an edited file nobody claims, for this session",
     )
+    p = add(
+        "agent-hook",
+        _cmd_agent_hook,
+        "Codex, Gemini CLI and Cursor hooks: the guard and the inbox (set up by lockd setup)",
+        json_flag=False,
+    )
+    p.add_argument("client", choices=["codex", "gemini", "cursor"])
+    p.add_argument(
+        "--auto-claim",
+        action="store_true",
+        help="(after an edit) claim an edited file nobody claims, for this session",
+    )
+
+
+def _cmd_agent_hook(args: argparse.Namespace) -> int:
+    from lockd.agents.hookrun import run_client
+
+    return run_client(args.client, args.auto_claim)
 
 
 def _cmd_hooks(args: argparse.Namespace) -> int:

@@ -320,6 +320,26 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 # ---- parser -------------------------------------------------------------------
+def _setup_options(c: argparse.ArgumentParser, project: str) -> None:
+    c.set_defaults(handler=cmd_setup)
+    c.add_argument(
+        "--project",
+        action="store_true",
+        help=f"this directory's {project} instead of your user settings",
+    )
+    c.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    c.add_argument(
+        "--uninstall", action="store_true", help="remove lockd's server and hooks (only those)"
+    )
+    c.add_argument(
+        "--use-path",
+        action="store_true",
+        help="write bare `lockd` and `lockd-mcp` (found on PATH when they run) instead of "
+        "absolute paths: for project settings that others share",
+    )
+    c.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import argparse  # not at module level: the git hook's path never parses with it
 
@@ -477,26 +497,22 @@ def build_parser() -> argparse.ArgumentParser:
         "with this installation's lockd and lockd-mcp by absolute path; prints what it "
         "changes and the claude command line that turns on lockd's channel"
     )
-    c = clients.add_parser(
-        "claude-code", help="Claude Code (MCP server, hooks, channel)", description=text
-    )
-    c.set_defaults(handler=cmd_setup)
-    c.add_argument(
-        "--project",
-        action="store_true",
-        help="this directory's .mcp.json and .claude/settings.json instead of your user settings",
-    )
-    c.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
-    c.add_argument(
-        "--uninstall", action="store_true", help="remove lockd's server and hooks (only those)"
-    )
-    c.add_argument(
-        "--use-path",
-        action="store_true",
-        help="write bare `lockd` and `lockd-mcp` (found on PATH when they run) instead of "
-        "absolute paths: for project settings that others share",
-    )
-    c.add_argument("--json", action="store_true", help="print JSON for scripts")
+    for name, title, what, project in (
+        ("claude-code", "Claude Code (MCP server, hooks, channel)", text,
+         ".mcp.json and .claude/settings.json"),
+        ("codex", "Codex CLI (MCP server, hooks, hook trust)",
+         "Add the MCP server lockd to ~/.codex/config.toml ($CODEX_HOME), the guard and "
+         "inbox hooks to ~/.codex/hooks.json, and trust those hooks in config.toml "
+         "[hooks.state] (Codex skips untrusted hooks)", ".codex/config.toml and .codex/hooks.json"),
+        ("gemini", "Gemini CLI (MCP server, hooks)",
+         "Add the MCP server lockd and the guard and inbox hooks to ~/.gemini/settings.json",
+         ".gemini/settings.json"),
+        ("cursor", "Cursor (MCP server, hooks)",
+         "Add the MCP server lockd to ~/.cursor/mcp.json and the guard hooks to "
+         "~/.cursor/hooks.json", ".cursor/mcp.json and .cursor/hooks.json"),
+    ):  # fmt: skip
+        c = clients.add_parser(name, help=title, description=what)
+        _setup_options(c, project)
     try:
         from lockd.cli.hooks import add_commands
     except ImportError:  # pragma: no cover - during partial installs
@@ -523,6 +539,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lockd.agents.inbox import run_hook as print_inbox
 
         return print_inbox()
+    if argv[:1] == ["agent-hook"] and len(argv) >= 2 and set(argv[2:]) <= {"--auto-claim"}:
+        from lockd.agents.hookrun import run_client  # Codex, Gemini CLI, Cursor: the same
+
+        return run_client(argv[1], auto_claim="--auto-claim" in argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -550,7 +570,7 @@ def entry() -> None:
     hook's time budget)."""
     argv = sys.argv[1:]
     code = main(argv)
-    if argv[:1] in (["hook-run"], ["guard"]) or argv == ["inbox", "--hook"]:
+    if argv[:1] in (["hook-run"], ["guard"], ["agent-hook"]) or argv == ["inbox", "--hook"]:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

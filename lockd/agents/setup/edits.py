@@ -1,6 +1,6 @@
 """`lockd setup CLIENT`: connect an agent client to lockd in one command.
 
-One module per client (`claude_code.py`; Codex, Gemini CLI, Cursor to come)
+One module per client (`claude_code.py`, `codex.py`, `gemini.py`, `cursor.py`)
 says which files hold its MCP servers and hooks and what lockd's entries in
 them are; this module and `merge`/`jsonfile` do the rest the same way for every
 client: read every file first (a malformed one stops everything before
@@ -24,7 +24,12 @@ from lockd.agents.setup.jsonfile import JsonFile, Moved, load, replace, shown
 from lockd.agents.setup.merge import Change
 from lockd.core.errors import LockdError, invalid
 
-CLIENTS = {"claude-code": "lockd.agents.setup.claude_code"}  # name -> adapter module
+CLIENTS = {  # name -> adapter module
+    "claude-code": "lockd.agents.setup.claude_code",
+    "codex": "lockd.agents.setup.codex",
+    "gemini": "lockd.agents.setup.gemini",
+    "cursor": "lockd.agents.setup.cursor",
+}
 SCOPES = ("user", "project")
 ATTEMPTS = 5  # reads and writes again when the client rewrote a file meanwhile
 
@@ -47,6 +52,7 @@ class FileEdit:
     install: Callable[[dict[str, Any], str], list[Change]]
     uninstall: Callable[[dict[str, Any], str], list[Change]]
     private: bool = False  # a new file is created 0600 (it is the client's own config)
+    load: Callable[[Path], Any] = load  # jsonfile.load, or tomlfile.load for TOML
 
 
 @dataclass
@@ -55,7 +61,7 @@ class Plan:
 
     title: str  # "Claude Code"
     edits: list[FileEdit]
-    start: str  # the command line that starts the client with lockd's channel
+    start: str  # the command line that starts the client with lockd's channel ("": none)
     notes: list[str] = field(default_factory=list)
 
 
@@ -106,7 +112,7 @@ class Result:
                 )
             if self.dry_run:
                 lines.append("dry run: nothing written")
-        if not self.uninstall:
+        if not self.uninstall and self.start:
             lines += ["", f"Start {self.title} with lockd's channel (messages pushed in):"]
             lines.append(f"  {self.start}")
         lines += [f"note: {n}" for n in self.notes]
@@ -157,7 +163,7 @@ def apply(
     for _ in range(ATTEMPTS):
         planned: list[tuple[FileEdit, JsonFile, dict[str, Any], list[Change]]] = []
         for edit in edits:
-            file = load(edit.path)
+            file = edit.load(edit.path)
             data = copy.deepcopy(file.data)
             change = edit.uninstall if uninstall else edit.install
             planned.append((edit, file, data, change(data, file.name)))

@@ -23,6 +23,7 @@ from typing import Any
 from lockd.core.errors import LockdError, invalid
 
 HOOK_COMMANDS = ("guard", "inbox")  # `lockd guard --hook …`, `lockd inbox --hook`
+CLIENT_HOOK = "agent-hook"  # `lockd agent-hook codex [--auto-claim]`, for the other clients
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,10 @@ def lockd_hook(command: Any) -> str | None:
         spellings = []
     spellings.append(command.split())  # an unquoted Windows path: C:\Tools\lockd.exe
     for argv in spellings:
-        named = len(argv) >= 3 and _program(argv[0]) == "lockd" and argv[1] in HOOK_COMMANDS
-        if named and "--hook" in argv[2:]:
+        ours = len(argv) >= 3 and _program(argv[0]) == "lockd"
+        if ours and argv[1] in HOOK_COMMANDS and "--hook" in argv[2:]:
+            return " ".join(argv[1:])
+        if ours and argv[1] == CLIENT_HOOK:
             return " ".join(argv[1:])
     return None
 
@@ -90,7 +93,8 @@ def lockd_server(entry: Any) -> bool:
 def _table(data: dict[str, Any], key: str, file: str, create: bool) -> dict[str, Any] | None:
     table = data.get(key)
     if table is None and create:
-        table = data[key] = {}
+        data[key] = {}
+        table = data[key]  # read back: a TOML document stores a table of its own
     if table is not None and not isinstance(table, dict):
         raise invalid(
             f"{file}: {key!r} is a JSON {type(table).__name__}, not an object; "
@@ -261,4 +265,48 @@ def _hook_changes(
     for key, (matcher, command) in old.items():
         if key not in new:
             changes.append(Change(file, "remove", _where(event, matcher), old=command))
+    return changes
+
+
+# ---- hooks in a flat list per event: Cursor's {"hooks": {EVENT: [{command}]}} -----------
+def _flat_ours(entry: Any) -> bool:
+    return isinstance(entry, dict) and lockd_hook(entry.get("command")) is not None
+
+
+def put_flat_hooks(data: dict[str, Any], file: str, wanted: list[Hook]) -> list[Change]:
+    """Exactly `wanted` as lockd's hooks, after the user's own in each event's
+    list (`matcher` unused: the hook reads the tool from its payload)."""
+    hooks = _table(data, "hooks", file, create=True)
+    assert hooks is not None
+    changes: list[Change] = []
+    for event in dict.fromkeys(h.event for h in wanted):
+        want = [h.command for h in wanted if h.event == event]
+        entries = _groups(hooks, event, file)
+        have = [e["command"] for e in entries if _flat_ours(e)]
+        if have == want:
+            continue
+        kept = [e for e in entries if not _flat_ours(e)]
+        hooks[event] = kept + [{"command": c} for c in want]
+        changes += _hook_changes(file, event, [(None, c) for c in have], [(None, c) for c in want])
+    return changes
+
+
+def drop_flat_hooks(data: dict[str, Any], file: str) -> list[Change]:
+    hooks = _table(data, "hooks", file, create=False)
+    if not hooks:
+        return []
+    changes: list[Change] = []
+    for event in list(hooks):
+        entries = _groups(hooks, event, file)
+        have = [e["command"] for e in entries if _flat_ours(e)]
+        if not have:
+            continue
+        kept = [e for e in entries if not _flat_ours(e)]
+        if kept:
+            hooks[event] = kept
+        else:
+            del hooks[event]
+        changes += _hook_changes(file, event, [(None, c) for c in have], [])
+    if not hooks:
+        del data["hooks"]
     return changes

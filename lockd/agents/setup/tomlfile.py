@@ -1,0 +1,56 @@
+"""Codex's TOML settings (`config.toml`), read and written the way `jsonfile`
+does JSON: errors that name the file and the line, and the user's file kept
+as it was (comments, order, spacing) around lockd's entries, by tomlkit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import ParseError
+
+from lockd.agents.setup.jsonfile import shown
+from lockd.core.errors import LockdError, invalid
+
+
+@dataclass
+class TomlFile:
+    path: Path
+    text: str | None  # None: the file does not exist
+    data: Any  # a tomlkit document: a dict that remembers its layout
+
+    @property
+    def name(self) -> str:
+        return shown(self.path)
+
+    def render(self, data: Any) -> str:
+        return tomlkit.dumps(data)
+
+
+def load(path: Path) -> TomlFile:
+    """The file's document; empty when it is missing. Malformed TOML is refused
+    naming the file and the line, and nothing is written."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return TomlFile(path, None, tomlkit.document())
+    except UnicodeDecodeError as exc:
+        raise invalid(f"{shown(path)} is not UTF-8 ({exc.reason}); nothing was written") from None
+    except OSError as exc:
+        raise LockdError(
+            "internal", f"cannot read {shown(path)}: {exc.strerror}; nothing was written"
+        ) from None
+    try:
+        data = tomlkit.parse(text)
+    except ParseError as exc:
+        raise invalid(
+            f"{shown(path)} line {exc.line}, column {exc.col}: it is not valid TOML "
+            f"({exc}), so nothing was written: fix it (or move it aside) and run again",
+            file=str(path),
+            line=exc.line,
+            column=exc.col,
+        ) from None
+    return TomlFile(path, text, data)
