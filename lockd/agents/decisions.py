@@ -138,6 +138,32 @@ def edited(client: Client, files: list[tuple[str, str]], tool: str) -> list[str]
     return notes
 
 
+def check_commit(command: str, cwd: str, payload: dict[str, Any]) -> Verdict | None:
+    """A shell command that runs `git commit`, checked before it runs, as the
+    pre-commit hook would (for a client whose shell switches git hooks off):
+    the staged files, and with `-a` the changed tracked ones."""
+    from lockd.core.patch import git_commit  # shell commands only
+
+    every = git_commit(command)
+    if every is None:
+        return None
+    from lockd.local import git
+
+    try:
+        root = git.toplevel(cwd)
+        if root is None:
+            return None
+        paths = git.staged_paths(root) + (git.unstaged_paths(root) if every else [])
+    except OSError:
+        return None
+    verdict = check_edit([os.path.join(root, p) for p in paths], payload, before=True)
+    if verdict is None or not verdict.deny:
+        return None
+    return Verdict(
+        deny="lockd: this commit touches files other peers have claimed:\n" + verdict.deny
+    )
+
+
 # ---- the inbox --------------------------------------------------------------------
 def format_messages(messages: list[dict[str, Any]]) -> str:
     from lockd.core.render import age  # only when there is something to say

@@ -56,3 +56,22 @@ def command_patch_files(command: str) -> list[str]:
     has none: any other command is the git hooks' business, not the guard's)."""
     body = heredoc_patch(command)
     return patch_files(body) if body is not None else []
+
+
+# `git [-C dir] [-c k=v] commit …` as a command of a shell line, up to its end.
+_COMMIT = re.compile(r"(?:^|[;&|(\n]\s*)git\s+(?:-[Cc]\s+\S+\s+)*commit\b([^;&|\n]*)")
+
+
+def git_commit(command: str) -> bool | None:
+    """For a shell command that runs `git commit`: whether it commits every
+    tracked change too (`-a`, `-am`, `--all`); None when it runs no commit."""
+    m = _COMMIT.search(command[:LIMIT])
+    if m is None:
+        return None
+    words = m.group(1).split()
+    every = any(
+        w == "--all"
+        or (w.startswith("-") and not w.startswith("--") and "a" in w[1:].split("m")[0])
+        for w in words
+    )
+    return every

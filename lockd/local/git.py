@@ -206,6 +206,11 @@ def staged_paths(cwd: str) -> list[str]:
     return staged_paths_of(start_staged_paths(cwd))
 
 
+def unstaged_paths(cwd: str) -> list[str]:
+    """Tracked files changed in the worktree but not staged: what `commit -a` adds."""
+    return _name_status(run(["diff", "--name-status", "-z", "--no-ext-diff"], cwd=cwd))
+
+
 def changed_paths_between(cwd: str, old: str, new: str) -> list[str]:
     return _name_status(run(["diff", "--name-status", "-z", "-M", "-C", "--no-ext-diff", old,
                              new], cwd=cwd))  # fmt: skip

@@ -79,7 +79,9 @@ class Run:
     seconds: float
 
     def __str__(self) -> str:
-        return f"exit {self.returncode}\nstdout: {self.stdout[-3000:]}\nstderr: {self.stderr[-3000:]}"
+        return (
+            f"exit {self.returncode}\nstdout: {self.stdout[-3000:]}\nstderr: {self.stderr[-3000:]}"
+        )
 
 
 class AgentCli:

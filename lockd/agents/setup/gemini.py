@@ -27,7 +27,7 @@ def hooks(lockd: str) -> list[Hook]:
     q = shlex.quote(lockd)
     return [
         Hook("BeforeAgent", None, f"{q} agent-hook gemini"),
-        Hook("BeforeTool", EDITS, f"{q} agent-hook gemini"),
+        Hook("BeforeTool", f"{EDITS}|run_shell_command", f"{q} agent-hook gemini"),
         Hook("AfterTool", EDITS, f"{q} agent-hook gemini --auto-claim"),
     ]
 
