@@ -26,7 +26,9 @@ class TomlFile:
         return shown(self.path)
 
     def render(self, data: Any) -> str:
-        return tomlkit.dumps(data)
+        """The document; a table taken out leaves no blank lines at the end."""
+        text = tomlkit.dumps(data)
+        return text.rstrip("\n") + "\n" if text.strip() else ""
 
 
 def load(path: Path) -> TomlFile:
