@@ -319,6 +319,15 @@ def cmd_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from lockd.cli.doctor import run
+
+    ok, checks = run()
+    data = {"ok": ok, "checks": [c.to_json() for c in checks]}
+    emit(args, data, "\n".join(c.line() for c in checks))
+    return 0 if ok else 1
+
+
 # ---- parser -------------------------------------------------------------------
 def _setup_options(c: argparse.ArgumentParser, project: str) -> None:
     c.set_defaults(handler=cmd_setup)
@@ -483,6 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"{config.MAX_CHECK_PATHS:,}",
     )
     p.add_argument("--exit-code", action="store_true", help="exit 5 when any path is claimed")
+    add("doctor", cmd_doctor, "check lockd's set-up in every agent client here, and how to fix it")
     p = sub.add_parser(
         "setup",
         help="connect an agent client to lockd: its MCP server and hooks, in one command",
