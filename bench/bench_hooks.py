@@ -1,7 +1,8 @@
 """Git hook benchmarks (issue 5): the installed `pre-commit` hook, run as git
 runs it (a fresh process in the checkout), for 10 staged files against 100
 live intents and 1,000 staged files against 10,000; plus the guard for
-Claude Code's PreToolUse, and the hook's import cost.
+Claude Code's PreToolUse, each other client's adapter (`lockd agent-hook
+codex|gemini|cursor`) on the same claimed file, and the hook's import cost.
 
 Every run includes interpreter start-up, `git diff --cached`, the ancestor
 walk that finds the committer and the broker round trip: what a user waits
@@ -126,6 +127,38 @@ def guard_payload(repo: Path) -> str:
     )
 
 
+def client_payloads(repo: Path) -> list[tuple[str, str, str]]:
+    """(row, client, payload) for each other client's adapter on the same
+    claimed file, in that client's own shape (Codex: an apply_patch heredoc
+    through its shell; Gemini CLI: AfterTool, which also reads the inbox,
+    since in warn mode its BeforeTool prints nothing; Cursor: preToolUse)."""
+    target = str(repo / "pkg0/mod_0.py")
+    patch = "*** Begin Patch\n*** Update File: pkg0/mod_0.py\n@@\n-v2\n+v3\n*** End Patch\n"
+    codex = {
+        "session_id": "bench",
+        "cwd": str(repo),
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": f"apply_patch <<'EOF'\n{patch}EOF\n"},
+    }
+    gemini = {
+        "session_id": "bench",
+        "cwd": str(repo),
+        "hook_event_name": "AfterTool",
+        "tool_name": "replace",
+        "tool_input": {"file_path": target},
+    }
+    cursor = {"conversation_id": "bench", "hook_event_name": "preToolUse",
+              "workspace_roots": [str(repo)], "tool_name": "Write",
+              "tool_input": {"file_path": target}}  # fmt: skip
+    return [
+        ("agent-hook codex (PreToolUse, apply_patch heredoc), claimed file", "codex",
+         json.dumps(codex)),
+        ("agent-hook gemini (AfterTool, + inbox), claimed file", "gemini", json.dumps(gemini)),
+        ("agent-hook cursor (preToolUse), claimed file", "cursor", json.dumps(cursor)),
+    ]  # fmt: skip
+
+
 def import_cost() -> float:
     """Cumulative import time of `lockd.githooks` in a fresh interpreter (ms)."""
     proc = subprocess.run(
@@ -202,6 +235,9 @@ def run(runs: int = 15) -> list[tuple[str, str, str]]:
                 "≤ 60 ms",
             )
         )
+        for row, client, body in client_payloads(repo):
+            argv = [sys.executable, "-m", "lockd", "agent-hook", client]
+            rows.append((row, result(time_runs(argv, repo, runs, "holder", body)), "≤ 60 ms"))
     bare += time_runs([sys.executable, "-c", "print('ok')"], Path.cwd(), runs, "ok")
     rows.append(
         ("bare `python -c` start-up, for scale", f"p50 {statistics.median(bare):.1f} ms", "—")
