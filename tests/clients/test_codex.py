@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,17 @@ def peers(broker: Broker) -> list[dict[str, Any]]:
     return broker.client().call(Api.peers("machine"))["peers"]
 
 
+def registered(broker: Broker, step: Step) -> Callable[[Request], Step]:
+    """`step`, once bob's session is registered: the client starts lockd-mcp
+    beside its first model request, and a hook before that knows no session."""
+
+    def answer(request: Request) -> Step:
+        wait_for(lambda: any(p["name"] == "bob" for p in peers(broker)), timeout=30)
+        return step
+
+    return answer
+
+
 def test_claimed_edit_is_denied_unclaimed_passes_and_own_claims_commit(
     codex_bin: str, broker: Broker, tmp_path: Path, repo: Path
 ) -> None:
@@ -104,7 +116,7 @@ def test_claimed_edit_is_denied_unclaimed_passes_and_own_claims_commit(
         return shell(patch("src/b.py", "y = 1", "y = 2"))
 
     script = [
-        shell(patch("src/a.py", "x = 1", "x = 2")),
+        registered(broker, shell(patch("src/a.py", "x = 1", "x = 2"))),
         after_denial,
         commit,
         shell("printf 'x = 3\\n' > src/a.py && git commit -qam 'bob: a.py'"),
@@ -126,6 +138,7 @@ def test_claimed_edit_is_denied_unclaimed_passes_and_own_claims_commit(
     passed = output_of(turns[2])
     assert "blocked" not in passed, passed
     assert b_py.read_text() == "y = 2\n"
+    assert "claimed src/b.py for you" in passed, passed  # the guard, as it let the patch through
     assert ("/src/b.py", "bob") in held[0], (
         held
     )  # claimed for bob, while he works  # claimed for bob as the guard let it through
@@ -159,3 +172,19 @@ def test_a_message_from_another_peer_reaches_the_next_request(
     assert len(turns) == 2, run
     assert text in turns[1].text() and "unread message" in turns[1].text()
     assert text not in turns[0].text()
+
+
+def test_in_warn_mode_the_model_is_told_and_the_patch_goes_ahead(
+    codex_bin: str, broker: Broker, tmp_path: Path, repo: Path
+) -> None:
+    git(repo, "config", "lockd.hookMode", "warn")
+    a_py = repo / "src" / "a.py"
+    with FakeResponses([shell(patch("src/a.py", "x = 1", "x = 2")), say("done")]) as fake:
+        user = bob(codex_bin, broker, tmp_path, repo, fake)
+        run = user.run(fake)
+    assert run.returncode == 0, run
+    turns = fake.turns
+    assert len(turns) == 2, run
+    told = output_of(turns[1])
+    assert "blocked" not in told and a_py.read_text() == "x = 2\n", told
+    assert "src/a.py is claimed by alice" in told and REASON in told, told

@@ -19,7 +19,7 @@ import pytest
 from lockd.testing import Broker
 from tests.clients.agentcli import Gemini, require
 from tests.clients.fake_models import FakeGemini, Request, Step, call, say, shell
-from tests.clients.test_codex import REASON, claims, lockd_as, peers
+from tests.clients.test_codex import REASON, claims, lockd_as, peers, registered
 from tests.gitutil import git, make_repo
 from tests.polling import wait_for
 
@@ -70,12 +70,15 @@ def test_claimed_edit_is_denied_unclaimed_passes_and_own_claims_commit(
         return call("write_file", file_path=str(b_py), content="y = 2\n")
 
     script = [
-        call(
-            "replace",
-            file_path=str(a_py),
-            old_string="x = 1",
-            new_string="x = 2",
-            instruction="set x to 2",
+        registered(
+            broker,
+            call(
+                "replace",
+                file_path=str(a_py),
+                old_string="x = 1",
+                new_string="x = 2",
+                instruction="set x to 2",
+            ),
         ),  # fmt: skip
         after_denial,
         commit,
