@@ -81,7 +81,9 @@ def add_commands(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
         "Codex, Gemini CLI and Cursor hooks: the guard and the inbox (set up by lockd setup)",
         json_flag=False,
     )
-    p.add_argument("client", choices=["codex", "gemini", "cursor"])
+    p.add_argument(
+        "client", choices=["codex", "gemini", "cursor"], help="whose hook JSON is on stdin"
+    )
     p.add_argument(
         "--auto-claim",
         action="store_true",

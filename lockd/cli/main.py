@@ -549,7 +549,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lockd.agents.inbox import run_hook as print_inbox
 
         return print_inbox()
-    if argv[:1] == ["agent-hook"] and len(argv) >= 2 and set(argv[2:]) <= {"--auto-claim"}:
+    hook_client = argv[1] if argv[:1] == ["agent-hook"] and len(argv) >= 2 else "-"
+    if not hook_client.startswith("-") and set(argv[2:]) <= {"--auto-claim"}:
         from lockd.agents.hookrun import run_client  # Codex, Gemini CLI, Cursor: the same
 
         return run_client(argv[1], auto_claim="--auto-claim" in argv)
