@@ -47,4 +47,10 @@ def plan(scope: str, cwd: Path, commands: Commands, uninstall: bool) -> Plan:
         return drop_server(data, file, SERVER) + drop_hooks(data, file)
 
     edit = FileEdit(files(scope, cwd), install, uninstall_, private=scope == "user")
-    return Plan(TITLE, [edit], "", [])
+    notes = []
+    if scope == "project" and not uninstall:
+        notes.append(
+            "Gemini CLI reads a project's .gemini/settings.json only in a folder it trusts: "
+            "answer yes when gemini asks (or trust it with /permissions)"
+        )
+    return Plan(TITLE, [edit], "", notes)
