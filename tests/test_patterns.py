@@ -174,10 +174,22 @@ def test_overlaps_table(a: str, b: str, expected: bool) -> None:
     if expected:
         assert witness is not None
         assert matches(na, witness) and matches(nb, witness)
-        assert valid_path(witness), witness
+        assert valid_path(witness) and readable(witness), repr(witness)
         assert could_overlap(na, nb) and could_overlap(nb, na)
     else:
         assert witness is None
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("/src/api/", "/src/api/"), ("/docs/new/", "docs/"), ("/src/api/", "src/"), ("/**", "*")],
+)
+def test_an_example_path_is_readable(a: str, b: str) -> None:
+    """The example shown with a refusal is a path a user could create: a tree's
+    `any name` is written with a letter, never the NUL its character set starts with."""
+    witness = example_path(a, b)
+    assert witness is not None and valid_path(witness) and readable(witness), repr(witness)
+    assert matches(a, witness) and matches(b, witness)
 
 
 @pytest.mark.parametrize(
@@ -435,6 +447,12 @@ def _match_segs(segs: tuple[Seg | str, ...], names: tuple[str, ...], ic: bool) -
 def valid_path(path: str) -> bool:
     """A repo-relative file path: no empty, `.` or `..` segments."""
     return all(seg not in ("", ".", "..") for seg in path.split("/"))
+
+
+def readable(path: str) -> bool:
+    """No control character (a character set's first atom starts at NUL), for
+    patterns that hold none themselves."""
+    return not re.search("[\x00-\x1f\x7f-\x9f]", path)
 
 
 # ---- pathspec, the second opinion ------------------------------------------------------

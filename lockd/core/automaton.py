@@ -29,6 +29,7 @@ Intervals = tuple[tuple[int, int], ...]
 ANY_BUT_SLASH: Intervals = ((0, SLASH - 1), (SLASH + 1, MAX_CHAR))
 SLASH_ONLY: Intervals = ((SLASH, SLASH),)
 DOTS: Intervals = ((DOT, DOT),)
+PRINTABLE: Intervals = ((0x20, 0x7E), (0xA0, MAX_CHAR))  # no C0, DEL or C1 controls
 NOT_DOT: Intervals = ((0, DOT - 1), (SLASH + 1, MAX_CHAR))  # nor `/`
 DSTAR, DSTAR_PLUS = "**", "**+"  # `(?:[^/]+/)*` and a tree's `[^/]+(?:/[^/]+)*`
 OFFSETS = (0, 1, 2, -1)  # slot of an edge by how far it jumps
@@ -87,12 +88,14 @@ def fold(iv: Intervals) -> Intervals:
 
 
 def pick(iv: Intervals) -> str:
-    """A readable character of a non-empty set, for example paths."""
+    """A readable character of a non-empty set, for example paths: a control
+    character only when the set holds nothing else."""
     for preferred in (120, 97, 95, 48):  # x a _ 0
         for lo, hi in iv:
             if lo <= preferred <= hi:
                 return chr(preferred)
-    return chr(iv[0][0])
+    readable = intersect(iv, PRINTABLE)
+    return chr((readable or iv)[0][0])
 
 
 # ---- the automaton ---------------------------------------------------------------------
@@ -295,14 +298,17 @@ class Glob:
         return out | ((1 << (target + 1)) & m3)
 
     def char_between(self, src: int, dst: int, chars: Intervals) -> str:
-        """A character of `chars` on an edge src -> dst."""
+        """A character of `chars` on an edge src -> dst: a readable one where the
+        edge has one (a tree's "any name" starts at NUL, which no path holds)."""
         slot, bit = OFFSETS.index(dst - src), 1 << src
-        cuts = self._cuts
+        cuts, found = self._cuts, []
         for lo, hi in chars:
             for i in range(bisect_left(cuts, lo + 1) - 1, bisect_left(cuts, hi + 1)):
                 if self._atoms[i][slot] & bit:
-                    return pick(intersect(chars, ((cuts[i], cuts[i + 1] - 1),)))
-        raise AssertionError("no such edge")
+                    found.extend(intersect(chars, ((cuts[i], cuts[i + 1] - 1),)))
+        if not found:
+            raise AssertionError("no such edge")
+        return pick(merge(found))
 
 
 def step(mask: int, masks: Masks) -> int:
