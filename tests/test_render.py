@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lockd.core.errors import LockdError
-from lockd.core.render import SURFACES, error_text, steps, surface_of
+from lockd.core.render import SURFACES, error_text, remaining, steps, surface_of
 
 TEMPLATE = "Reply with {send_to} or {release}; see {peers}, {locks}, {claim}"
 
@@ -45,3 +45,14 @@ def test_an_error_crosses_the_wire_and_is_worded_again() -> None:
     assert said["cli"].endswith("see `lockd peers` for who is there")
     assert said["mcp"].endswith("see list_peers for who is there")
     assert error_text("plain", {}, "cli") == "plain"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [(5400, "1h30m"), (90, "1m30s"), (28800, "8h"), (28771, "8h"), (86400 * 30, "30d"),
+     (86400 + 43200, "1d12h"), (59, "59s"), (3599.6, "1h")],
+)  # fmt: skip
+def test_time_left_as_typed(seconds: float, said: str) -> None:
+    """`--ttl 1h30m` is confirmed as 1h30m, not rounded to 2h: two units at most,
+    rounded in the smaller, the way durations are typed."""
+    assert remaining(1000.0 + seconds, 1000.0) == said

@@ -18,18 +18,26 @@ UNITS = (("d", 86400), ("h", 3600), ("m", 60))
 
 def age(since: float | None, now: float) -> str:
     """How long ago, in its largest unit, rounded down: `3m`; `-` for never."""
-    return "-" if not since else _in_units(max(0, int(now - since)), nearest=False)
+    return "-" if not since else _in_units(max(0, int(now - since)))
 
 
 def remaining(expires_at: float | None, now: float) -> str:
-    """Time left, rounded: a fresh 8 h claim shows 8h, not 7h."""
-    return "never" if not expires_at else _in_units(max(0, round(expires_at - now)), nearest=True)
+    """Time left as durations are typed, two units at most, rounded in the
+    smaller: a fresh 8 h claim shows 8h (not 7h59m), `--ttl 1h30m` 1h30m."""
+    if not expires_at:
+        return "never"
+    left = max(0.0, expires_at - now)
+    for (big, size), (small, step) in zip(UNITS, (*UNITS[1:], ("s", 1)), strict=True):
+        if left >= size - step / 2:
+            whole, rest = divmod(round(left / step), size // step)
+            return f"{whole}{big}" + (f"{rest}{small}" if rest else "")
+    return f"{round(left)}s"
 
 
-def _in_units(seconds: int, nearest: bool) -> str:
+def _in_units(seconds: int) -> str:
     for unit, size in UNITS:
         if seconds >= size:
-            return f"{round(seconds / size) if nearest else seconds // size}{unit}"
+            return f"{seconds // size}{unit}"
     return f"{seconds}s"
 
 
