@@ -336,6 +336,10 @@ def test_ttl_in_the_units_people_type(broker: Broker, repo: Path, env: dict, loc
     assert "at most 720h" in hours
     bare = lockd(env, repo, "claim", "src", "-r", "r", "--ttl", "5", code=2).stderr
     assert "no unit: write 5s, 5m, 5h or 5d" in bare
+    empty = lockd(env, repo, "claim", "src", "-r", "r", "--ttl", "", code=2).stderr
+    assert "--ttl '' is not a duration" in empty  # not the default 8h, silently
+    again = lockd(env, repo, "claim", "docs", "-r", "r", "--ttl", "1h30m").stdout
+    assert "expires in 1h30m" in again  # said back as typed, not rounded to 2h
     assert [lk["pattern"] for lk in as_json(lockd(env, repo, "locks", "--json"))["locks"]] == [
         "/docs/"
     ]

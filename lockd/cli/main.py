@@ -226,7 +226,7 @@ def cmd_claim(args: argparse.Namespace) -> int:
     # Checked before the broker is reached, so that it answers in the units typed.
     ttl = (
         within(args.ttl, "--ttl", 0, MAX_TTL_SECONDS, low_open=True)
-        if args.ttl
+        if args.ttl is not None  # `--ttl ''` is a mistake, not the default
         else config.PERSON_TTL_SECONDS
     )
     client, _, info = person_client()
