@@ -94,7 +94,11 @@ def checked(request: Announce, max_reason_chars: int) -> Announce:
         raise LockdError("too_large", f"reason is over {max_reason_chars} characters")
     ttl = request.ttl_seconds
     if ttl is not None and not 0 < ttl <= MAX_TTL_SECONDS:
-        raise invalid(f"ttl_seconds={ttl} must be more than 0 and at most {MAX_TTL_SECONDS}")
+        shown = int(ttl) if float(ttl).is_integer() else ttl
+        raise invalid(
+            f"ttl_seconds={shown} must be more than 0 and at most {MAX_TTL_SECONDS} "
+            f"({MAX_TTL_SECONDS // 86400} days)"
+        )
     if not request.repo_id:
         raise invalid("repo is empty")
     wanted = patterns.normalize_all(list(request.patterns))
