@@ -169,6 +169,15 @@ def test_every_argument_has_help() -> None:
     assert _undocumented(build_parser()) == []
 
 
+def test_help_says_where_a_pattern_starts() -> None:
+    """`cd src && lockd claim api` claims /src/api/: claim's and release's --help say so,
+    as check's and locks' say it of paths."""
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name in ("claim", "release"):
+        text = " ".join(sub.choices[name].format_help().split())  # type: ignore[index]
+        assert "current directory" in text and "repo root" in text, name
+
+
 def test_readme_lists_every_command() -> None:
     """The README's CLI section names every command (but the git hooks' own hook-run)."""
     readme = (Path(__file__).parent.parent / "README.md").read_text()

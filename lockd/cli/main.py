@@ -442,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="PATTERN",
         help="gitignore-style globs: src/api/ (a tree), '*.md', src/a*.py; a bare directory "
-        "name (src/api) means its tree. Quote globs so the shell leaves them alone",
+        "name (src/api) means its tree. Read from the current directory, as git reads "
+        "pathspecs (a leading / is the repo root). Quote globs so the shell leaves them alone",
     )
     p.add_argument(
         "--reason",
@@ -468,7 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
         "targets",
         nargs="*",
         metavar="ID_OR_PATTERN",
-        help="an intent id (i12, from `lockd locks`) or a pattern as you claimed it",
+        help="an intent id (i12, from `lockd locks`) or a pattern, read from the current "
+        "directory as `lockd claim` reads it (a leading / is the repo root)",
     )
     p.add_argument("--force", action="store_true", help="release another peer's intent by id")
     p = add("locks", cmd_locks, "list claims in this repo")
