@@ -520,6 +520,7 @@ def test_send_to_an_empty_scope_is_an_error_and_stores_nothing(
     lockd(env, repo, "whoami")  # the person is there, and alone in the repo
     failed = lockd(env, repo, "send", "@repo", "anyone?", code=4)
     assert "nobody else" in failed.stderr and "@repo" in failed.stderr
+    assert "see `lockd peers` for who is there" in failed.stderr  # the next step, in CLI words
     assert "sent" not in failed.stdout
     late = agent(broker, repo, "late")
     assert late.call(Api.inbox())["messages"] == []

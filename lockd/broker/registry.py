@@ -415,7 +415,9 @@ class Registry:
             found = [p.peer_id for p in peers if p.peer_id != sender.peer_id]
             if not found:  # stored for nobody, it would never be read: say so instead
                 raise LockdError(
-                    "not_found", f"nobody else is live in {to} right now: nothing was sent"
+                    "not_found",
+                    f"nobody else is live in {to} right now: nothing was sent",
+                    next="see {peers} for who is there",
                 )
             return found
         if to.startswith("@"):
