@@ -85,7 +85,8 @@ def test_one_request_from_the_client_to_the_http_edge() -> None:
         ({"ttl_seconds": 99999999.0}, "invalid", "ttl_seconds=99999999 must be more than 0 and "
          "at most 2592000 (30 days)"),  # as the agent sent it (an int arrives as a float)
         ({"repo_id": ""}, "invalid", "repo is empty"),
-        ({"patterns": ["../x"]}, "invalid", "leaves the repository"),
+        ({"patterns": ["../x"]}, "invalid", "leaves the repository with ..: only files inside "
+         "it can be claimed"),  # and what to do instead
         ({"patterns": ["a*" * 33]}, "invalid", "the limit is 32 in a pattern"),
     ],
 )

@@ -141,7 +141,10 @@ def _segments(text: str, raw: str, dots: bool = True) -> tuple[list[str], bool]:
             )
         if seg == "..":
             if not parts or parts[-1] == "**":
-                raise invalid(f"pattern {raw.strip()!r} leaves the repository with ..")
+                raise invalid(
+                    f"pattern {raw.strip()!r} leaves the repository with ..: only files inside "
+                    "it can be claimed; name them without climbing out"
+                )
             parts.pop()
             anchored = True  # `a/../b` had a middle slash: it names the root's b
             continue
