@@ -64,6 +64,20 @@ def test_scopes(broker: Broker) -> None:
     assert err.value.kind == "invalid" and "galaxy" in err.value.message
 
 
+@pytest.mark.parametrize(
+    ("scope", "says"),
+    [("galaxy", "scope 'galaxy' is not one of: machine, directory, repo"),
+     ("repo", "scope 'repo' needs repo=<repo id> (`lockd whoami --json` prints it)"),
+     ("directory", "scope 'directory' needs cwd=<directory>")],
+)  # fmt: skip
+def test_a_scope_without_a_session_says_what_to_add(broker: Broker, scope: str, says: str) -> None:
+    """GET /v1/peers with the token alone: an unknown scope is named as unknown (not as
+    missing a cwd), and a scope that needs a place says which query parameter gives it."""
+    with pytest.raises(LockdError) as err:
+        broker.client().call(Api.peers(scope))
+    assert err.value.kind == "invalid" and says in err.value.message, err.value.message
+
+
 def test_names_are_unique_among_live_peers(broker: Broker) -> None:
     a = broker.register(name="agent")
     b = broker.register(name="agent")

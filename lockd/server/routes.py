@@ -18,7 +18,7 @@ from lockd.broker.accounts import Accounts
 from lockd.broker.registry import Registration, Registry
 from lockd.broker.repos import RepoIds
 from lockd.core.errors import LockdError
-from lockd.core.models import LOCAL_USER, Peer
+from lockd.core.models import LOCAL_USER, SCOPES, Peer
 from lockd.local import config
 from lockd.server import schemas, sse
 from lockd.server.security import USER_KEY
@@ -176,8 +176,17 @@ async def list_peers(
 ) -> dict[str, Any]:
     cwd = cwd or (me.cwd if me else "")
     repo = await _repo(repos, repo) or (me.repo_id if me else "")
+    if scope not in SCOPES:
+        raise LockdError("invalid", f"scope {scope!r} is not one of: {', '.join(SCOPES)}")
     if scope != "machine" and not (cwd if scope == "directory" else repo):
-        raise LockdError("invalid", f"scope {scope!r} needs a cwd/repo or a session")
+        where = (
+            "cwd=<directory>"
+            if scope == "directory"
+            else "repo=<repo id> (`lockd whoami --json` prints it)"
+        )
+        raise LockdError(
+            "invalid", f"scope {scope!r} needs {where} in the query, or an X-Lockd-Session"
+        )
     peers = reg.in_scope(scope, cwd, repo)
     return {"peers": [p.public() for p in peers if not me or p.peer_id != me.peer_id]}
 
