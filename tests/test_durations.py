@@ -6,6 +6,7 @@ import pytest
 
 from lockd.core.durations import in_unit, parse, within
 from lockd.core.errors import LockdError
+from lockd.local import config
 
 DAY = 86400
 
@@ -74,3 +75,22 @@ def test_the_lower_limit_too() -> None:
 def test_in_unit() -> None:
     assert [in_unit(30 * DAY, u) for u in "dhms"] == ["30d", "720h", "43200m", "2592000s"]
     assert in_unit(90, "m") == "1.5m"
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [("99999d", "LOCKD_LEASE_SECONDS 99999d is longer than the limit: at most 1d"),
+     ("100000", "LOCKD_LEASE_SECONDS 100000 is longer than the limit: at most 86400s"),
+     ("soon", "LOCKD_LEASE_SECONDS='soon' is not a number of seconds (or 90s, 15m, 1h30m)")],
+)  # fmt: skip
+def test_a_setting_out_of_range_is_said_in_its_units(
+    monkeypatch: pytest.MonkeyPatch, raw: str, says: str
+) -> None:
+    """The broker's settings answer as --ttl does: in the unit typed, a bare number in
+    seconds (the unit the setting's name says)."""
+    monkeypatch.setenv("LOCKD_LEASE_SECONDS", raw)
+    with pytest.raises(LockdError) as err:
+        config.lease_seconds()
+    assert says in err.value.message, err.value.message
+    monkeypatch.setenv("LOCKD_LEASE_SECONDS", "1h30m")
+    assert config.lease_seconds() == 5400

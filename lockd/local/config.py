@@ -119,20 +119,18 @@ def name_hold_seconds() -> float:
 def _seconds(name: str, default: float, low: float, high: float, span: str) -> float:
     """Seconds from the environment, in [low, high]; unset or blank: `default`.
     A bare number is seconds (the name says so); `90s`, `15m`, `1h30m` work too."""
-    from lockd.core.durations import parse
+    from lockd.core.durations import parse, within
 
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = parse(raw, name, bare="s")[0]
+        parse(raw, name, bare="s")
     except LockdError:
-        value = -1.0  # refused below, with the same words
-    if not low <= value <= high:
         raise LockdError(
             "invalid", f"{name}={raw!r} is not a number of seconds (or 90s, 15m, 1h30m) in {span}"
-        )
-    return value
+        ) from None
+    return within(raw, name, low, high, bare="s")  # out of range: said in the unit typed
 
 
 def remote_url() -> str | None:
