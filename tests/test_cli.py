@@ -288,6 +288,7 @@ def test_release_by_id_by_pattern_all_and_force(
     iid = theirs["intents"][0]["intent_id"]
     refused = lockd(env, repo, "release", iid, code=3)
     assert "bob" in refused.stderr and "force" in refused.stderr
+    assert "`lockd send`" in refused.stderr and "`lockd release --force ID`" in refused.stderr
     assert len(as_json(lockd(env, repo, "locks", "--json"))["locks"]) == 1
     lockd(env, repo, "release", "--force", "src/", code=2)
     assert iid in lockd(env, repo, "release", "--force", iid).stdout

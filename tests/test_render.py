@@ -27,6 +27,16 @@ def test_each_surface_its_own_words(surface: str, said: str) -> None:
     assert steps(TEMPLATE, surface, to="al ice") == said
 
 
+def test_forcing_is_named_where_it_can_be_done() -> None:
+    """Only a person (CLI, dashboard) and scripts can force a release; an agent is told
+    to ask, not pointed at a flag its tools lack."""
+    said = {s: steps("{force}", s) for s in SURFACES}
+    assert said["cli"] == "`lockd release --force ID`"
+    assert said["dashboard"] == "Force release"
+    assert said["http"] == 'POST /v1/intents/release with "force": true'
+    assert "release_intent" not in said["mcp"] and "lockd release --force" in said["mcp"]
+
+
 def test_where_a_peer_reads() -> None:
     assert (surface_of("person"), surface_of("agent")) == ("cli", "mcp")
 

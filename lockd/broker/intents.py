@@ -387,8 +387,9 @@ class IntentRegistry:
                     holder = self.reg.peers.get(intent.peer_id)
                     raise LockdError(
                         "forbidden",
-                        f"intent {raw} belongs to {holder.name if holder else intent.peer_id}: "
-                        "ask them to release it, or force-release it (recorded, they are told)",
+                        f"intent {raw} belongs to {holder.name if holder else intent.peer_id}",
+                        next="ask them to release it ({send}), or force-release it ({force}; "
+                        "recorded, they are told)",
                     )
                 chosen.append(intent)
             return chosen

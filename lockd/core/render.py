@@ -94,6 +94,13 @@ _STEPS = {
     "claim": ("`lockd claim`", "announce_intent", "`lockd claim`", "POST /v1/intents"),
     "release": ("`lockd release`", "release_intent", "Release", "POST /v1/intents/release"),
     "send": ("`lockd send`", "send_message", "Send", "POST /v1/messages"),
+    # An agent's tools cannot force: it is pointed at the person who can.
+    "force": (
+        "`lockd release --force ID`",
+        "your user's `lockd release --force ID`",
+        "Force release",
+        'POST /v1/intents/release with "force": true',
+    ),
 }
 
 
