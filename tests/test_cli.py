@@ -513,6 +513,19 @@ def test_a_refusal_shows_an_example_path_when_no_file_exists_yet(
     assert c["paths"] == [] and c["example"].startswith("new/") and c["example"].endswith(".py")
 
 
+def test_send_to_a_peer_that_is_away_says_it_waits(
+    broker: Broker, repo: Path, env: dict, lockd: Lockd
+) -> None:
+    """A message to a peer whose session is gone is stored for its return; the person is told
+    so instead of reading a plain "sent", as an agent sees `away`."""
+    bob = agent(broker, repo, "bob")
+    bob_id = bob.peer["peer_id"]  # type: ignore[attr-defined]
+    bob.call(Api.goodbye())
+    out = lockd(env, repo, "send", "bob", "are you there?").stdout
+    assert "sent m" in out and f"to {bob_id}" in out
+    assert f"away (its session is gone; the message waits in its inbox): {bob_id}" in out
+
+
 def test_send_to_an_empty_scope_is_an_error_and_stores_nothing(
     broker: Broker, repo: Path, env: dict, lockd: Lockd
 ) -> None:

@@ -192,7 +192,11 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     client, _, _ = person_client()
     data = client.call(Api.send(args.to, args.message))
-    emit(args, data, f"sent {data['message_id']} to {', '.join(data['recipients']) or 'nobody'}")
+    text = f"sent {data['message_id']} to {', '.join(data['recipients'])}"
+    if data.get("away"):  # stored, but nobody reads it until that session comes back
+        text += "; away (its session is gone; the message waits in its inbox): "
+        text += ", ".join(data["away"])
+    emit(args, data, text)
     return 0
 
 
