@@ -210,6 +210,10 @@ def test_claim_shows_in_locks_with_the_person_ttl(
 
     table = lockd(env, repo, "locks").stdout
     assert "/src/api/" in table and "pat" in table and "auth refactor" in table
+    header, *rows = table.splitlines()
+    assert "LEFT" in header.split()  # when each claim ends, as the dashboard's TTL says
+    left = {row.split()[1]: row.split()[-2] for row in rows}  # reasons here are one word
+    assert left.get("docs/") == "30m", table
     on_file = as_json(lockd(env, repo / "src" / "api", "locks", "--path", "db.py", "--json"))
     assert [lk["pattern"] for lk in on_file["locks"]] == ["/src/api/"]
     everywhere = as_json(lockd(env, "/", "locks", "--all-repos", "--json"))["locks"]

@@ -283,12 +283,13 @@ def cmd_locks(args: argparse.Namespace) -> int:
             lk["mode"],
             lk["peer_name"],
             render.age(lk["since"], now),
+            render.remaining(lk["expires_at"], now) if lk["expires_at"] else "session",
             lk["reason"][:50],
         ]
         + ([lk["repo"]] if args.all_repos else [])
         for lk in data["locks"]
     ]
-    header = ["ID", "PATTERN", "MODE", "HOLDER", "AGE", "REASON"]
+    header = ["ID", "PATTERN", "MODE", "HOLDER", "AGE", "LEFT", "REASON"]
     emit(args, data, table(rows, header + (["REPO"] if args.all_repos else [])))
     return 0
 
