@@ -539,6 +539,8 @@ def test_send_to_an_empty_scope_is_an_error_and_stores_nothing(
     failed = lockd(env, repo, "send", "@repo", "anyone?", code=4)
     assert "nobody else" in failed.stderr and "@repo" in failed.stderr
     assert "see `lockd peers` for who is there" in failed.stderr  # the next step, in CLI words
+    to_self = lockd(env, repo, "send", "pat", "me?", code=2).stderr
+    assert "'pat' is you" in to_self and "`lockd peers`" in to_self
     assert "sent" not in failed.stdout
     late = agent(broker, repo, "late")
     assert late.call(Api.inbox())["messages"] == []

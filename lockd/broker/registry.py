@@ -428,7 +428,10 @@ class Registry:
                 "not_found", f"no peer with id or name {to!r}", next="see {peers} for who is there"
             )
         if peer.peer_id == sender.peer_id:
-            raise invalid("a peer cannot send a message to itself")
+            raise invalid(
+                f"{to!r} is you: a peer cannot send a message to itself",
+                next="see {peers} for who else is there",
+            )
         return [peer.peer_id]
 
     async def send(
