@@ -289,7 +289,9 @@ def test_mcp_inspector_cli_lists_the_tools(repo: Path, env: dict[str, str], stri
     server_env = {**env, "LOCKD_SESSION_KEY": f"inspector-{strict}"}
     # The Inspector starts the server with a default environment, not its own: the
     # test's LOCKD_* go through -e, or lockd-mcp would start a broker in the user's home.
-    passed = [a for k, v in server_env.items() if k.startswith("LOCKD_") for a in ("-e", f"{k}={v}")]
+    passed = [
+        a for k, v in server_env.items() if k.startswith("LOCKD_") for a in ("-e", f"{k}={v}")
+    ]
     cmd = [_inspector(), "--cli", *passed, sys.executable, "-m", "mcp_tools"]
     proc = subprocess.run(
         cmd + ["--method", "tools/list"] + (["--strict"] if strict else []),
