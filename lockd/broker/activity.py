@@ -95,9 +95,7 @@ class ActivityBook:
             "more": act.more,
         }
 
-    def _new_overlaps(
-        self, act: rules.Activity, changed: list[str]
-    ) -> dict[str, list[str]]:
+    def _new_overlaps(self, act: rules.Activity, changed: list[str]) -> dict[str, list[str]]:
         """Other peer id -> the changed paths it overlaps on and was not told of."""
         found: dict[str, list[str]] = {}
         for other in self._others(act.repo_id, act.peer_id):
@@ -195,6 +193,7 @@ class ActivityBook:
             "peer_name": name,
             "kind": entry[0],
             "since": entry[1],
+            "checkout": act.checkout,
             "overlap": mine is not None and rules.clashing(mine, act, path),
             "text": rules.line(name, entry[0], entry[1]),
         }

@@ -40,6 +40,10 @@ class Scanner:
         now = time.monotonic() if now is None else now
         return git.state_stamp(self.git_dir) != self._stamp or now - self._at >= self.rescan
 
+    def forget(self) -> None:
+        """The next scan reports even if nothing changed."""
+        self._last = None
+
     def scan(self) -> dict[str, Any] | None:
         """The scan body for `Api.report_activity`, or None when unchanged."""
         self._stamp, self._at = git.state_stamp(self.git_dir), time.monotonic()

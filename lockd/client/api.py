@@ -170,9 +170,7 @@ class Api:
         )
 
     @staticmethod
-    def report_activity(
-        edited: list[str] | None = None, scan: dict[str, Any] | None = None
-    ) -> Req:
+    def report_activity(edited: list[str] | None = None, scan: dict[str, Any] | None = None) -> Req:
         """What this session changed: edited files, or its checkout's git scan
         (uncommitted, unpushed, total, branch). Paths only."""
         body: dict[str, Any] = {"edited": edited or []}

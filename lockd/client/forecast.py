@@ -95,6 +95,7 @@ class Forecaster:
             if p.get("checkout") and self._checkout(p["checkout"], repo_id) is not None:
                 where.setdefault(p["checkout"], []).append(p["peer_id"])
         tops = sorted(where)
+        _ = self.objects  # made here, once: the threads below all write into it
         checkouts = [c for c in (self._checkout(t, repo_id) for t in tops) if c is not None]
         with ThreadPoolExecutor(WORKERS) as pool:
             list(pool.map(self._snapshot, checkouts))
@@ -126,6 +127,8 @@ class Forecaster:
                 return
             env = git.object_env(self.objects, [os.path.join(co.common_dir, "objects")])
             scratch = os.path.join(os.path.dirname(self.objects), f"index-{threading.get_ident()}")
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(scratch)
             try:
                 co.commit = git.snapshot_commit(co.top, co.git_dir, paths, scratch, env)
             finally:
@@ -231,3 +234,27 @@ def matrix(view: dict[str, Any]) -> dict[str, Any]:
         rows.append({"peer_id": pa["peer_id"], "name": pa["name"], "cells": cells})
     return {"repo": view.get("repo"), "peers": peers, "verdicts": view.get("verdicts", []),
             "matrix": rows}  # fmt: skip
+
+
+def refresh_sync(
+    call: Any, repo_id: str, forecaster: Forecaster | None = None, wait: float = 5.0
+) -> dict[str, Any]:
+    """The CLI's refresh: wait (at most `wait` s) for the repo's gate, compute,
+    share the verdicts, and answer the broker's view as a matrix. `call`
+    sends one `Req`."""
+    from lockd.client.api import Api
+
+    deadline = time.monotonic() + wait
+    while True:
+        view = call(Api.activity(repo_id))
+        with gate(repo_id) as may:
+            if may:
+                verdicts = (forecaster or Forecaster()).compute(repo_id, view["peers"])
+                if verdicts:
+                    call(Api.put_forecast(repo_id, verdicts))
+                    view = call(Api.activity(repo_id))
+                break
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    return matrix(view)

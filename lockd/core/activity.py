@@ -138,3 +138,10 @@ def notice_text(
 
 def verdict_key(repo_id: str, a: str, b: str) -> tuple[str, str, str]:
     return (repo_id, min(a, b), max(a, b))
+
+
+def news(seen: list[dict[str, object]], checkout: str) -> list[dict[str, object]]:
+    """Of others' activity on a path (as check answers it), what is news to
+    someone in `checkout`: its own git state is not (another session there
+    sees the same uncommitted changes), only what that session edited."""
+    return [a for a in seen if a.get("checkout") != checkout or a.get("kind") == "edited"]

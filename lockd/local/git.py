@@ -430,7 +430,7 @@ def start_merge_tree(git_dir: str, ours: str, theirs: str, env: dict[str, str]) 
 def merge_tree_of(running: Running) -> tuple[bool, list[str]]:
     """(conflicts, the conflicted paths). Exit 1 is git's "conflicts"."""
     code, out, err = running.finish()
-    if code not in (0, 1):
+    if code not in (0, 1) or not out:  # exit 1 also means "not something we can merge"
         why = err.decode(errors="replace").strip()
         raise LockdError("invalid", f"git merge-tree failed: {why}")
     paths = zsplit(out)[1:]  # the merged tree's id first
