@@ -131,9 +131,7 @@ async def test_forecast_finds_a_true_conflict_and_not_a_clean_merge_touching_not
         ids = {k: (await s.call("whoami"))["peer_id"] for k, s in (("x", x), ("y", y), ("z", z))}
         await until(lambda: len(view(broker, repo)["peers"]) == 3, timeout=15)
         result = await x.call("forecast")
-        got = {
-            frozenset((v["a"], v["b"])): (v["conflict"], v["paths"]) for v in result["verdicts"]
-        }
+        got = {frozenset((v["a"], v["b"])): (v["conflict"], v["paths"]) for v in result["verdicts"]}
         assert got == {
             frozenset((ids["x"], ids["y"])): (False, []),  # different lines: merges cleanly
             frozenset((ids["x"], ids["z"])): (True, ["src/app.py"]),  # z's uncommitted line two
@@ -235,3 +233,47 @@ async def test_edits_through_the_guard_in_one_checkout(
         await until(lambda: any(n.meta["message_id"] == sentinel["message_id"] for n in b.channel))
         assert len(overlaps(a)) == 1 and len(overlaps(b)) == 1
         assert "src/util.py" not in overlaps(a)[0]
+
+
+# ---- the pre-commit hook and `lockd check` mention it -----------------------
+
+
+def lockd(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lockd", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_the_pre_commit_hook_and_check_mention_others_changes(
+    repo: Path, tmp_path: Path, env: dict[str, str], broker: Broker
+) -> None:
+    wa = add_worktree(repo, tmp_path / "wa", "feature-a")
+    wb = add_worktree(repo, tmp_path / "wb", "feature-b")
+    assert lockd(wa, env, "hooks", "install").returncode == 0
+    # Its own agent process: the commit below is then a person's, not b's.
+    async with mcp_session(str(wb), fast(env), "b", own_agent=True) as b:
+        me_b = await b.call("whoami")
+        (wb / "src/app.py").write_text("b's work\n")
+        await until(lambda: "src/app.py" in paths_of(broker, repo, me_b["peer_id"]), timeout=15)
+        check = lockd(wa, env, "check", "src/app.py", "src/util.py")
+        assert check.returncode == 0, check.stderr
+        want = f"src/app.py: {me_b['name']} has uncommitted changes to this file since"
+        assert want in check.stdout and "src/util.py" not in check.stdout
+        (wa / "src/app.py").write_text("a's work\n")
+        git(wa, "add", "src/app.py")
+        proc = subprocess.run(
+            ["git", "commit", "-q", "-m", "a's change"],
+            cwd=wa,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr  # a mention, never a refusal
+        assert "other live sessions are changing these files too" in proc.stderr
+        assert want.replace("src/app.py: ", "  src/app.py: ") in proc.stderr
