@@ -47,19 +47,19 @@ class Scanner:
     def scan(self) -> dict[str, Any] | None:
         """The scan body for `Api.report_activity`, or None when unchanged."""
         self._stamp, self._at = git.state_stamp(self.git_dir), time.monotonic()
-        body = read_changes(self.repo.root)
+        body = read_changes(self.repo.root, self.repo.common_dir)
         if body == self._last:
             return None
         self._last = body
         return body
 
 
-def read_changes(top: str) -> dict[str, Any]:
+def read_changes(top: str, common_dir: str | None = None) -> dict[str, Any]:
     """uncommitted, unpushed (each at most MAX_PATHS), total, branch."""
     branch, upstream, uncommitted, _raw = git.status_of(git.start_status(top))
     unpushed: list[str] = []
     try:
-        base = git.base_of(top, branch, upstream)
+        base = git.base_of(top, branch, upstream, common_dir)
         if base is not None:
             unpushed = git.unpushed_paths(top, base)
     except LockdError:  # an unborn branch, a shallow clone: what status says is enough

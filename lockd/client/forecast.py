@@ -21,10 +21,11 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
+from lockd.core.activity import may_conflict
 from lockd.core.errors import LockdError
 from lockd.local import config, git
 from lockd.local.repo import identify
@@ -40,6 +41,15 @@ class Checkout:
     common_dir: str
     commit: str | None = None  # its snapshot: HEAD plus uncommitted work
     key: tuple[Any, ...] = ()
+    # What it changed since `base` (its merge base with its upstream or the
+    # default branch), read each refresh: the pairs whose changes cannot meet
+    # skip the merge (and the snapshot) altogether.
+    uncommitted: list[str] = field(default_factory=list)
+    status: bytes = b""
+    base: str | None = None
+    changed: set[str] = field(default_factory=set)
+    head_key: tuple[Any, ...] = ()
+    unpushed: list[str] = field(default_factory=list)
 
 
 class Forecaster:
@@ -78,8 +88,7 @@ class Forecaster:
                 try:
                     info = identify(top)
                     if info.is_git and info.repo_id == repo_id and info.root == top:
-                        dirs = git.rev_parse_info(top)
-                        found = Checkout(top, dirs["git_dir"], dirs["git_common_dir"])
+                        found = Checkout(top, git.git_dir_of(top), info.common_dir or "")
                 except LockdError:
                     found = None
             self._checkouts[top] = found
@@ -90,20 +99,31 @@ class Forecaster:
         """Verdicts for every two peers in different checkouts here. `peers`:
         {peer_id, checkout} as the broker lists them."""
         started = time.perf_counter()
-        where: dict[str, list[str]] = {}
-        for p in peers:
-            if p.get("checkout") and self._checkout(p["checkout"], repo_id) is not None:
-                where.setdefault(p["checkout"], []).append(p["peer_id"])
-        tops = sorted(where)
         _ = self.objects  # made here, once: the threads below all write into it
-        checkouts = [c for c in (self._checkout(t, repo_id) for t in tops) if c is not None]
         with ThreadPoolExecutor(WORKERS) as pool:
-            list(pool.map(self._snapshot, checkouts))
+            tops = sorted({p["checkout"] for p in peers if p.get("checkout")})
+            found = dict(
+                zip(tops, pool.map(lambda t: self._checkout(t, repo_id), tops), strict=True)
+            )
+            where: dict[str, list[str]] = {}
+            for p in peers:
+                if found.get(p.get("checkout") or "") is not None:
+                    where.setdefault(p["checkout"], []).append(p["peer_id"])
+            checkouts = [c for c in (found[t] for t in sorted(where)) if c is not None]
+            read = [c for c, ok in zip(checkouts, pool.map(self._read, checkouts), strict=True)
+                    if ok]  # fmt: skip
+            pairs = list(combinations(read, 2))
+            merge = [(a, b) for a, b in pairs if _may_conflict(a, b)]
+            needed = list({id(c): c for pair in merge for c in pair}.values())
+            list(pool.map(self._snapshot, needed))
             snapped = time.perf_counter()
-            pairs = [(a, b) for a, b in combinations(checkouts, 2) if a.commit and b.commit]
-            results = list(pool.map(self._merge, pairs))
+            merge = [(a, b) for a, b in merge if a.commit and b.commit]
+            merged = dict(zip(map(_ids, merge), pool.map(self._merge, merge), strict=True))
+        unknown = {_ids(p) for p in pairs if _may_conflict(*p)} - set(merged)
+        known = [p for p in pairs if _ids(p) not in unknown]  # no snapshot: no verdict
         verdicts = []
-        for (a, b), (conflict, paths) in zip(pairs, results, strict=True):
+        for a, b in known:
+            conflict, paths = merged.get(_ids((a, b)), (False, []))
             for pa in where[a.top]:
                 for pb in where[b.top]:
                     verdicts.append(_verdict(pa, pb, conflict, paths))
@@ -114,14 +134,31 @@ class Forecaster:
             "total_ms": (done - started) * 1000,
             "checkouts": len(checkouts),
             "pairs": len(pairs),
+            "merged": len(merged),
         }
         return verdicts
+
+    def _read(self, co: Checkout) -> bool:
+        """Its status, and (while HEAD and the refs stay) its base and the
+        files its commits since then change. False: unreadable now."""
+        try:
+            branch, upstream, co.uncommitted, co.status = git.status_of(git.start_status(co.top))
+            head_key = (git.state_stamp(co.git_dir), _refs_stamp(co.common_dir), branch)
+            if head_key != co.head_key:
+                co.base = git.base_of(co.top, branch, upstream, co.common_dir)
+                co.unpushed = git.unpushed_paths(co.top, co.base) if co.base else []
+                co.head_key = head_key
+        except LockdError:
+            co.head_key, co.base = (), None
+            return False
+        co.changed = {*co.uncommitted, *co.unpushed}
+        return True
 
     def _snapshot(self, co: Checkout) -> None:
         """The checkout's work as one commit; reused while its status, the
         changed files' stat data and its git stamps stay the same."""
         try:
-            _b, _u, paths, raw = git.status_of(git.start_status(co.top))
+            paths, raw = co.uncommitted, co.status
             key = (git.state_stamp(co.git_dir), raw, _stats(co.top, paths))
             if key == co.key and co.commit:
                 return
@@ -154,6 +191,28 @@ class Forecaster:
             self._merges.clear()
         self._merges[(a.commit, b.commit)] = result
         return result
+
+
+def _may_conflict(a: Checkout, b: Checkout) -> bool:
+    """Changes measured from different bases say nothing of each other: merge."""
+    if a.base is None or a.base != b.base:
+        return True
+    return may_conflict(a.changed, b.changed)
+
+
+def _ids(pair: tuple[Checkout, Checkout]) -> tuple[str, str]:
+    return pair[0].top, pair[1].top
+
+
+def _refs_stamp(common_dir: str) -> tuple[int, ...]:
+    """Branches and remote-tracking refs moved (a fetch, a push, a commit elsewhere)."""
+    out = []
+    for name in ("packed-refs", "FETCH_HEAD", "refs/heads", "refs/remotes"):
+        try:
+            out.append(os.stat(os.path.join(common_dir, name)).st_mtime_ns)
+        except OSError:
+            out.append(0)
+    return tuple(out)
 
 
 def _verdict(a: str, b: str, conflict: bool, paths: list[str]) -> dict[str, Any]:

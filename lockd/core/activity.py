@@ -145,3 +145,26 @@ def news(seen: list[dict[str, object]], checkout: str) -> list[dict[str, object]
     someone in `checkout`: its own git state is not (another session there
     sees the same uncommitted changes), only what that session edited."""
     return [a for a in seen if a.get("checkout") != checkout or a.get("kind") == "edited"]
+
+
+def _dirs(paths: set[str]) -> set[str]:
+    out = set()
+    for path in paths:
+        parts = path.split("/")
+        out.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    return out
+
+
+def may_conflict(a: set[str], b: set[str]) -> bool:
+    """Could two sides that changed these paths (since one common base)
+    conflict when merged? Not if no path is changed by both and neither
+    changed a file where the other has a directory: a textual conflict
+    needs a path both touched. The forecast runs `git merge-tree` only when
+    this says it may."""
+    if len(a) > len(b):
+        a, b = b, a
+    if not a:
+        return False
+    if any(p in b for p in a):
+        return True
+    return bool(_dirs(a) & b) or bool(_dirs(b) & a)

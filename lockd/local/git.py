@@ -337,7 +337,34 @@ def status_of(running: Running) -> tuple[str, str, list[str], bytes]:
     return branch, upstream, paths, raw
 
 
-def base_of(top: str, branch: str, upstream: str) -> str | None:
+def git_dir_of(top: str) -> str:
+    """A checkout's own git dir: `.git` itself, or where a linked worktree's
+    `.git` file points; read without a process (rev-parse when unusual)."""
+    dot = os.path.join(top, ".git")
+    if os.path.isdir(dot):
+        return os.path.realpath(dot)
+    try:
+        with open(dot) as fh:
+            line = fh.readline().strip()
+    except OSError:
+        line = ""
+    if line.startswith("gitdir: "):
+        return os.path.realpath(os.path.join(top, line[len("gitdir: ") :]))
+    return rev_parse_info(top)["git_dir"]
+
+
+def ref_exists(common_dir: str, ref: str) -> bool:
+    """A full ref name, loose or packed, looked up without a process."""
+    if os.path.exists(os.path.join(common_dir, ref)):
+        return True
+    try:
+        with open(os.path.join(common_dir, "packed-refs"), "rb") as fh:
+            return any(line.rstrip(b"\n").endswith(b" " + ref.encode()) for line in fh)
+    except OSError:
+        return False
+
+
+def base_of(top: str, branch: str, upstream: str, common_dir: str | None = None) -> str | None:
     """What "unpushed" is measured from: the merge base of HEAD with the
     branch's upstream, else with the default branch (origin's HEAD, main,
     master) when the checkout is on another branch. None: nothing to compare."""
@@ -345,6 +372,12 @@ def base_of(top: str, branch: str, upstream: str) -> str | None:
     for ref in ("refs/remotes/origin/HEAD", "refs/heads/main", "refs/heads/master"):
         if ref != f"refs/heads/{branch}":
             candidates.append(ref)
+    if common_dir is not None:  # skip the refs that are not there: a process each
+        candidates = candidates[: 1 if upstream else 0] + [
+            r for r in candidates[1 if upstream else 0 :] if ref_exists(common_dir, r)
+        ]
+    if branch in ("main", "master") and not upstream:
+        candidates.append("HEAD")  # the default branch itself, never pushed: all is local
     for ref in candidates:
         code, out, _err = Running(["merge-base", "HEAD", ref], top).finish()
         if code == 0 and out.strip():
