@@ -277,3 +277,25 @@ async def test_the_pre_commit_hook_and_check_mention_others_changes(
         assert proc.returncode == 0, proc.stderr  # a mention, never a refusal
         assert "other live sessions are changing these files too" in proc.stderr
         assert want.replace("src/app.py: ", "  src/app.py: ") in proc.stderr
+
+
+def test_dashboard_panel_shows_overlaps_and_verdicts(broker: Broker) -> None:
+    from tests.test_dashboard import signed_in
+
+    http, _person = signed_in(broker)
+    repo_id = "dir:/tmp/act-dash"
+    a = broker.register(cwd="/tmp/act-dash/a", repo_id=repo_id, name="dash-a")
+    b = broker.register(cwd="/tmp/act-dash/b", repo_id=repo_id, name="dash-b")
+    a.call(Api.report_activity(edited=["src/x.py"]))
+    b.call(Api.report_activity(scan={"uncommitted": ["src/x.py", "y.py"], "branch": "b"}))
+    ids = [c.peer["peer_id"] for c in (a, b)]  # type: ignore[attr-defined]
+    a.call(Api.put_forecast(repo_id, [{"a": ids[0], "b": ids[1], "conflict": True,
+                                       "paths": ["src/x.py"]}]))  # fmt: skip
+    data = http.get("/dashboard/api/forecast").json()
+    repo = next(r for r in data["repos"] if r["repo"] == repo_id)
+    assert repo["overlaps"] == [{"a": ids[0], "b": ids[1], "paths": ["src/x.py"], "count": 1}]
+    assert [(v["conflict"], v["paths"]) for v in repo["verdicts"]] == [(True, ["src/x.py"])]
+    assert {p["name"]: p["branch"] for p in repo["peers"]} == {"dash-a": "", "dash-b": "b"}
+    script = http.get("/dashboard/forecast.js")
+    assert script.status_code == 200 and "forecast-section" in script.text
+    assert 'src="/dashboard/forecast.js"' in http.get("/dashboard").text

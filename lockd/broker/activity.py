@@ -222,6 +222,21 @@ class ActivityBook:
             "verdicts": self.verdicts_of(repo_id),
         }
 
+    def overlaps_of(self, repo_id: str) -> list[dict[str, Any]]:
+        """Every two live peers of a repo with activity on the same files."""
+        acts = self._others(repo_id, "")
+        out = []
+        for i, a in enumerate(acts):
+            for b in acts[i + 1 :]:
+                paths = rules.overlaps(a, b)
+                if paths:
+                    out.append({"a": a.peer_id, "b": b.peer_id, "paths": sorted(paths)[:50],
+                                "count": len(paths)})  # fmt: skip
+        return out
+
+    def repos(self) -> list[str]:
+        return sorted({a.repo_id for a in self.by_peer.values()})
+
     # ---- the forecast's verdicts (computed where the checkouts are) -------
     def put_verdicts(self, peer: Peer, repo_id: str, verdicts: list[dict[str, Any]]) -> int:
         """Verdicts between live peers of the caller's repo; the others are refused."""
