@@ -316,7 +316,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     from lockd.client.forecast import refresh_sync
     from lockd.client.session import person_client
 
-    client, _, info = person_client()
+    client, _, info = person_client(start_broker=False)  # no broker: no sessions to forecast
     data = refresh_sync(client.call, info.repo_id)
     emit(args, data, forecast_text(data))
     conflict = any(v["conflict"] for v in data["verdicts"])
