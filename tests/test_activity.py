@@ -299,3 +299,27 @@ def test_dashboard_panel_shows_overlaps_and_verdicts(broker: Broker) -> None:
     script = http.get("/dashboard/forecast.js")
     assert script.status_code == 200 and "forecast-section" in script.text
     assert 'src="/dashboard/forecast.js"' in http.get("/dashboard").text
+
+
+async def test_forecast_between_two_clones_reads_each_others_objects_writes_none(
+    repo: Path, tmp_path: Path, env: dict[str, str], broker: Broker
+) -> None:
+    from tests.gitutil import bare_origin, clone
+
+    origin = bare_origin(tmp_path / "origin.git", repo)
+    ca, cb = clone(origin, tmp_path / "ca"), clone(origin, tmp_path / "cb")
+    commit(ca, {"src/app.py": "one\nTWO in clone a\nthree\n"}, "a's commit, not pushed")
+    (cb / "src/app.py").write_text("one\nTWO in clone b\nthree\n")
+    before = tree_hash(ca, cb, origin)
+    async with (
+        mcp_session(str(ca), fast(env), "ca") as a,
+        mcp_session(str(cb), fast(env), "cb") as b,
+    ):
+        ida, idb = (await a.call("whoami"))["peer_id"], (await b.call("whoami"))["peer_id"]
+        await until(lambda: len(view(broker, ca)["peers"]) == 2, timeout=15)
+        kinds = {p["peer_id"]: {e["path"]: e["kind"] for e in p["paths"]}
+                 for p in view(broker, ca)["peers"]}  # fmt: skip
+        assert kinds == {ida: {"src/app.py": "unpushed"}, idb: {"src/app.py": "uncommitted"}}
+        result = await b.call("forecast")
+        assert [(v["conflict"], v["paths"]) for v in result["verdicts"]] == [(True, ["src/app.py"])]
+    assert tree_hash(ca, cb, origin) == before
