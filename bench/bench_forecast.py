@@ -40,10 +40,14 @@ COMMITTED = 50  # files per worktree, in commits on its branch
 UNCOMMITTED = 50  # files per worktree, changed in its working tree
 
 
-def build(root: Path) -> tuple[Path, list[Path]]:
-    """A repo, 1,000 base files, 10 worktrees with 100 changed files each."""
+def build(root: Path, shared: bool = False) -> tuple[Path, list[Path]]:
+    """A repo, 1,000 base files, 10 worktrees with 100 changed files each.
+    `shared`: each worktree also changes its own line of one common file, so
+    every pair must really be merged (the worst case: 45 merge-trees)."""
     repo = root / "repo"
     (repo / "common").mkdir(parents=True)
+    lines = [f"line {n}\n" for n in range(3 * WORKTREES)]
+    (repo / "shared.txt").write_text("".join(lines))
     for k in range(WORKTREES * UNCOMMITTED):
         (repo / "common" / f"c{k}.py").write_text(f"line one\nvalue = {k}\nline three\n")
     for k in range(500):
@@ -64,6 +68,10 @@ def build(root: Path) -> tuple[Path, list[Path]]:
         for j in range(UNCOMMITTED):
             k = i * UNCOMMITTED + j
             (wt / "common" / f"c{k}.py").write_text(f"line one\nvalue = {k} by {i}\nline three\n")
+        if shared:
+            mine = list(lines)
+            mine[3 * i + 1] = f"line {3 * i + 1} by {i}\n"
+            (wt / "shared.txt").write_text("".join(mine))
         trees.append(wt)
     # Worktrees 0 and 1 change the same line of one file: the one true conflict.
     (trees[1] / "common" / "c0.py").write_text("line one\nvalue = 0 by 1\nline three\n")
@@ -102,11 +110,13 @@ def forecast_rows(runs: int) -> list[tuple[str, str, str]]:
             read_changes(str(trees[0]))
             scan.append((time.perf_counter() - t0) * 1000)
         count, gap = gated(repo_id)
+        worst = worst_case(Path(tmp) / "worst", runs)
         label = f"{WORKTREES} worktrees, {changed:,} changed files, 45 pairs"
         rows += [
             (f"forecast refresh, cold ({label})", summary(cold), "≤ 200 ms"),
             ("forecast refresh, one worktree changed one file", summary(one), "≤ 200 ms"),
             ("forecast refresh, nothing changed", summary(idle), "≤ 200 ms"),
+            ("worst case, cold: every pair shares a file (45 merge-trees)", summary(worst), "—"),
             ("activity scan of one worktree (100 changed files)", summary(scan), "—"),
             (
                 "refreshes let through in 3 s of back-to-back attempts from 2 processes",
@@ -115,6 +125,21 @@ def forecast_rows(runs: int) -> list[tuple[str, str, str]]:
             ),
         ]
     return rows
+
+
+def worst_case(root: Path, runs: int) -> list[float]:
+    repo, trees = build(root, shared=True)
+    repo_id = identify(str(repo)).repo_id
+    peers = [{"peer_id": f"p-{i}", "checkout": str(t)} for i, t in enumerate(trees)]
+    out = []
+    for _ in range(max(3, runs // 3)):
+        f = Forecaster()
+        t0 = time.perf_counter()
+        verdicts = f.compute(repo_id, peers)
+        out.append((time.perf_counter() - t0) * 1000)
+        assert f.last_timing["merged"] == 45 and sum(v["conflict"] for v in verdicts) == 1
+        f.close()
+    return out
 
 
 def gated(repo_id: str, seconds: float = 3.0) -> tuple[int, float]:
