@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lockd.client.api import Api
+from lockd.local.git import ROOT_CACHE
 from lockd.local.repo import identify
 from lockd.testing import Broker
 from tests.gitutil import add_worktree, commit, git
@@ -44,11 +45,12 @@ def paths_of(broker: Broker, repo: Path, peer_id: str) -> set[str]:
 
 def tree_hash(*roots: Path) -> str:
     """Every file of the checkouts and their git dirs (index, HEAD, refs,
-    objects, logs), by path and content."""
+    objects, logs), by path and content; but lockd's own cache of the root
+    commit (repo identity, lockd.local.git.ROOT_CACHE), which any session writes."""
     h = hashlib.sha256()
     for root in roots:
         for folder, _dirs, files in sorted(os.walk(root)):
-            for name in sorted(files):
+            for name in sorted(f for f in files if f != ROOT_CACHE):
                 path = Path(folder) / name
                 h.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()

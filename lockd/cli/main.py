@@ -317,7 +317,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     from lockd.client.session import person_client
 
     client, _, info = person_client(start_broker=False)  # no broker: no sessions to forecast
-    data = refresh_sync(client.call, info.repo_id)
+    data = refresh_sync(client.call, info.repo_id, keys=tuple(info.keys or ()))
     emit(args, data, forecast_text(data))
     conflict = any(v["conflict"] for v in data["verdicts"])
     return 5 if conflict and args.exit_code else 0

@@ -55,7 +55,8 @@ class Checkout:
 class Forecaster:
     """One per process: remembers checkouts, snapshots and verdicts."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: tuple[str, ...] = ()) -> None:
+        self.keys = keys  # the repo's keys as this checkout knows them (lockd.core.repos)
         self._checkouts: dict[str, Checkout | None] = {}
         self._merges: dict[tuple[str, str], tuple[bool, list[str]]] = {}
         self.last_timing: dict[str, float] = {}
@@ -87,7 +88,8 @@ class Forecaster:
             if os.path.isdir(top):
                 try:
                     info = identify(top)
-                    if info.is_git and info.repo_id == repo_id and info.root == top:
+                    same = info.repo_id == repo_id or bool(set(info.keys) & set(self.keys))
+                    if info.is_git and same and info.root == top:
                         found = Checkout(top, git.git_dir_of(top), info.common_dir or "")
                 except LockdError:
                     found = None
@@ -296,7 +298,11 @@ def matrix(view: dict[str, Any]) -> dict[str, Any]:
 
 
 def refresh_sync(
-    call: Any, repo_id: str, forecaster: Forecaster | None = None, wait: float = 5.0
+    call: Any,
+    repo_id: str,
+    forecaster: Forecaster | None = None,
+    wait: float = 5.0,
+    keys: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The CLI's refresh: wait (at most `wait` s) for the repo's gate, compute,
     share the verdicts, and answer the broker's view as a matrix. `call`
@@ -308,7 +314,7 @@ def refresh_sync(
         view = call(Api.activity(repo_id))
         with gate(repo_id) as may:
             if may:
-                verdicts = (forecaster or Forecaster()).compute(repo_id, view["peers"])
+                verdicts = (forecaster or Forecaster(keys)).compute(repo_id, view["peers"])
                 if verdicts:
                     call(Api.put_forecast(repo_id, verdicts))
                     view = call(Api.activity(repo_id))

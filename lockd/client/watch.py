@@ -25,7 +25,7 @@ class ActivityWatch:
         self.session = session
         self.every, rescan = config.activity_seconds()
         self.scanner = Scanner(session.repo, rescan)
-        self.forecaster = Forecaster()
+        self.forecaster = Forecaster(tuple(session.repo.keys or ()))
         self._version = -1
         self._task: asyncio.Task[None] | None = None
         self._refresh_lock = asyncio.Lock()

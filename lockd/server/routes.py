@@ -340,9 +340,7 @@ async def activity(
 
 
 @router.post("/v1/forecast", response_model=None)
-async def forecast(
-    body: schemas.ForecastBody, me: Me, reg: Reg, repos: Repos
-) -> dict[str, Any]:
+async def forecast(body: schemas.ForecastBody, me: Me, reg: Reg, repos: Repos) -> dict[str, Any]:
     """Verdicts a client computed where the checkouts are: only they travel."""
     verdicts = [v.model_dump() for v in body.verdicts]
     repo_id = await repos.canonical(body.repo_id)
