@@ -31,6 +31,7 @@ from lockd.local import config, git
 from lockd.local.repo import identify
 
 MIN_INTERVAL = 1.0  # seconds between refreshes of one repo, across processes
+MAX_SNAPSHOTS = 2000
 WORKERS = max(2, min(8, (os.cpu_count() or 2) * 2))
 
 
@@ -61,6 +62,7 @@ class Forecaster:
         self._merges: dict[tuple[str, str], tuple[bool, list[str]]] = {}
         self.last_timing: dict[str, float] = {}
         self._scratch: str | None = None  # our own object store: snapshots and merges
+        self._made = 0  # snapshots written into it: past MAX_SNAPSHOTS it starts afresh
 
     @property
     def objects(self) -> str:
@@ -75,6 +77,7 @@ class Forecaster:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
         self._scratch = None
+        self._made = 0
         self._merges.clear()
         for co in self._checkouts.values():
             if co is not None:
@@ -101,6 +104,8 @@ class Forecaster:
         """Verdicts for every two peers in different checkouts here. `peers`:
         {peer_id, checkout} as the broker lists them."""
         started = time.perf_counter()
+        if self._made > MAX_SNAPSHOTS:  # a long session: bound the scratch store's size
+            self.close()
         _ = self.objects  # made here, once: the threads below all write into it
         with ThreadPoolExecutor(WORKERS) as pool:
             tops = sorted({p["checkout"] for p in peers if p.get("checkout")})
@@ -170,6 +175,7 @@ class Forecaster:
                 os.unlink(scratch)
             try:
                 co.commit = git.snapshot_commit(co.top, co.git_dir, paths, scratch, env)
+                self._made += 1
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(scratch)
