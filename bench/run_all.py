@@ -3,8 +3,8 @@
 Run: .venv/bin/python bench/run_all.py [--quick] [--out bench/RESULTS.md]
 
 Each section is a separate module's `run()`, so each can also be run alone
-(`bench/bench_broker.py`, `bench_claims.py`, `bench_hooks.py`, `bench_mcp.py`,
-`bench_patterns.py`, `bench_hostile.py`, `bench_team.py`, which needs PostgreSQL,
+(`bench/bench_broker.py`, `bench_claims.py`, `bench_hooks.py`, `bench_forecast.py`,
+`bench_mcp.py`, `bench_patterns.py`, `bench_hostile.py`, `bench_team.py`, which needs PostgreSQL,
 `bench_clients.py`, which needs the Claude Code CLI from `npm ci --prefix
 tests/clients`). Figures are medians and p99 over repeated runs: these machines
 are shared and noisy, so read ratios and medians, not single runs.
@@ -25,6 +25,7 @@ from bench import (  # noqa: E402
     bench_broker,
     bench_claims,
     bench_clients,
+    bench_forecast,
     bench_hooks,
     bench_hostile,
     bench_mcp,
@@ -46,6 +47,7 @@ def sections(quick: bool) -> list[tuple[str, Callable[[], Rows]]]:
             lambda: bench_hostile.run(10 if quick else 30, 5.0 if quick else 10.0),
         ),
         ("Git hooks", lambda: bench_hooks.run(7 if quick else 15)),
+        ("Activity and the merge forecast", lambda: bench_forecast.run(5 if quick else 15)),
         ("MCP end to end", lambda: bench_mcp.run(100 if quick else 150, 10 if quick else 30)),
         (
             "Team server (PostgreSQL)",

@@ -1,4 +1,4 @@
-"""`lockd-mcp`: one per agent session over stdio. Nine tools over the broker,
+"""`lockd-mcp`: one per agent session over stdio. Ten tools over the broker,
 and inbound messages pushed as `notifications/claude/channel`."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from lockd import __version__
 from lockd.client import intents
 from lockd.client.api import Api
 from lockd.client.session import AgentSession
+from lockd.client.watch import ActivityWatch
 from lockd.core import render
 from lockd.core.announce import Announce
 from lockd.core.errors import LockdError
@@ -62,6 +63,7 @@ class LockdMCP:
 
     def __init__(self) -> None:
         self.session: AgentSession | None = None
+        self.watch: ActivityWatch | None = None  # this checkout's activity, the forecast
         self.channel = Channel()
         self._ready = asyncio.Event()
         self._error: LockdError | None = None
@@ -71,6 +73,8 @@ class LockdMCP:
             self.session = AgentSession(client_name=os.environ.get("LOCKD_CLIENT", "mcp"))
             await self.session.start()
             self.session.run_background(self.channel.push)
+            self.watch = ActivityWatch(self.session)
+            self.watch.start()
         except LockdError as exc:
             log.error("could not register with the broker: %s", exc.message)
             self._error = exc
@@ -144,12 +148,15 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
             yield state
         finally:
             task.cancel()
+            if state.watch is not None:
+                await state.watch.close()
             if state.session is not None:
                 await state.session.close(goodbye=False)
 
     server = MCPServer("lockd", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
     _peer_tools(server, state)
     _claim_tools(server, state)
+    _forecast_tool(server, state)
     arguments.hold(server)  # strict, closed, and refused in plain words
     _channel_capability(server, state)
     return server
@@ -301,9 +308,43 @@ def _claim_tools(server: MCPServer, state: LockdMCP) -> None:
         data, unread = await state.call_counting(Api.check(session.repo.repo_id, rel))
         return shapes.PathReport(
             paths=[
-                shapes.PathClaims(path=e["path"], claims=_all(shapes.Claim, e["claims"]))
+                shapes.PathClaims(
+                    path=e["path"],
+                    claims=_all(shapes.Claim, e["claims"]),
+                    activity=_all(shapes.Seen, e.get("activity", [])),
+                )
                 for e in data["paths"]
             ],
+            **unread,
+        )
+
+
+def _forecast_tool(server: MCPServer, state: LockdMCP) -> None:
+    """What sessions actually changed, and whether their work would merge."""
+
+    @server.tool(
+        description=(
+            "Merge forecast for this repository: for every two live sessions in different "
+            "worktrees or clones, whether their work (commits and uncommitted changes) would "
+            "conflict if merged now, and in which files; and each session's activity (files it "
+            "changed, uncommitted or unpushed). Computed from git merge-tree without touching "
+            "any checkout. Use it before a merge, or when told that someone changes your files."
+        )
+    )
+    async def forecast() -> shapes.Forecast:
+        await state.ready()
+        watch = state.watch
+        if watch is None:
+            raise ToolError("the forecast needs a session in a git checkout")
+        try:
+            await watch.scan_now()
+            view = await watch.refresh(wait=True)
+        except LockdError as exc:
+            raise ToolError(exc.message) from None
+        unread = state.unread_fields(await state.unread())
+        return shapes.Forecast(
+            peers=[shapes.ActivePeer(**_pick(p, shapes.ActivePeer)) for p in view["peers"]],
+            verdicts=_all(shapes.PairVerdict, view["verdicts"]),
             **unread,
         )
 

@@ -1,4 +1,5 @@
-"""Structured results of the nine tools, exactly as the contract (docs/CONTRACT.md) fixes them.
+"""Structured results of the ten tools, exactly as the contract (docs/CONTRACT.md) fixes them
+(and the `forecast` tool, issue 18).
 Every result also carries `unread`: messages waiting in this session's inbox,
 so an agent whose client drops channel notifications still learns of them."""
 
@@ -123,10 +124,51 @@ class Claim(Held):
     mine: bool
 
 
+class Seen(BaseModel):
+    """Another live session's activity on a path: it changed the file."""
+
+    peer_id: str
+    peer_name: str
+    kind: str  # edited | uncommitted | unpushed
+    since: float
+    overlap: bool = False  # you changed it too
+    text: str = ""  # "agent-b has uncommitted changes to this file since 12:04"
+
+
 class PathClaims(BaseModel):
     path: str
     claims: list[Claim]
+    activity: list[Seen] = []
 
 
 class PathReport(Shape):
     paths: list[PathClaims]
+
+
+class ActivePath(BaseModel):
+    path: str
+    kind: str
+    since: float
+
+
+class ActivePeer(BaseModel):
+    peer_id: str
+    name: str
+    checkout: str
+    branch: str
+    paths: list[ActivePath]
+    more: int = 0  # paths beyond those listed
+
+
+class PairVerdict(BaseModel):
+    a: str
+    b: str
+    conflict: bool
+    paths: list[str]  # the files that would conflict
+    note: str = ""
+    at: float
+
+
+class Forecast(Shape):
+    peers: list[ActivePeer]
+    verdicts: list[PairVerdict]

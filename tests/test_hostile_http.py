@@ -391,6 +391,8 @@ class World:
             },
             ("POST", "/v1/check"): {"repo_id": REPO, "paths": ["src/a.py"], "viewer": "bob"},
             ("POST", "/v1/repos"): {"repo_id": REPO, "repo_keys": ["gitdir:/tmp/x/.git"]},
+            ("POST", "/v1/activity"): {"edited": ["src/a.py"]},
+            ("POST", "/v1/forecast"): {"repo_id": REPO, "verdicts": []},
             ("POST", "/v1/notices/commit"): {
                 "repo_id": REPO,
                 "intent_ids": [self.intent_id],

@@ -27,6 +27,7 @@ TOOLS = {
     "list_locks",
     "release_intent",
     "check_paths",
+    "forecast",
 }
 REPO_FILES = {
     "src/api/app.py": "x\n",

@@ -89,9 +89,13 @@ def check_edit(
     if not repos:
         return None
     client, viewer = _client(payload)
-    denials, warnings, unclaimed = [], [], []
+    denials, warnings, unclaimed, changes = [], [], [], []
     for repo_id, (repo, rels) in repos.items():
         results = client.call(Api.check(repo_id, rels, viewer, repo.keys))["paths"]
+        if not before or any(r.get("activity") for r in results):
+            from lockd.agents import activity  # others' changes, and reporting ours
+
+            changes += activity.notes(client, rels, results, after=not before)
         block = before and hook_mode(repo.root, repo.hook_mode or "") == "block"
         for rel, result in zip(rels, results, strict=False):
             others = [c for c in result["claims"] if not c["mine"]]
@@ -104,10 +108,11 @@ def check_edit(
             elif not result["claims"]:
                 unclaimed.append((repo_id, rel))
     if denials:
-        return Verdict(deny="\n".join(denials + warnings) + "\n" + ADVICE)
+        return Verdict(deny="\n".join(denials + warnings + changes) + "\n" + ADVICE)
     notes = ["\n".join(warnings) + "\n" + ADVICE] if warnings else []
     if auto_claim and unclaimed and client.credential:
         notes += edited(client, unclaimed, tool)
+    notes += changes
     return Verdict(context="\n".join(notes)) if notes else None
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
+from lockd.broker.activity import ActivityBook
 from lockd.broker.events import EventHub, Subscription
 from lockd.broker.intents import IntentRegistry
 from lockd.core import feed, lapse
@@ -72,6 +73,7 @@ class Registry:
         self._background: set[asyncio.Task[Any]] = set()
         self._registering = asyncio.Lock()
         self.intents = IntentRegistry(self)
+        self.activity = ActivityBook(self)  # in memory: it dies with each session
         # Set by whoever keeps users' tokens: re-read them when another broker changed them.
         self.on_users_changed: Callable[[], Awaitable[None]] | None = None
         self.started_at = self.clock()
@@ -358,6 +360,7 @@ class Registry:
         if released is None:
             return False
         peer.alive = False
+        self.activity.forget(peer.peer_id)
         log.info("peer %s (%s) is gone: %s", peer.peer_id, peer.name, cause)
         self.publish_dashboard("peer_left", peer=peer.public(), cause=cause)
         if released and cause != lapse.GOODBYE:  # waits in its inbox for its return

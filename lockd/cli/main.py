@@ -298,15 +298,51 @@ def cmd_check(args: argparse.Namespace) -> int:
     from lockd.client.api import Api
     from lockd.client.session import person_client
     from lockd.core import render
+    from lockd.core.activity import news
     from lockd.local.repo import relpath_in_repo
 
     client, _, info = person_client(start_broker=False)
     paths = [relpath_in_repo(info, p) for p in args.paths]
     data, now = client.call(Api.check(info.repo_id, paths)), time.time()
     lines = [render.path_claim(e["path"], c, now) for e in data["paths"] for c in e["claims"]]
+    lines += [f"{e['path']}: {a['text']}" for e in data["paths"]
+              for a in news(e.get("activity", []), info.root)]  # fmt: skip
     emit(args, data, "\n".join(lines) or "no claims on these paths")
     claimed = any(e["claims"] for e in data["paths"])
     return 5 if claimed and args.exit_code else 0
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    from lockd.client.forecast import refresh_sync
+    from lockd.client.session import person_client
+
+    client, _, info = person_client(start_broker=False)  # no broker: no sessions to forecast
+    data = refresh_sync(client.call, info.repo_id, keys=tuple(info.keys or ()))
+    emit(args, data, forecast_text(data))
+    conflict = any(v["conflict"] for v in data["verdicts"])
+    return 5 if conflict and args.exit_code else 0
+
+
+def forecast_text(data: dict[str, Any]) -> str:
+    """Peers x peers: conflict, clean, ? (no verdict), then the conflicting files."""
+    rows = data["matrix"]
+    if not rows:
+        return "no session in this repo reports activity yet"
+    marks = {"conflict": "CONFLICT", "clean": "clean", "unknown": "?", "self": "-",
+             "same checkout": "same"}  # fmt: skip
+    names = [r["name"] for r in rows]
+    body = [[r["name"], *(marks[c["verdict"]] for c in r["cells"])] for r in rows]
+    lines = [table(body, ["", *names])]
+    ids = {r["peer_id"]: r["name"] for r in rows}
+    for v in data["verdicts"]:
+        if v["conflict"]:
+            files = ", ".join(v["paths"][:10]) or "(files not named)"
+            lines.append(f"{ids.get(v['a'], v['a'])} x {ids.get(v['b'], v['b'])}: {files}")
+    for peer in data["peers"]:
+        changed = len(peer["paths"]) + peer.get("more", 0)
+        lines.append(f"{peer['name']}: {changed} changed file(s) in {peer['checkout']}"
+                     + (f" on {peer['branch']}" if peer.get("branch") else ""))  # fmt: skip
+    return "\n".join(lines)
 
 
 # ---- agent clients' settings ---------------------------------------------------
@@ -500,6 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--exit-code", action="store_true", help="exit 5 when any path is claimed")
     add("doctor", cmd_doctor, "check lockd's set-up in every agent client here, and how to fix it")
+    p = add("forecast", cmd_forecast, "would the live sessions' work merge? peers x peers")
+    p.add_argument("--exit-code", action="store_true", help="exit 5 when any pair would conflict")
     p = sub.add_parser(
         "setup",
         help="connect an agent client to lockd: its MCP server and hooks, in one command",

@@ -170,6 +170,23 @@ class Api:
         )
 
     @staticmethod
+    def report_activity(edited: list[str] | None = None, scan: dict[str, Any] | None = None) -> Req:
+        """What this session changed: edited files, or its checkout's git scan
+        (uncommitted, unpushed, total, branch). Paths only."""
+        body: dict[str, Any] = {"edited": edited or []}
+        if scan is not None:
+            body["scan"] = scan
+        return Req("POST", "/v1/activity", body)
+
+    @staticmethod
+    def activity(repo: str | None = None) -> Req:
+        return Req("GET", "/v1/activity", params={"repo": repo})
+
+    @staticmethod
+    def put_forecast(repo_id: str, verdicts: list[dict[str, Any]]) -> Req:
+        return Req("POST", "/v1/forecast", {"repo_id": repo_id, "verdicts": verdicts})
+
+    @staticmethod
     def events(repo: str | None = None, limit: int = 100) -> Req:
         return Req("GET", "/v1/events", params={"repo": repo, "limit": limit})
 

@@ -115,11 +115,16 @@ FIELD_KINDS = {
             "mode",
             "kind",
             "hook",
+            "branch",  # activity and the forecast (issue 18)
+            "note",
+            "a",
+            "b",
         ),
         LINE,
     ),
     "message": TEXT,
     **dict.fromkeys(("cwd", "repo_id", "repo_root", "repo", "repo_keys", "path", "paths"), PATH),
+    **dict.fromkeys(("edited", "uncommitted", "unpushed"), PATH),
 }
 ID_PREFIXES = {"message_id": "m", "message_ids": "m", "intent_id": "i", "intent_ids": "i"}
 

@@ -146,6 +146,10 @@ def run(hook: str, argv: list[str], stdin: str = "", cwd: str | None = None) -> 
         print(f"lockd: {what} files other peers have claimed:", file=sys.stderr)
         print("\n".join(clashes), file=sys.stderr)
         _tell_holders(client, repo_id, results, hook, who, refused)
+    seen = _activity_lines(results, repo.root)
+    if seen:
+        print("lockd: other live sessions are changing these files too:", file=sys.stderr)
+        print("\n".join(seen), file=sys.stderr)
     if reminders:
         print("lockd: reminder, you claim:", file=sys.stderr)
         print("\n".join(reminders), file=sys.stderr)
@@ -173,6 +177,19 @@ def _check_as(
         if exc.kind != "not_found" or not who or who.get("override"):
             raise
     return check(client, repo.repo_id, paths, None, repo.keys), None
+
+
+def _activity_lines(results: list[dict[str, Any]], checkout: str) -> list[str]:
+    """Others' activity on the committed files (most commits: none at all)."""
+    if not any(e.get("activity") for e in results):
+        return []
+    from lockd.core.activity import news
+
+    return [
+        f"  {e['path']}: {a['text']}"
+        for e in results
+        for a in news(e.get("activity") or [], checkout)
+    ]
 
 
 def _tell_holders(

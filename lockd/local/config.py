@@ -30,6 +30,8 @@ SWEEP_SECONDS = 1.0  # how often the broker looks for dead peers and expired TTL
 DELIVERED_RETENTION_DAYS = 30  # read+delivered messages older than this are purged
 PERSON_TTL_SECONDS = 8 * 3600  # a person's claims expire after this by default
 NAME_HOLD_SECONDS = 24 * 3600.0  # a gone peer's name stays its own this long
+ACTIVITY_SECONDS = 5.0  # a session's look at its checkout's git stamps (no process)
+ACTIVITY_RESCAN_SECONDS = 30.0  # and a git status at least this often
 
 
 def home_dir() -> str:
@@ -114,6 +116,17 @@ def name_hold_seconds() -> float:
     return _seconds(
         "LOCKD_NAME_HOLD_SECONDS", NAME_HOLD_SECONDS, 0, 30 * 86400, "0-2592000 (30 days)"
     )
+
+
+def activity_seconds() -> tuple[float, float]:
+    """(LOCKD_ACTIVITY_SECONDS, LOCKD_ACTIVITY_RESCAN_SECONDS): how often a
+    session's MCP server looks at its checkout's git stamps (no process), and
+    how often it reads git status anyway (edits git has not indexed move no
+    stamp). 0 turns activity scans off."""
+    every = _seconds("LOCKD_ACTIVITY_SECONDS", ACTIVITY_SECONDS, 0, 3600, "0-3600")
+    rescan = _seconds("LOCKD_ACTIVITY_RESCAN_SECONDS", ACTIVITY_RESCAN_SECONDS, 0.1, 86400,
+                      "0.1-86400")  # fmt: skip
+    return every, rescan
 
 
 def _seconds(name: str, default: float, low: float, high: float, span: str) -> float:

@@ -14,6 +14,7 @@ spelled with a literal backslash, x and two hex digits reads the same."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 
@@ -24,12 +25,19 @@ class Running:
     """A git command started now and read later, so a hook can run its git
     processes side by side instead of paying for each in turn."""
 
-    def __init__(self, args: list[str], cwd: str | None = None, stdin: bool = False) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        cwd: str | None = None,
+        stdin: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.args, self.cwd = args, cwd
         try:
             self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
                 ["git", *args],
                 cwd=cwd,
+                env=env,
                 stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -54,9 +62,22 @@ class Running:
         code, out, err = self.finish(input, timeout)
         if code != 0:
             why = err.decode(errors="replace").strip()
-            what = " ".join(self.args[:3])
+            what = " ".join(_command_words(self.args)[:3])
             raise LockdError("invalid", f"git {what} failed in {self.cwd}: {why}")
         return out
+
+
+def _command_words(args: list[str]) -> list[str]:
+    """The git command and its first arguments, without global options."""
+    words, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("-c", "--git-dir"):
+            skip = True
+        elif not arg.startswith("--no-optional") or words:
+            words.append(arg)
+    return words
 
 
 def run(args: list[str], cwd: str | None = None, input: bytes | None = None,
@@ -246,3 +267,204 @@ def hooks_dir(cwd: str) -> str:
         return custom if os.path.isabs(custom) else os.path.join(info["toplevel"], custom)
     out = run(["rev-parse", "--path-format=absolute", "--git-path", "hooks"], cwd=cwd)
     return os.fsdecode(out).strip()
+
+
+# ---- activity: what a checkout changed (lockd/core/activity.py) -------------
+# `--no-optional-locks`: a plain `git status` refreshes and rewrites the index's
+# stat data as it goes; lockd only looks, and must never change a checkout's
+# index (GIT_OPTIONAL_LOCKS=0 is the same switch).
+READ_ONLY = ["--no-optional-locks", "-c", "gc.auto=0", "-c", "core.fsmonitor=false"]
+
+
+def state_stamp(git_dir: str) -> tuple[int, ...]:
+    """Change times of what a commit, a checkout or an add rewrites (HEAD, the
+    index, the reflog): cheap, no process. Edits to files git does not yet
+    index change none of these, so callers also rescan on a timer."""
+    out = []
+    for name in ("HEAD", "index", "logs/HEAD"):
+        try:
+            out.append(os.stat(os.path.join(git_dir, name)).st_mtime_ns)
+        except OSError:
+            out.append(0)
+    return tuple(out)
+
+
+def _status_entries(data: bytes) -> tuple[str, list[str]]:
+    """`status --porcelain=v1 -z --branch`: (the `## …` branch line, paths),
+    both sides of a rename."""
+    parts = data.split(b"\0")
+    head = ""
+    paths: dict[str, None] = {}
+    i = 0
+    while i < len(parts):
+        entry = parts[i]
+        i += 1
+        if not entry:
+            continue
+        if entry.startswith(b"## "):
+            head = path_text(entry[3:])
+            continue
+        paths[path_text(entry[3:])] = None
+        if entry[:1] in (b"R", b"C"):  # the source path follows as its own entry
+            if i < len(parts) and parts[i]:
+                paths[path_text(parts[i])] = None
+            i += 1
+    return head, list(paths)
+
+
+def branch_of(head: str) -> tuple[str, str]:
+    """(branch, upstream) from a status `## ` line; "" where there is none.
+    `main...origin/main [ahead 1]`, `feature`, `HEAD (no branch)`,
+    `No commits yet on main`."""
+    if head.startswith("No commits yet on "):
+        return head[len("No commits yet on ") :], ""
+    if head.startswith("HEAD (no branch)"):
+        return "", ""
+    name, _, rest = head.partition("...")
+    return name, rest.split(" [", 1)[0].strip()
+
+
+def start_status(top: str) -> Running:
+    return Running([*READ_ONLY, "status", "--porcelain=v1", "-z", "--branch",
+                    "--untracked-files=all", "--no-renames"], top)  # fmt: skip
+
+
+def status_of(running: Running) -> tuple[str, str, list[str], bytes]:
+    """(branch, upstream, uncommitted paths, the raw answer) of `start_status`."""
+    raw = running.output()
+    head, paths = _status_entries(raw)
+    branch, upstream = branch_of(head)
+    return branch, upstream, paths, raw
+
+
+def git_dir_of(top: str) -> str:
+    """A checkout's own git dir: `.git` itself, or where a linked worktree's
+    `.git` file points; read without a process (rev-parse when unusual)."""
+    dot = os.path.join(top, ".git")
+    if os.path.isdir(dot):
+        return os.path.realpath(dot)
+    try:
+        with open(dot) as fh:
+            line = fh.readline().strip()
+    except OSError:
+        line = ""
+    if line.startswith("gitdir: "):
+        return os.path.realpath(os.path.join(top, line[len("gitdir: ") :]))
+    return rev_parse_info(top)["git_dir"]
+
+
+def ref_exists(common_dir: str, ref: str) -> bool:
+    """A full ref name, loose or packed, looked up without a process."""
+    if os.path.exists(os.path.join(common_dir, ref)):
+        return True
+    try:
+        with open(os.path.join(common_dir, "packed-refs"), "rb") as fh:
+            return any(line.rstrip(b"\n").endswith(b" " + ref.encode()) for line in fh)
+    except OSError:
+        return False
+
+
+def base_of(top: str, branch: str, upstream: str, common_dir: str | None = None) -> str | None:
+    """What "unpushed" is measured from: the merge base of HEAD with the
+    branch's upstream, else with the default branch (origin's HEAD, main,
+    master) when the checkout is on another branch. None: nothing to compare."""
+    candidates = [upstream] if upstream else []
+    for ref in ("refs/remotes/origin/HEAD", "refs/heads/main", "refs/heads/master"):
+        if ref != f"refs/heads/{branch}":
+            candidates.append(ref)
+    if common_dir is not None:  # skip the refs that are not there: a process each
+        candidates = candidates[: 1 if upstream else 0] + [
+            r for r in candidates[1 if upstream else 0 :] if ref_exists(common_dir, r)
+        ]
+    if branch in ("main", "master") and not upstream:
+        candidates.append("HEAD")  # the default branch itself, never pushed: all is local
+    for ref in candidates:
+        code, out, _err = Running(["merge-base", "HEAD", ref], top).finish()
+        if code == 0 and out.strip():
+            return out.decode().strip()
+    return None
+
+
+def unpushed_paths(top: str, base: str) -> list[str]:
+    """Files that commits since `base` change (both sides of a rename)."""
+    out = run([*READ_ONLY, "diff", "--name-status", "-z", "--no-ext-diff", "-M", base, "HEAD"],
+              cwd=top)  # fmt: skip
+    return _name_status(out)
+
+
+# ---- the merge forecast: snapshots and merge-tree, touching no checkout -----
+# A fixed identity and date: the same tree on the same parent is the same
+# commit, so a forecast of unchanged work hits its cache.
+SNAPSHOT_ENV = {
+    "GIT_AUTHOR_NAME": "lockd forecast",
+    "GIT_AUTHOR_EMAIL": "lockd@localhost",
+    "GIT_AUTHOR_DATE": "@0 +0000",
+    "GIT_COMMITTER_NAME": "lockd forecast",
+    "GIT_COMMITTER_EMAIL": "lockd@localhost",
+    "GIT_COMMITTER_DATE": "@0 +0000",
+}
+
+
+def head_commit(top: str) -> str | None:
+    code, out, _err = Running(["rev-parse", "-q", "--verify", "HEAD^{commit}"], top).finish()
+    return out.decode().strip() if code == 0 else None
+
+
+def object_env(scratch_objects: str, alternates: list[str]) -> dict[str, str]:
+    """Reads from the checkouts' object stores, writes to a scratch one: a
+    forecast adds nothing, not even objects, to anyone's repository."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _KEEP}
+    env.update(SNAPSHOT_ENV)
+    env["GIT_OBJECT_DIRECTORY"] = scratch_objects
+    env["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = os.pathsep.join(alternates)
+    return env
+
+
+_KEEP = ("GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL", "GIT_EXEC_PATH")
+
+
+def snapshot_commit(
+    top: str, git_dir: str, paths: list[str], scratch_index: str, env: dict[str, str]
+) -> str | None:
+    """A commit of the checkout's work as it is, uncommitted changes too,
+    built beside it: a copy of its index (`scratch_index`, a file of ours)
+    takes the changed paths, `write-tree` and `commit-tree` write into the
+    scratch object store of `env` (see `object_env`), and nothing of the
+    checkout changes: not its index, working tree, HEAD, refs or objects.
+    None on an unborn branch."""
+    head = head_commit(top)
+    if head is None or not paths:
+        return head
+    import shutil
+
+    with contextlib.suppress(FileNotFoundError):
+        shutil.copyfile(os.path.join(git_dir, "index"), scratch_index)
+    env = {**env, "GIT_INDEX_FILE": scratch_index}
+    listing = b"\0".join(os.fsencode(p) for p in paths) + b"\0"
+    _run_env(["add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"], top, env, listing)
+    tree = _run_env(["write-tree"], top, env).decode().strip()
+    message = b"lockd forecast snapshot\n"
+    out = _run_env(["commit-tree", tree, "-p", head], top, env, message)
+    return out.decode().strip()
+
+
+def _run_env(args: list[str], cwd: str, env: dict[str, str], input: bytes | None = None) -> bytes:
+    proc = Running([*READ_ONLY, *args], cwd, stdin=input is not None, env=env)
+    return proc.output(input)
+
+
+def start_merge_tree(git_dir: str, ours: str, theirs: str, env: dict[str, str]) -> Running:
+    """`git merge-tree --write-tree` of two commits: the merge git would do,
+    computed in object stores alone (writing into the scratch one of `env`)."""
+    return Running(["--git-dir", git_dir, *READ_ONLY, "merge-tree", "--write-tree",
+                    "--name-only", "--no-messages", "-z", ours, theirs], None, env=env)  # fmt: skip
+
+
+def merge_tree_of(running: Running) -> tuple[bool, list[str]]:
+    """(conflicts, the conflicted paths). Exit 1 is git's "conflicts"."""
+    code, out, err = running.finish()
+    if code not in (0, 1) or not out:  # exit 1 also means "not something we can merge"
+        why = err.decode(errors="replace").strip()
+        raise LockdError("invalid", f"git merge-tree failed: {why}")
+    paths = zsplit(out)[1:]  # the merged tree's id first
+    return code == 1, list(dict.fromkeys(paths))

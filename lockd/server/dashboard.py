@@ -35,6 +35,7 @@ from lockd.server.schemas import Body, IntentId, Line, Text
 CONTEST_SECONDS = 1800.0  # a refusal this recent still marks the claims it hit
 ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
+    "forecast.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
 # The page loads only its own files: no inline script, nothing from elsewhere.
@@ -329,6 +330,18 @@ async def state(reg: Reg, me: Person) -> dict[str, Any]:
         "conflicts": conflicts,
         "events": events,
     }
+
+
+@router.get("/dashboard/api/forecast", response_model=None)
+async def forecast(reg: Reg, me: Person) -> dict[str, Any]:
+    """The forecast panel: per repo, who changed what, the overlaps, the
+    verdicts of the merge forecast (computed by the sessions' clients)."""
+    repos = []
+    for repo_id in reg.activity.repos():
+        view = reg.activity.of_repo(repo_id, limit=20)
+        view["overlaps"] = reg.activity.overlaps_of(repo_id)
+        repos.append(view)
+    return {"now": time.time(), "repos": repos}
 
 
 @router.get("/dashboard/api/events", response_model=None)

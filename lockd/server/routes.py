@@ -301,13 +301,50 @@ async def check(body: schemas.CheckBody, reg: Reg, repos: Repos, me: MaybeMe) ->
     if body.repo_keys:  # a hook's checkout may have gained a key (a remote, a first commit)
         with contextlib.suppress(LockdError):  # a check answers, even if it cannot write
             repo_id = await repos.link(body.repo_id, body.repo_keys)
-    return _plain_json({"paths": reg.intents.check(repo_id, body.paths, viewer)})
+    paths = reg.intents.check(repo_id, body.paths, viewer)
+    seen = reg.activity.on_paths(repo_id, [e["path"] for e in paths], viewer)
+    for entry, activity in zip(paths, seen, strict=True):
+        entry["activity"] = activity  # what other live sessions changed there
+    return _plain_json({"paths": paths})
 
 
 def _plain_json(data: dict[str, Any]) -> Response:
     """Large answers of plain JSON types skip FastAPI's `jsonable_encoder`,
     which took half of a 1,000-path check."""
     return Response(json.dumps(data, separators=(",", ":")), media_type="application/json")
+
+
+# ---- activity and the merge forecast ----------------------------------------
+@router.post("/v1/activity", response_model=None)
+async def report_activity(body: schemas.ActivityBody, me: Me, reg: Reg) -> dict[str, Any]:
+    """What this session changed: files its client edited, or its checkout's
+    git scan. Repo-relative paths only, never contents."""
+    scan = body.scan
+    return reg.activity.report(
+        me,
+        edited=body.edited,
+        git=scan.kinds() if scan else None,
+        total=scan.total if scan else None,
+        branch=scan.branch if scan else None,
+    )
+
+
+@router.get("/v1/activity", response_model=None)
+async def activity(
+    reg: Reg, repos: Repos, me: MaybeMe, repo: schemas.PathText | None = None
+) -> Response:
+    repo = await repos.canonical(repo) if repo else (me.repo_id if me else None)
+    if not repo:
+        raise LockdError("invalid", "give repo=<repo id>, or call with a session")
+    return _plain_json(reg.activity.of_repo(repo))
+
+
+@router.post("/v1/forecast", response_model=None)
+async def forecast(body: schemas.ForecastBody, me: Me, reg: Reg, repos: Repos) -> dict[str, Any]:
+    """Verdicts a client computed where the checkouts are: only they travel."""
+    verdicts = [v.model_dump() for v in body.verdicts]
+    repo_id = await repos.canonical(body.repo_id)
+    return {"accepted": reg.activity.put_verdicts(me, repo_id, verdicts)}
 
 
 @router.post("/v1/notices/commit", response_model=None)

@@ -154,3 +154,36 @@ class CommitNoticeBody(Body):
 
 class TokenBody(Body):
     name: Line = Field(min_length=1, max_length=64)
+
+
+# ---- activity and the merge forecast (lockd/broker/activity.py) --------------
+class GitScan(Body):
+    """A checkout's changes as git shows them: replaces the session's last scan."""
+
+    uncommitted: list[PathText] = Field(default_factory=list, max_length=5000)
+    unpushed: list[PathText] = Field(default_factory=list, max_length=5000)
+    total: int = Field(default=0, ge=0, le=10**9)  # paths git showed, beyond those sent too
+    branch: Line = Field(default="", max_length=200)
+
+    def kinds(self) -> dict[str, str]:
+        out = dict.fromkeys(self.unpushed, "unpushed")
+        out.update(dict.fromkeys(self.uncommitted, "uncommitted"))
+        return out
+
+
+class ActivityBody(Body):
+    edited: list[PathText] = Field(default_factory=list, max_length=5000)
+    scan: GitScan | None = None
+
+
+class Verdict(Body):
+    a: Line = Field(min_length=1, max_length=64)
+    b: Line = Field(min_length=1, max_length=64)
+    conflict: bool
+    paths: list[PathText] = Field(default_factory=list, max_length=1000)
+    note: Line = Field(default="", max_length=200)
+
+
+class ForecastBody(Body):
+    repo_id: PathText = Field(min_length=1, max_length=4096)
+    verdicts: list[Verdict] = Field(max_length=500)
