@@ -402,7 +402,7 @@ def test_peers_send_status_and_stop(
     assert "bob" in lockd(env, repo, "peers").stdout
 
     sent = lockd(env, repo, "send", "bob", "please pull main").stdout
-    assert sent.startswith("sent m") and bob.peer["peer_id"] in sent  # type: ignore[attr-defined]
+    assert sent.startswith("sent m") and sent.endswith(" to bob\n")
     (msg,) = bob.call(Api.inbox())["messages"]
     assert (msg["from_name"], msg["text"]) == ("pat", "please pull main")
     nobody = lockd(env, repo, "send", "nobody", "hi", code=4).stderr
@@ -526,8 +526,37 @@ def test_send_to_a_peer_that_is_away_says_it_waits(
     bob_id = bob.peer["peer_id"]  # type: ignore[attr-defined]
     bob.call(Api.goodbye())
     out = lockd(env, repo, "send", "bob", "are you there?").stdout
-    assert "sent m" in out and f"to {bob_id}" in out
-    assert f"away (its session is gone; the message waits in its inbox): {bob_id}" in out
+    assert "sent m" in out and "to bob;" in out and bob_id not in out
+    assert "away (its session is gone; the message waits in its inbox): bob\n" in out
+
+
+def test_peers_marks_you_and_send_names_recipients(
+    broker: Broker, repo: Path, env: dict, lockd: Lockd
+) -> None:
+    """`lockd peers` asks without a session, so the person is listed too: marked (you), and
+    `"me"` in --json; `lockd send` names its recipients, with ids only where names repeat."""
+    pat = as_json(lockd(env, repo, "whoami", "--json"))["peer_id"]
+    bob = agent(broker, repo, "bob")
+    twins = [agent(broker, repo, "claude").peer["peer_id"] for _ in range(2)]  # type: ignore[attr-defined]
+
+    listed = {line.split()[0]: line for line in lockd(env, repo, "peers").stdout.splitlines()}
+    assert " pat (you) " in listed[pat]
+    assert "(you)" not in "".join(v for k, v in listed.items() if k != pat)
+    peers = as_json(lockd(env, repo, "peers", "--json"))["peers"]
+    assert {p["peer_id"]: p["me"] for p in peers} == {
+        pat: True,
+        bob.peer["peer_id"]: False,
+        **dict.fromkeys(twins, False),  # type: ignore[attr-defined]
+    }
+    assert all({"peer_id", "name", "cwd", "repo", "summary", "last_seen"} <= set(p) for p in peers)
+
+    sent = lockd(env, repo, "send", "@repo", "standup in 5").stdout
+    said = sent.strip().partition(" to ")[2]
+    assert sorted(said.split(", ")) == ["bob", "claude", "claude-2"], sent  # live names are unique
+    data = as_json(lockd(env, repo, "send", "@repo", "now", "--json"))
+    ids = [bob.peer["peer_id"], *twins]  # type: ignore[attr-defined]
+    assert sorted(data["recipients"]) == sorted(ids)  # the shape --json always had, plus names
+    assert data["names"] == dict(zip(ids, ["bob", "claude", "claude-2"], strict=True))
 
 
 def test_send_to_an_empty_scope_is_an_error_and_stores_nothing(

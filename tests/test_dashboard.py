@@ -495,6 +495,45 @@ def test_page_waits_for_data_dates_old_events_and_drops_settled_refusals(
     assert refused == [], refused  # the favicon among them: asked for by every page
 
 
+def test_page_words_times_as_the_cli_and_names_the_repo_of_each_event(
+    broker: Broker, browser_page: Any, tmp_path: Path
+) -> None:
+    """Ages and times left read as `lockd locks` says them (90 s ago is 1m, not 2m; 1h27m
+    left is not 1h); an event names its repo once the page shows more than one."""
+    from playwright.sync_api import expect
+
+    here, there = tmp_path / "web", tmp_path / "infra"
+    here.mkdir(), there.mkdir()
+    web, infra = identify(str(here)).repo_id, identify(str(there)).repo_id
+    page = browser_page
+    page.clock.install()  # the page's own clock, moved below; the broker's runs as ever
+    page.goto(dashboard_url(broker, here))  # the person works in web, as the agent does
+    claude = broker.register(str(here), web, kind="agent", name="claude-api")
+    intent = claude.call(Api.announce(web, ["src/"], "split routes", ttl_seconds=5400))
+    row = page.locator(f'tr[data-intent="{intent["intents"][0]["intent_id"]}"]')
+    expect(row.locator("td.ttl")).to_have_text("1h30m")
+    granted = page.locator("#events li.granted", has_text="claude-api claimed")
+    expect(granted).not_to_contain_text("web:")  # one repo on the page: no need to say which
+
+    page.clock.fast_forward(90_000)
+    expect(page.locator("#peers tr", has_text="claude-api").locator("td.age")).to_have_text(
+        "1m ago"
+    )
+    expect(row.locator("td.age")).to_have_text("1m")
+    page.clock.fast_forward(90_000)
+    expect(row.locator("td.ttl")).to_have_text("1h27m")
+
+    codex = broker.register(str(there), infra, kind="agent", name="codex-ops")
+    codex.call(Api.announce(infra, ["deploy/"], "rotate keys"))
+    expect(page.locator("#events li.granted", has_text="codex-ops claimed")).to_contain_text(
+        "infra: codex-ops claimed"
+    )
+    expect(granted).to_contain_text("web: claude-api claimed")
+    codex.call(Api.goodbye())  # infra is left in the events only: still named, not by its id
+    expect(page.locator("#events li.peer_gone", has_text="codex-ops")).to_contain_text("infra: ")
+    assert infra not in page.inner_text("#events")
+
+
 def test_page_refused_without_ticket(broker: Broker, browser_page: Any) -> None:
     page = browser_page
     resp = page.goto(f"{broker.url}/dashboard")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lockd.core.errors import LockdError
-from lockd.core.render import SURFACES, error_text, remaining, steps, surface_of
+from lockd.core.render import SURFACES, error_text, peers, remaining, steps, surface_of
 
 TEMPLATE = "Reply with {send_to} or {release}; see {peers}, {locks}, {claim}"
 
@@ -66,3 +66,10 @@ def test_time_left_as_typed(seconds: float, said: str) -> None:
     """`--ttl 1h30m` is confirmed as 1h30m, not rounded to 2h: two units at most,
     rounded in the smaller, the way durations are typed."""
     assert remaining(1000.0 + seconds, 1000.0) == said
+
+
+def test_peers_by_name_with_the_id_only_where_it_is_needed() -> None:
+    names = {"p-1": "bob", "p-2": "claude", "p-3": "claude"}
+    assert peers(["p-1"], names) == "bob"
+    assert peers(["p-1", "p-2", "p-3"], names) == "bob, claude (p-2), claude (p-3)"
+    assert peers(["p-1", "p-9"], names) == "bob, p-9"  # no name known: the id

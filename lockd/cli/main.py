@@ -153,6 +153,7 @@ def cmd_peers(args: argparse.Namespace) -> int:
     from lockd.client.sync import Client
     from lockd.core import render
     from lockd.local.repo import identify
+    from lockd.local.sessions import person
 
     info = identify(os.getcwd())
     client = Client()
@@ -160,11 +161,14 @@ def cmd_peers(args: argparse.Namespace) -> int:
     if args.scope == "repo":  # the broker may know this checkout by another of its keys
         repo = client.call(Api.repo(info.repo_id, info.keys))["repo_id"]
     data = client.call(Api.peers(args.scope, os.path.realpath(os.getcwd()), repo))
+    me = (person() or {}).get("peer_id")  # asked without a session: you are listed too
+    for p in data["peers"]:
+        p["me"] = p["peer_id"] == me  # as the dashboard's peers say it
     now = time.time()
     rows = [
         [
             p["peer_id"],
-            p["name"],
+            p["name"] + (" (you)" if p["me"] else ""),
             p.get("user", "-"),
             p["client"],
             render.age(p["last_seen"], now),
@@ -189,13 +193,15 @@ def cmd_whoami(args: argparse.Namespace) -> int:
 def cmd_send(args: argparse.Namespace) -> int:
     from lockd.client.api import Api
     from lockd.client.session import person_client
+    from lockd.core import render
 
     client, _, _ = person_client()
     data = client.call(Api.send(args.to, args.message))
-    text = f"sent {data['message_id']} to {', '.join(data['recipients'])}"
+    names = data.get("names") or {}  # an older broker sends ids only
+    text = f"sent {data['message_id']} to {render.peers(data['recipients'], names)}"
     if data.get("away"):  # stored, but nobody reads it until that session comes back
         text += "; away (its session is gone; the message waits in its inbox): "
-        text += ", ".join(data["away"])
+        text += render.peers(data["away"], names)
     emit(args, data, text)
     return 0
 

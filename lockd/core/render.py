@@ -51,6 +51,16 @@ def holder(claim: dict[str, Any], now: float) -> str:
     )
 
 
+def peers(ids: list[str], names: dict[str, str]) -> str:
+    """`bob, claude (p-1), claude (p-2)`: peers by name, with the id where
+    two of them share it (or the broker sent no name)."""
+    shown = [names.get(i) for i in ids]
+    return ", ".join(
+        name if name and shown.count(name) == 1 else f"{name} ({i})" if name else i
+        for i, name in zip(ids, shown, strict=True)
+    )
+
+
 def path_claim(path: str, claim: dict[str, Any], now: float) -> str:
     """A file someone else claims: the git hook's clash and `lockd check`'s line."""
     return f"{path}: claimed by {holder(claim, now)}"

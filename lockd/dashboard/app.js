@@ -26,17 +26,33 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// Times in the CLI's words (lockd.core.render): an age in its largest unit,
+// rounded down (90 s is 1m, as `lockd locks` says); time left in two units at
+// most, rounded in the smaller (1h27m, a fresh 8 h claim 8h), as `--ttl` is typed.
+const UNITS = [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]];
+
 function span(seconds) {
-  const s = Math.max(0, Math.round(seconds));
-  if (s >= 86400) return Math.round(s / 86400) + "d";
-  if (s >= 3600) return Math.round(s / 3600) + "h";
-  if (s >= 60) return Math.round(s / 60) + "m";
-  return s + "s";
+  const s = Math.max(0, Math.floor(seconds));
+  const [unit, size] = UNITS.find(([, size]) => s >= size) || UNITS[3];
+  return Math.floor(s / size) + unit;
+}
+
+function remaining(seconds) {
+  const left = Math.max(0, seconds);
+  for (let i = 0; i < UNITS.length - 1; i++) {
+    const [[big, size], [small, step]] = [UNITS[i], UNITS[i + 1]];
+    if (left >= size - step / 2) {
+      const steps = Math.round(left / step);
+      const rest = steps % (size / step);
+      return Math.floor(steps / (size / step)) + big + (rest ? rest + small : "");
+    }
+  }
+  return Math.round(left) + "s";
 }
 
 const now = () => Date.now() / 1000 + clockSkew;
 const ago = (t) => span(now() - t) + " ago";
-const ttl = (t) => (t ? span(t - now()) : "while the session lives");
+const ttl = (t) => (t ? remaining(t - now()) : "while the session lives");
 const sameDay = (a, b) => a.toDateString() === b.toDateString();
 
 // The time of day for today's events; the date too for older ones.
@@ -48,8 +64,10 @@ function clock(t) {
 }
 
 // A repo as people know it: its name, then where it lives (remote or directory).
+const labelOf = (repoId) => (state.repos || {})[repoId] || { name: repoId, where: "" };
+
 function repoLabel(repoId, tag) {
-  const label = (state.repos || {})[repoId] || { name: repoId, where: "" };
+  const label = labelOf(repoId);
   const where = label.where && label.where !== label.name
     ? el("span", { class: "where" }, label.where) : null;
   return el(tag, { class: "repo-name", title: repoId }, label.name, where);
@@ -210,8 +228,16 @@ function claimRow(c) {
 }
 
 function renderEvents() {
+  const named = Object.keys(state.repos || {}).length > 1; // one repo: its name is noise
   $("#events").replaceChildren(...state.events.map((e) => el("li", { class: "event " + e.kind },
-    el("time", { datetime: new Date(e.at * 1000).toISOString() }, clock(e.at)), " ", e.text)));
+    el("time", { datetime: new Date(e.at * 1000).toISOString() }, clock(e.at)), " ",
+    named && e.repo ? eventRepo(e.repo) : null, e.text)));
+}
+
+// The repo an event happened in, by name: the page may show several.
+function eventRepo(repoId) {
+  const label = labelOf(repoId);
+  return el("span", { class: "event-repo", title: label.where || repoId }, label.name + ": ");
 }
 
 // Ages and TTLs move with the clock; only the text changes, no request is made.

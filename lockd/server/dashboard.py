@@ -152,11 +152,15 @@ def repo_label(repo_id: str, roots: list[str]) -> dict[str, str]:
     return {"name": name, "where": where}
 
 
-def _repos(reg: Registry, peers: list[Peer], claims: list[dict[str, Any]]) -> dict[str, Any]:
+def _repos(
+    reg: Registry, peers: list[Peer], claims: list[dict[str, Any]], events: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Labels for every repo the page names: an event's line too names its repo."""
     roots: dict[str, set[str]] = {}
     for peer in peers:
         roots.setdefault(peer.repo_id, set()).add(peer.repo_root)
     shown = {p.repo_id for p in peers} | {c["repo"] for c in claims}
+    shown |= {e["repo"] for e in events if isinstance(e.get("repo"), str)}
     return {r: repo_label(r, sorted(roots.get(r, ()))) for r in sorted(shown)}
 
 
@@ -325,7 +329,7 @@ async def state(reg: Reg, me: Person) -> dict[str, Any]:
         "now": now,
         "me": {"peer_id": me.peer_id, "name": me.name},
         "peers": [{**p.public(), "me": p.peer_id == me.peer_id} for p in peers],
-        "repos": _repos(reg, peers, claims),
+        "repos": _repos(reg, peers, claims, events),
         "claims": claims,
         "conflicts": conflicts,
         "events": events,

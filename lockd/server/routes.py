@@ -201,6 +201,8 @@ async def send(body: schemas.SendBody, me: Me, reg: Reg) -> dict[str, Any]:
         "sent_at": message.sent_at,
         # Gone for now: the message waits in their inbox until they come back.
         "away": [r for r in recipients if r in reg.peers and not reg.peers[r].alive],
+        # People read names: `lockd send` says "sent m3 to bob", not "to p-…".
+        "names": {r: reg.peers[r].name for r in recipients if r in reg.peers},
     }
 
 
