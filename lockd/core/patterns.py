@@ -19,7 +19,6 @@ Shapes, after normalization (anchored patterns always start with `/`):
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 from lockd.core.automaton import (
     ANY_BUT_SLASH,
@@ -33,6 +32,7 @@ from lockd.core.automaton import (
     merge,
 )
 from lockd.core.errors import LockdError, invalid
+from lockd.core.memo import memo
 from lockd.core.product import meet
 
 TYPE_CHECKING = False
@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # typing costs the git hook ~5 ms to import at run time
     from collections.abc import Callable
 
 MAX_PATTERN_LEN = 512
+MB = 1 << 20  # the caches below are bounded by memory (lockd.core.memo): 30 MB in all
 MAX_PATTERNS = 100
 # Wildcards (`*`, `**`, `?`, `[...]`) bound the automaton's ambiguity, which is
 # what makes products slow; literal characters are cheap. Real patterns use a
@@ -319,7 +320,7 @@ def _class(seg: str, i: int, raw: str) -> tuple[Intervals, int, Intervals | None
     return _minus_slash(listed), j + 1, None
 
 
-@lru_cache(maxsize=16384)
+@memo(4 * MB)
 def _items(pattern: str, ignorecase: bool) -> tuple[object, ...]:
     """The automaton's items: names as (is_star, chars) tokens, with `**`
     markers; floating and tree made explicit."""
@@ -344,7 +345,7 @@ def _items(pattern: str, ignorecase: bool) -> tuple[object, ...]:
     return tuple(items)
 
 
-@lru_cache(maxsize=16384)
+@memo(16 * MB)
 def _nfa(pattern: str, ignorecase: bool) -> Glob:
     return Glob(_items(pattern, ignorecase))
 
@@ -410,7 +411,7 @@ def _tail(pattern: str, dirs: str) -> str:
     return "/**" if rest in ("", "**") else "/" + rest
 
 
-@lru_cache(maxsize=8192)
+@memo(2 * MB)
 def _meet_from(a: str, states: int, tail: str, ignorecase: bool, witness: bool) -> str | None:
     return meet(_nfa(a, ignorecase), states, _nfa(tail, ignorecase), witness)
 
@@ -441,13 +442,13 @@ def _find(a: str, b: str, ignorecase: bool, witness: bool) -> str | None:
     return _product(a, b, ignorecase, witness)
 
 
-@lru_cache(maxsize=8192)
+@memo(2 * MB)
 def _overlap(a: str, b: str, ignorecase: bool) -> str | None:
     """A path both claim, or None (a and b in sorted order)."""
     return _find(a, b, ignorecase, True)
 
 
-@lru_cache(maxsize=8192)
+@memo(2 * MB)
 def _meets(a: str, b: str, ignorecase: bool) -> bool:
     """Whether a path both claim exists: the product without its witness."""
     return _find(a, b, ignorecase, False) is not None
@@ -474,7 +475,7 @@ def _literal_tree(pattern: str) -> str | None:
     return None if WILD.search(body) else body
 
 
-@lru_cache(maxsize=8192)
+@memo(2 * MB)
 def _sample(pattern: str, ignorecase: bool) -> str | None:
     """Some path the pattern claims; None only if it claims none (`[/]`)."""
     return _product(pattern, pattern, ignorecase)
@@ -503,7 +504,7 @@ def escape(path: str) -> str:
 WILD = re.compile(r"[*?\[\\]")
 
 
-@lru_cache(maxsize=16384)
+@memo(1 * MB)
 def literal_prefix(pattern: str) -> str | None:
     """Anchored patterns: the literal text every claimed path starts with
     (`/src/api/*.py` -> `src/api/`); None for floating ones."""
@@ -516,7 +517,7 @@ def literal_prefix(pattern: str) -> str | None:
     return body[: m.start()] if m else body
 
 
-@lru_cache(maxsize=16384)
+@memo(1 * MB)
 def literal_suffix(pattern: str) -> str | None:
     """Non-tree patterns: the literal text every claimed path ends with
     (`*.py` -> `.py`); None for trees or when there is none."""

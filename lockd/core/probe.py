@@ -15,9 +15,8 @@ that name (`name_meets`, one pass), anything else by the product (`meet_all`).
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from lockd.core.automaton import DSTAR, DSTAR_PLUS, Glob
+from lockd.core.memo import memo
 from lockd.core.patterns import _dirs, _items, _nfa, _tail, literal_path
 from lockd.core.product import meet_all, name_meets, name_tokens, reach
 
@@ -93,17 +92,17 @@ class Probe:
         return name_meets(glob, after, tokens) if after else 0
 
 
-@lru_cache(maxsize=16)
+@memo(4 << 20)
 def _union(patterns: tuple[str, ...], ignorecase: bool) -> Glob:
     return Glob.union([_nfa(p, ignorecase) for p in patterns])
 
 
-@lru_cache(maxsize=8192)
+@memo(2 << 20)
 def _meet_from(patterns: tuple[str, ...], states: int, tail: str, ignorecase: bool) -> int:
     return meet_all(_union(patterns, ignorecase), states, _nfa(tail, ignorecase))
 
 
-@lru_cache(maxsize=16384)
+@memo(2 << 20)
 def _last_name(pattern: str, ignorecase: bool) -> tuple[str | None, tuple] | None:
     """A file pattern as (the directories before its last name, as `_dirs_nfa`
     takes them, or None when there are none; the last name's tokens)."""
@@ -114,7 +113,7 @@ def _last_name(pattern: str, ignorecase: bool) -> tuple[str | None, tuple] | Non
     return (None if head == "/" else head), name_tokens(items[-1])  # type: ignore[arg-type]
 
 
-@lru_cache(maxsize=4096)
+@memo(2 << 20)
 def _dirs_nfa(head: str, ignorecase: bool) -> Glob:
     """The directories `head` (from `_last_name`) stands for, ending at the
     start of the last name: `/**/x/`, or `` for any directories (floating)."""

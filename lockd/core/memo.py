@@ -1,0 +1,114 @@
+"""Memoization bounded by memory, not by entry count.
+
+`functools.lru_cache(maxsize=N)` bounds entries; an entry of the pattern
+caches ranges from a few bytes (a literal prefix) to tens of kilobytes (an
+automaton), and user data chooses which, so N entries could hold hundreds of
+megabytes. A `memo(budget)` cache weighs each entry when it is stored (key and
+value, `footprint`) and drops the least recently used ones past its budget.
+
+Safe across threads without a lock (decisions run on worker threads beside
+the event loop): every change of the table is one OrderedDict operation,
+atomic under the GIL; the byte count may drift by an entry when two threads
+store at once, and is reset whenever the table empties.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import suppress
+from functools import update_wrapper
+from typing import Any, Generic, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
+ENTRY_OVERHEAD = 120  # the OrderedDict's node, the key tuple and the size record
+_CACHES: list[Memo[..., Any]] = []
+
+
+def footprint(value: object, depth: int = 8) -> int:
+    """Bytes held by `value` and what it refers to (tuples, lists, dicts, sets,
+    objects with __slots__ or __dict__), each object counted once; an estimate
+    that errs high for shared small values (interned strings, small ints)."""
+    seen: set[int] = set()
+    total = 0
+    stack: list[tuple[object, int]] = [(value, depth)]
+    while stack:
+        obj, left = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        if left <= 0:
+            continue
+        if isinstance(obj, dict):
+            stack.extend((x, left - 1) for kv in obj.items() for x in kv)
+        elif isinstance(obj, tuple | list | set | frozenset):
+            stack.extend((x, left - 1) for x in obj)
+        elif not isinstance(obj, str | bytes | int | float | bool | type(None)):
+            for slot in getattr(type(obj), "__slots__", ()):
+                if hasattr(obj, slot):
+                    stack.append((getattr(obj, slot), left - 1))
+            stack.extend((x, left - 1) for x in getattr(obj, "__dict__", {}).values())
+    return total
+
+
+class Memo(Generic[P, R]):
+    """`fn` memoized within `budget` bytes (see the module's docstring)."""
+
+    def __init__(self, fn: Callable[P, R], budget: int) -> None:
+        self.fn = fn
+        self.budget = budget
+        self.used = 0
+        self._entries: OrderedDict[Any, tuple[R, int]] = OrderedDict()
+        update_wrapper(self, fn)
+        _CACHES.append(self)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        key = args if not kwargs else (*args, tuple(sorted(kwargs.items())))
+        entries = self._entries
+        try:
+            value = entries[key][0]
+        except KeyError:
+            pass
+        else:
+            with suppress(KeyError):  # dropped by another thread meanwhile: still right
+                entries.move_to_end(key)
+            return value
+        value = self.fn(*args, **kwargs)
+        size = ENTRY_OVERHEAD + footprint(key) + footprint(value)
+        if size > self.budget:
+            return value  # never kept: alone it would take the whole budget
+        old = entries.pop(key, None)
+        entries[key] = (value, size)
+        self.used += size - (old[1] if old is not None else 0)
+        while self.used > self.budget:
+            try:
+                _, (_, dropped) = entries.popitem(last=False)
+            except KeyError:  # emptied by another thread
+                self.used = 0
+                break
+            self.used -= dropped
+        return value
+
+    def cache_clear(self) -> None:
+        self._entries.clear()
+        self.used = 0
+
+    def stats(self) -> dict[str, int]:
+        return {"entries": len(self._entries), "bytes": self.used, "budget": self.budget}
+
+
+def memo(budget: int) -> Callable[[Callable[P, R]], Memo[P, R]]:
+    """Decorator: `@memo(4 << 20)` keeps at most about 4 MB of answers."""
+    return lambda fn: Memo(fn, budget)
+
+
+def usage() -> dict[str, dict[str, int]]:
+    """Every memo's entries, bytes and budget, by function name."""
+    out: dict[str, dict[str, int]] = {}
+    for cache in _CACHES:
+        name = f"{cache.fn.__module__.rsplit('.', 1)[-1]}.{cache.fn.__name__}"
+        out[name] = cache.stats()
+    return out
