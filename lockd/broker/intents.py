@@ -45,7 +45,7 @@ class PeerDirectory(Protocol):
     shared: bool
     clock: Clock
 
-    def find_peer(self, ref: str) -> Peer | None: ...
+    async def lookup(self, ref: str) -> Peer | None: ...
     async def notice(self, recipients: list[str], text: str, **meta: str) -> Message | None: ...
     def publish_dashboard(self, kind: str, **data: Any) -> None: ...
 
@@ -301,7 +301,7 @@ class IntentRegistry:
         and tell each holder once, of its own files only; never the committer.
         The committer a hook names counts only if it is the calling user's own
         peer: one user's hook cannot put a commit on another user's agent."""
-        who = self.reg.find_peer(committer) if committer else None
+        who = await self.reg.lookup(committer) if committer else None
         if who is not None and user != LOCAL_USER and who.user != user:
             who = None
         if who is not None:

@@ -88,6 +88,13 @@ class Liveness:
                 await self.mark_dead(peer, "process gone")
         await self.intents.expire(now)
         await self.directory.flush_seen()
+        self.forget()
+
+    def forget(self) -> None:
+        """Gone peers leave memory once nothing here refers to them."""
+        keep = {i.peer_id for i in self.intents.all_live()} | set(self.mailbox.streams)
+        for peer_id in self.directory.forget(keep):
+            self.mailbox.closed_at.pop(peer_id, None)
 
     async def sweep_forever(self) -> None:
         last_purge = 0.0

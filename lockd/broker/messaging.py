@@ -27,7 +27,7 @@ class Mailbox:
         self.streams: dict[str, int] = {}  # peer id -> streams open here
         self.closed_at: dict[str, float] = {}  # peer id -> when its last stream closed
 
-    def resolve_recipients(self, sender: Peer, to: str) -> list[str]:
+    async def resolve_recipients(self, sender: Peer, to: str) -> list[str]:
         to = to.strip()
         if to in BROADCASTS:
             peers = self.directory.in_scope(BROADCASTS[to], sender.cwd, sender.repo_id)
@@ -41,7 +41,7 @@ class Mailbox:
             return found
         if to.startswith("@"):
             raise invalid(f"to={to!r}: broadcasts are {', '.join(BROADCASTS)}")
-        peer = self.directory.find_peer(to)
+        peer = await self.directory.lookup(to)
         if peer is None:
             raise LockdError(
                 "not_found", f"no peer with id or name {to!r}", next="see {peers} for who is there"
@@ -64,7 +64,7 @@ class Mailbox:
                 "too_large",
                 f"message is {size} bytes; the limit is {config.MAX_MESSAGE_BYTES} bytes",
             )
-        recipients = self.resolve_recipients(sender, to)
+        recipients = await self.resolve_recipients(sender, to)
         meta = {"from_summary": sender.summary[:200]} if sender.summary else {}
         message, recipients = await self._deliver(
             recipients, to, text, sender=sender, meta=meta, request_key=request_key

@@ -11,6 +11,7 @@ import logging
 import re
 import secrets
 import socket
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,6 +25,10 @@ from lockd.store.engine import Store
 
 log = logging.getLogger("lockd.broker.registry")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,63}$")
+# A gone peer stays in memory this long after it was last seen, then only in the
+# database (read back when it returns, or a message or hook names it).
+FORGET_AFTER_SECONDS = 120.0
+KNOWN_NAMES = 10_000  # names of forgotten peers kept for the dashboard's history
 Publish = Callable[..., None]  # the dashboard bus: publish(kind, **data)
 Later = Callable[[Coroutine[Any, Any, Any]], None]  # run work nobody waits for
 
@@ -60,6 +65,7 @@ class PeerDirectory:
         self._returned: dict[str, float] = {}
         self.name_hold = config.name_hold_seconds()
         self._registering = asyncio.Lock()
+        self._names: OrderedDict[str, str] = OrderedDict()  # forgotten peers' names
 
     @property
     def shared(self) -> bool:
@@ -70,8 +76,9 @@ class PeerDirectory:
         return self.store.clock()
 
     async def load(self) -> None:
-        """The database's peers, at start; live ones get a fresh lease to reconnect."""
-        for peer, credential_hash in await self.store.read(lambda tx: tx.load_peers()):
+        """The database's live peers, at start, with a fresh lease to reconnect;
+        gone ones are read back when they return or are named."""
+        for peer, credential_hash in await self.store.read(lambda tx: tx.load_peers(alive=True)):
             self.peers[peer.peer_id] = peer
             self._by_credential[credential_hash] = peer.peer_id
             if peer.alive:  # give sessions a fresh lease to reconnect after a restart
@@ -90,11 +97,12 @@ class PeerDirectory:
         return self.peers[peer_id]
 
     async def _peer_id_of(self, credential: str) -> str | None:
-        """Whose credential this is: memory, else (shared store) the database,
-        for a peer registered through another broker before its notice came."""
+        """Whose credential this is: memory, else the database (a peer gone long
+        enough to be forgotten here, or registered through another broker
+        before its notice came)."""
         hashed = secret_hash(credential)
         peer_id = self._by_credential.get(hashed)
-        if peer_id is None and self.shared:
+        if peer_id is None:
             found = await self.store.read(lambda tx: tx.peer_by_credential(hashed))
             if found is not None:
                 peer_id = self.remember(*found).peer_id
@@ -129,25 +137,24 @@ class PeerDirectory:
             peer.last_seen = max(peer.last_seen, seen.get(peer.peer_id, 0.0))
 
     # ---- registering -----------------------------------------------------
-    def _unique_name(self, wanted: str, peer_id: str) -> str:
+    async def _unique_name(self, wanted: str, peer_id: str) -> str:
         """`wanted`, or `wanted-2`... if another peer holds it: a live one, or
         one gone less than LOCKD_NAME_HOLD_SECONDS ago, whose name waits for it
-        (messages to that name go to its inbox, and it gets the name back)."""
+        (messages to that name go to its inbox, and it gets the name back).
+        Gone peers may be in the database only: both are asked."""
         held_since = self.clock() - self.name_hold
         taken = {
             p.name
             for p in self.peers.values()
             if p.peer_id != peer_id and (p.alive or p.last_seen > held_since)
         }
+        taken |= await self.store.read(lambda tx: tx.names_held(wanted, peer_id, held_since))
         name, n = wanted, 2
         while name in taken:
             name, n = f"{wanted}-{n}", n + 1
         return name
 
     async def register(self, reg: Registration) -> tuple[Peer, str]:
-        if reg.credential:
-            back = self.peers.get(self._by_credential.get(secret_hash(reg.credential), ""))
-            self._came_back(back if back is not None and back.user == reg.user else None)
         if reg.kind not in ("agent", "person"):
             raise invalid(f"kind {reg.kind!r} is not one of: agent, person")
         if reg.name is not None and not NAME_RE.match(reg.name):
@@ -170,6 +177,7 @@ class PeerDirectory:
             known = self.peers.get(existing) if existing else None
             if known is not None and known.user != reg.user:  # never take over another's peer
                 known, credential = None, None
+            self._came_back(known)
         # What the registration says of its session, for a new peer or a known one.
         told = {
             "kind": reg.kind,
@@ -192,7 +200,7 @@ class PeerDirectory:
         was_alive = known is not None and known.alive
         peer = replace(
             base,
-            name=self._unique_name(reg.name or base.name, base.peer_id),
+            name=await self._unique_name(reg.name or base.name, base.peer_id),
             **told,
             pid=reg.pid,
             pid_start=reg.pid_start,
@@ -279,7 +287,8 @@ class PeerDirectory:
         return summary
 
     def find_peer(self, ref: str) -> Peer | None:
-        """By id, else by name: a live peer first, else the most recently seen."""
+        """By id, else by name: a live peer first, else the most recently seen;
+        in memory only (see `lookup`)."""
         if ref in self.peers:
             return self.peers[ref]
         named = sorted(
@@ -287,6 +296,71 @@ class PeerDirectory:
             key=lambda p: (p.alive, p.last_seen),
         )
         return named[-1] if named else None
+
+    async def lookup(self, ref: str) -> Peer | None:
+        """`find_peer`, else the database: a peer forgotten here, or one that
+        registered through another broker before the change feed said so."""
+        found = self.find_peer(ref)
+        if found is None:
+            row = await self.store.read(lambda tx: tx.peer_by_ref(ref))
+            if row is not None:
+                found = self.remember(*row)
+        return found
+
+    def name_of(self, peer_id: str) -> str | None:
+        """A peer's name, also of one forgotten here (for the dashboard's history)."""
+        peer = self.peers.get(peer_id)
+        return peer.name if peer is not None else self._names.get(peer_id)
+
+    async def recall_names(self, peer_ids: set[str]) -> None:
+        """Read the names of these peers that memory does not have."""
+        missing = [p for p in peer_ids if p and self.name_of(p) is None]
+        if missing:
+            names = await self.store.read(lambda tx: tx.peer_names(missing))
+            for peer_id, name in names.items():
+                self._keep_name(peer_id, name)
+
+    def _keep_name(self, peer_id: str, name: str) -> None:
+        self._names[peer_id] = name
+        self._names.move_to_end(peer_id)
+        while len(self._names) > KNOWN_NAMES:
+            self._names.popitem(last=False)
+
+    def forget(self, keep: set[str]) -> list[str]:
+        """Drop from memory the peers gone a while that nothing here refers to
+        (`keep`: holders of live claims, open streams...): their rows stay in
+        the database until retention purges them. Their ids are returned."""
+        cutoff = self.clock() - FORGET_AFTER_SECONDS
+        gone = [
+            p
+            for p in self.peers.values()
+            if not p.alive
+            and p.last_seen < cutoff
+            and p.peer_id not in keep
+            and p.peer_id not in self._returned
+            and p.peer_id not in self._pending_seen
+        ]
+        if not gone:
+            return []
+        ids = {p.peer_id for p in gone}
+        for peer in gone:
+            del self.peers[peer.peer_id]
+            self._keep_name(peer.peer_id, peer.name)
+        for hashed in [h for h, pid in self._by_credential.items() if pid in ids]:
+            del self._by_credential[hashed]
+        return sorted(ids)
+
+    def purged(self, peer_ids: list[str]) -> None:
+        """Retention deleted these peers: nothing of them stays here either."""
+        for peer_id in peer_ids:
+            self._names.pop(peer_id, None)
+            if peer_id in self.peers and not self.peers[peer_id].alive:
+                self.forget_now(peer_id)
+
+    def forget_now(self, peer_id: str) -> None:
+        self.peers.pop(peer_id, None)
+        for hashed in [h for h, pid in self._by_credential.items() if pid == peer_id]:
+            del self._by_credential[hashed]
 
 
 def _derive_name(reg: Registration) -> str:

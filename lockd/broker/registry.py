@@ -150,6 +150,12 @@ class Registry:
     def find_peer(self, ref: str) -> Peer | None:
         return self.directory.find_peer(ref)
 
+    async def lookup(self, ref: str) -> Peer | None:
+        return await self.directory.lookup(ref)
+
+    def name_of(self, peer_id: str) -> str | None:
+        return self.directory.name_of(peer_id)
+
     async def send(
         self, sender: Peer, to: str, text: str, request_key: str | None = None
     ) -> tuple[Message, list[str]]:
@@ -177,8 +183,15 @@ class Registry:
         return await self.mailbox.unread_count(peer)
 
     async def history(self, limit: int = 100, repo_id: str | None = None) -> list[dict[str, Any]]:
-        """Recorded claim events, newest first."""
-        return await self.store.read(lambda tx: tx.events(limit, repo_id))
+        """Recorded claim events, newest first; the names of the peers they
+        name are at hand (`name_of`), also of peers no longer in memory."""
+        events = await self.store.read(lambda tx: tx.events(limit, repo_id))
+        named = {e.get(k) for e in events for k in ("peer_id", "actor_id")}
+        for event in events:
+            holders = event["detail"].get("holders")
+            named.update(holders if isinstance(holders, list) else ())
+        await self.directory.recall_names({p for p in named if isinstance(p, str)})
+        return events
 
     async def apply_change(self, change: feed.Change) -> None:
         await self.replica.apply_change(change)

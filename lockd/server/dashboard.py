@@ -165,8 +165,8 @@ def _repos(
 
 
 def _name(reg: Registry, peer_id: str | None, fallback: str = "someone") -> str:
-    peer = reg.peers.get(peer_id) if peer_id else None
-    return peer.name if peer else (peer_id or fallback)
+    name = reg.name_of(peer_id) if peer_id else None
+    return name or peer_id or fallback
 
 
 # The page's words for an event; refusals, commits and messages need more than a template.

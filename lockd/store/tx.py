@@ -181,9 +181,36 @@ class Tx:
         return list(self._x(sql, params).fetchall())
 
     # ---- peers -------------------------------------------------------------
-    def load_peers(self) -> list[tuple[Peer, str]]:
-        rows = self._q("SELECT * FROM peers ORDER BY created_at, peer_id")
+    def load_peers(self, alive: bool | None = None) -> list[tuple[Peer, str]]:
+        where = "" if alive is None else f" WHERE alive={int(alive)}"
+        rows = self._q(f"SELECT * FROM peers{where} ORDER BY created_at, peer_id")
         return [(_peer(r), r["credential_hash"]) for r in rows]
+
+    def peer_by_ref(self, ref: str) -> tuple[Peer, str] | None:
+        """By id, else by name: a live one first, else the most recently seen."""
+        found = self._one_peer("peer_id", ref)
+        if found is None:
+            rows = self._q(
+                "SELECT * FROM peers WHERE name=? ORDER BY alive DESC, last_seen DESC LIMIT 1",
+                (ref,),
+            )
+            found = (_peer(rows[0]), rows[0]["credential_hash"]) if rows else None
+        return found
+
+    def names_held(self, wanted: str, peer_id: str, held_since: float) -> set[str]:
+        """Names like `wanted` (itself, `wanted-N`) held by other peers: live,
+        or gone since `held_since` (see PeerDirectory._unique_name)."""
+        rows = self._q(
+            "SELECT name FROM peers WHERE (name=? OR substr(name, 1, ?)=?) AND peer_id<>?"
+            " AND (alive=1 OR last_seen>?)",
+            (wanted, len(wanted) + 1, wanted + "-", peer_id, held_since),
+        )
+        return {r["name"] for r in rows}
+
+    def peer_names(self, peer_ids: list[str]) -> dict[str, str]:
+        marks = ",".join("?" * len(peer_ids))
+        rows = self._q(f"SELECT peer_id, name FROM peers WHERE peer_id IN ({marks})", peer_ids)
+        return {r["peer_id"]: r["name"] for r in rows}
 
     def load_peer(self, peer_id: str) -> tuple[Peer, str] | None:
         return self._one_peer("peer_id", peer_id)
