@@ -7,16 +7,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from functools import partial
 
 from lockd.broker.intents import IntentRegistry
 from lockd.broker.messaging import Mailbox
 from lockd.broker.peers import PeerDirectory, Publish
+from lockd.broker.retention import Retention
 from lockd.core import lapse
 from lockd.core.errors import LockdError
 from lockd.core.models import Peer
 from lockd.local import config, processes
-from lockd.store.tx import Tx
 
 log = logging.getLogger("lockd.broker.registry")
 STREAM_GRACE_SECONDS = 0.5  # a session may reconnect this fast and keep its claims
@@ -96,17 +95,14 @@ class Liveness:
         for peer_id in self.directory.forget(keep):
             self.mailbox.closed_at.pop(peer_id, None)
 
-    async def sweep_forever(self) -> None:
-        last_purge = 0.0
+    async def sweep_forever(self, retention: Retention) -> None:
         refused = ""  # the store's refusal, logged once rather than every second
         while True:
             await asyncio.sleep(config.SWEEP_SECONDS)
             try:
                 await self.sweep()
-                if self.directory.clock() - last_purge > 3600:
-                    last_purge = self.directory.clock()
-                    cutoff = last_purge - config.DELIVERED_RETENTION_DAYS * 86400
-                    await self.store.write(partial(Tx.purge_messages, before=cutoff))
+                if retention.due(self.directory.clock()):
+                    await retention.run()
             except LockdError as exc:  # the store refuses writes (locked, or its file lost)
                 if exc.message != refused:
                     log.warning("sweep skipped: %s", exc.message)

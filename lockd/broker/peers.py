@@ -25,9 +25,6 @@ from lockd.store.engine import Store
 
 log = logging.getLogger("lockd.broker.registry")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,63}$")
-# A gone peer stays in memory this long after it was last seen, then only in the
-# database (read back when it returns, or a message or hook names it).
-FORGET_AFTER_SECONDS = 120.0
 KNOWN_NAMES = 10_000  # names of forgotten peers kept for the dashboard's history
 Publish = Callable[..., None]  # the dashboard bus: publish(kind, **data)
 Later = Callable[[Coroutine[Any, Any, Any]], None]  # run work nobody waits for
@@ -327,10 +324,11 @@ class PeerDirectory:
             self._names.popitem(last=False)
 
     def forget(self, keep: set[str]) -> list[str]:
-        """Drop from memory the peers gone a while that nothing here refers to
-        (`keep`: holders of live claims, open streams...): their rows stay in
-        the database until retention purges them. Their ids are returned."""
-        cutoff = self.clock() - FORGET_AFTER_SECONDS
+        """Drop from memory the peers gone and unseen for a lease that nothing
+        here refers to (`keep`: holders of live claims, open streams...): their
+        rows stay in the database until retention purges them, and are read
+        back when they return or are named. Their ids are returned."""
+        cutoff = self.clock() - config.lease_seconds()
         gone = [
             p
             for p in self.peers.values()
@@ -356,6 +354,14 @@ class PeerDirectory:
             self._names.pop(peer_id, None)
             if peer_id in self.peers and not self.peers[peer_id].alive:
                 self.forget_now(peer_id)
+
+    def sizes(self) -> dict[str, int]:
+        """What this directory holds in memory, for `lockd status`."""
+        return {
+            "peers": len(self.peers),
+            "credentials": len(self._by_credential),
+            "names": len(self._names),
+        }
 
     def forget_now(self, peer_id: str) -> None:
         self.peers.pop(peer_id, None)

@@ -1,7 +1,8 @@
 """The broker's services, composed: the peer directory (peers.py), the
 mailbox (messaging.py), intents (intents.py), other brokers' changes
-(replication.py) and the sweeper (liveness.py), with the dashboard bus they
-all publish to. Routes call this object; only the services reach the store.
+(replication.py), the sweeper (liveness.py) and retention (retention.py),
+with the dashboard bus they all publish to. Routes call this object; only
+the services reach the store.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from lockd.broker.liveness import STREAM_GRACE_SECONDS, Liveness
 from lockd.broker.messaging import Mailbox
 from lockd.broker.peers import NAME_RE, PeerDirectory, Registration
 from lockd.broker.replication import Replica
+from lockd.broker.retention import Retention
 from lockd.core import feed
 from lockd.core.errors import LockdError
 from lockd.core.models import Message, Peer
@@ -47,6 +49,7 @@ class Registry:
         self.replica = Replica(self.directory, self.mailbox, self.intents, self.publish_dashboard)
         self.liveness = Liveness(self.directory, self.mailbox, self.intents, self.publish_dashboard)
         self.liveness.on_gone = self.activity.forget
+        self.retention = Retention(self.directory)
         self.started_at = self.clock()
 
     # ---- lifecycle -------------------------------------------------------
@@ -57,7 +60,7 @@ class Registry:
         if follow is not None:
             await follow(self.apply_change, self.resync)
         if sweep:
-            self._sweeper = asyncio.create_task(self.liveness.sweep_forever())
+            self._sweeper = asyncio.create_task(self.liveness.sweep_forever(self.retention))
 
     def later(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run work the caller need not wait for (a git hook's notice to holders);

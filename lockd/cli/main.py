@@ -60,16 +60,39 @@ def cmd_status(args: argparse.Namespace) -> int:
     from lockd.client.sync import Client
     from lockd.core import render
 
-    data = Client().call(Api.status())
+    client = Client()
+    data = client.call(Api.status())
     data["url"] = config.broker_url()
+    kept = data["kept"] = client.call(Api.store_status())
+    now = time.time()
     emit(
         args,
         data,
         f"lockd {data['version']} at {data['url']} (pid {data['pid']}, up "
-        f"{render.age(data['started_at'], time.time())}): {data['peers']} peers, "
-        f"{data['intents']} intents, home {data['home']}",
+        f"{render.age(data['started_at'], now)}): {data['peers']} peers, "
+        f"{data['intents']} intents, home {data['home']}\n" + _kept_text(kept, now),
     )
     return 0
+
+
+def _kept_text(kept: dict[str, Any], now: float) -> str:
+    """`lockd status`'s second part: what the broker keeps, on disk and in memory."""
+    from lockd.core import render
+
+    store, caches, last = kept["store"], kept["caches"], kept["retention"]["last_run"]
+    rows = ", ".join(f"{n} {kind}" for kind, n in store["rows"].items())
+    ran = (
+        f"{render.age(last['at'], now)} ago, removed "
+        + ", ".join(f"{n} {k}" for k, n in last["removed"].items())
+        if last
+        else "not yet"
+    )
+    return (
+        f"store: {store['bytes'] / 1e6:.1f} MB ({store['free_bytes'] / 1e6:.1f} MB free): {rows}\n"
+        f"memory: {kept['memory']['peers']} peers; pattern caches "
+        f"{caches['bytes'] / 1e6:.1f} of {caches['budget'] / 1e6:.0f} MB\n"
+        f"retention: last ran {ran}"
+    )
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

@@ -53,6 +53,10 @@ class Api:
         return Req("GET", "/v1/status")
 
     @staticmethod
+    def store_status() -> Req:
+        return Req("GET", "/v1/status/store")
+
+    @staticmethod
     def shutdown() -> Req:
         return Req("POST", "/v1/shutdown", {})
 

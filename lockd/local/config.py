@@ -32,6 +32,9 @@ PERSON_TTL_SECONDS = 8 * 3600  # a person's claims expire after this by default
 NAME_HOLD_SECONDS = 24 * 3600.0  # a gone peer's name stays its own this long
 ACTIVITY_SECONDS = 5.0  # a session's look at its checkout's git stamps (no process)
 ACTIVITY_RESCAN_SECONDS = 30.0  # and a git status at least this often
+RETENTION_DAYS = 3.0  # released intents and their events are compacted after this
+PEER_RETENTION_DAYS = 7.0  # a gone peer with nothing unread is purged after this
+RETENTION_EVERY_SECONDS = 3600.0  # how often the broker runs retention
 
 
 def home_dir() -> str:
@@ -129,21 +132,49 @@ def activity_seconds() -> tuple[float, float]:
     return every, rescan
 
 
-def _seconds(name: str, default: float, low: float, high: float, span: str) -> float:
+def retention_days() -> float:
+    """LOCKD_RETENTION_DAYS (the broker's setting): released and expired
+    intents, and the events of intents no longer live, are deleted this many
+    days after they were recorded. The dashboard shows the most recent ones."""
+    return _days("LOCKD_RETENTION_DAYS", RETENTION_DAYS)
+
+
+def peer_retention_days() -> float:
+    """LOCKD_PEER_RETENTION_DAYS (the broker's setting): a peer gone this many
+    days with nothing it has not seen is deleted, with its session file; it
+    registers anew if it comes back. Never sooner than its name hold ends."""
+    return max(_days("LOCKD_PEER_RETENTION_DAYS", PEER_RETENTION_DAYS), name_hold_seconds() / 86400)
+
+
+def retention_every_seconds() -> float:
+    """LOCKD_RETENTION_EVERY_SECONDS (the broker's setting): how often retention runs."""
+    return _seconds("LOCKD_RETENTION_EVERY_SECONDS", RETENTION_EVERY_SECONDS, 1, 86400, "1-86400")
+
+
+def _days(name: str, default: float) -> float:
+    """Days from the environment (a bare number; `12h`, `90m` work too), 0-3650."""
+    return _seconds(name, default * 86400, 0, 3650 * 86400, "0-3650 days", bare="d") / 86400
+
+
+def _seconds(
+    name: str, default: float, low: float, high: float, span: str, bare: str = "s"
+) -> float:
     """Seconds from the environment, in [low, high]; unset or blank: `default`.
-    A bare number is seconds (the name says so); `90s`, `15m`, `1h30m` work too."""
+    A bare number counts in `bare` (seconds, unless the name says days);
+    `90s`, `15m`, `1h30m` work too."""
     from lockd.core.durations import parse, within
 
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
+    unit = "days" if bare == "d" else "seconds"
     try:
-        parse(raw, name, bare="s")
+        parse(raw, name, bare=bare)
     except LockdError:
         raise LockdError(
-            "invalid", f"{name}={raw!r} is not a number of seconds (or 90s, 15m, 1h30m) in {span}"
+            "invalid", f"{name}={raw!r} is not a number of {unit} (or 90s, 15m, 1h30m) in {span}"
         ) from None
-    return within(raw, name, low, high, bare="s")  # out of range: said in the unit typed
+    return within(raw, name, low, high, bare=bare)  # out of range: said in the unit typed
 
 
 def remote_url() -> str | None:

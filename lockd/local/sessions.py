@@ -42,6 +42,34 @@ def read_sessions() -> list[dict[str, Any]]:
     return out
 
 
+def remove_sessions_of(peer_ids: set[str]) -> int:
+    """Delete the session files of these peers (purged by the broker: their
+    credentials are dead), skipping any a running session holds (flocked).
+    Returns how many went."""
+    import fcntl
+
+    folder, removed = _sessions_path(), 0
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if not name.endswith(".json"):
+            continue
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            continue
+        with os.fdopen(fd, "r+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                data = json.loads(fh.read() or "{}")
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict) and data.get("peer_id") in peer_ids:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                    removed += 1
+    return removed
+
+
 def session_of_ancestors(pid: int | None = None) -> dict[str, Any] | None:
     """The agent session whose agent process is an ancestor of this process.
 

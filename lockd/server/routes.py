@@ -122,6 +122,16 @@ async def status(request: Request, reg: Reg) -> dict[str, Any]:
     }
 
 
+@router.get("/v1/status/store", response_model=None)
+async def store_status(request: Request, reg: Reg) -> dict[str, Any]:
+    """What the broker keeps (`lockd status`): the store's size and rows, the
+    caches' memory, retention's last run."""
+    report = await reg.retention.report()
+    if caller(request) != LOCAL_USER:
+        report["store"]["path"] = None  # the server's paths are the admin's business
+    return report
+
+
 @router.post("/v1/shutdown", response_model=None)
 async def shutdown(request: Request, _: Admin) -> dict[str, str]:
     request.app.state.shutdown()

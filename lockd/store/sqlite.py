@@ -51,6 +51,9 @@ from lockd.store.tx import Tx
 log = logging.getLogger("lockd.store")
 BUSY_TIMEOUT_SECONDS = 2.0
 PRAGMAS = (
+    # Before WAL: a new database takes it only then. Retention's deletes give
+    # their pages back to the filesystem (`reclaim`) without stopping the broker.
+    "auto_vacuum=INCREMENTAL",
     "journal_mode=WAL",
     "synchronous=FULL",  # COMMIT returns once the WAL is on disk: acknowledged means durable
     "foreign_keys=ON",
@@ -80,7 +83,14 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+INCREMENTAL = 2  # PRAGMA auto_vacuum's answer for INCREMENTAL
+
+
 def _migrate(conn: sqlite3.Connection, path: str) -> None:
+    (mode,) = conn.execute("PRAGMA auto_vacuum").fetchone()
+    if mode != INCREMENTAL:  # made before lockd set it: one VACUUM switches it, once
+        log.warning("converting %s to incremental vacuum (once; may take a while)", path)
+        conn.execute("VACUUM")
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     for number, statements in pending(version, MIGRATIONS, path):
         conn.execute("BEGIN IMMEDIATE")
@@ -92,6 +102,25 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+def _reclaim(conn: sqlite3.Connection) -> None:
+    # executescript steps the pragma to its end; execute() frees one page only.
+    conn.executescript("PRAGMA incremental_vacuum;")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
+def _usage(conn: sqlite3.Connection, path: str) -> dict[str, int]:
+    (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    (free,) = conn.execute("PRAGMA freelist_count").fetchone()
+    return {"bytes": _size(path) + _size(path + "-wal"), "free_bytes": free * page_size}
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
 
 
 class SqliteStore(GroupCommitStore):
@@ -167,6 +196,16 @@ class SqliteStore(GroupCommitStore):
             await self._stop_thread(self._disconnect)
             raise
         self._start_writer()
+
+    async def reclaim(self) -> None:
+        """Give free pages back to the filesystem, and empty the WAL: between
+        batches, on the store's thread (retention calls it after deleting)."""
+        await self._call(_reclaim)
+
+    async def usage(self) -> dict[str, int]:
+        """Bytes the database takes on disk (with its WAL), and how many of
+        them are free pages waiting for `reclaim`."""
+        return await self._call(_usage, self.path)
 
     async def close(self) -> None:
         await self._stop_writer()

@@ -373,6 +373,52 @@ class Tx:
         )
         return cur.rowcount
 
+    # ---- retention -----------------------------------------------------------
+    def compact(self, records_before: float, peers_before: float) -> dict[str, Any]:
+        """Retention: released intents and the events of intents no longer
+        live, recorded before `records_before`; gone peers last seen before
+        `peers_before` with nothing unread and no live claim, with their read
+        deliveries and watches. Returns counts, and the purged peers' ids."""
+        intents = self._x(
+            "DELETE FROM intents WHERE released_at IS NOT NULL AND released_at < ?",
+            (records_before,),
+        ).rowcount
+        events = self._x(
+            "DELETE FROM intent_events WHERE at < ? AND (intent_id IS NULL OR intent_id NOT IN"
+            " (SELECT id FROM intents WHERE released_at IS NULL))",
+            (records_before,),
+        ).rowcount
+        gone = self._q(
+            "DELETE FROM peers WHERE alive=0 AND last_seen < ? AND peer_id NOT IN"
+            " (SELECT recipient_id FROM deliveries WHERE read_at IS NULL) AND peer_id NOT IN"
+            " (SELECT peer_id FROM intents WHERE released_at IS NULL) RETURNING peer_id",
+            (peers_before,),
+        )
+        purged = sorted(r["peer_id"] for r in gone)
+        for chunk in range(0, len(purged), 500):
+            ids = purged[chunk : chunk + 500]
+            marks = ",".join("?" * len(ids))
+            self._x(f"DELETE FROM deliveries WHERE recipient_id IN ({marks})", ids)
+            self._x(f"DELETE FROM watches WHERE peer_id IN ({marks})", ids)
+        for peer_id in purged:
+            self.changed(feed.PeerChanged(peer_id))
+        return {"intents": intents, "events": events, "peers": purged}
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows by kind, for `lockd status`."""
+        queries = {
+            "peers_live": "SELECT count(*) AS n FROM peers WHERE alive=1",
+            "peers_gone": "SELECT count(*) AS n FROM peers WHERE alive=0",
+            "intents_live": "SELECT count(*) AS n FROM intents WHERE released_at IS NULL",
+            "intents_released": "SELECT count(*) AS n FROM intents WHERE released_at IS NOT NULL",
+            "events": "SELECT count(*) AS n FROM intent_events",
+            "messages": "SELECT count(*) AS n FROM messages",
+            "deliveries_unread": "SELECT count(*) AS n FROM deliveries WHERE read_at IS NULL",
+            "deliveries_read": "SELECT count(*) AS n FROM deliveries WHERE read_at IS NOT NULL",
+            "watches": "SELECT count(*) AS n FROM watches",
+        }
+        return {kind: int(self._q(sql)[0]["n"]) for kind, sql in queries.items()}
+
     # ---- intents -----------------------------------------------------------
     def live_intents(self, repo_id: str | None = None) -> list[Intent]:
         where, params = (" AND repo_id=?", (repo_id,)) if repo_id is not None else ("", ())
