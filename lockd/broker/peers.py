@@ -22,6 +22,7 @@ from lockd.core.errors import LockdError, invalid
 from lockd.core.models import LOCAL_USER, SCOPES, Peer
 from lockd.local import config
 from lockd.store.engine import Store
+from lockd.store.tx import Tx
 
 log = logging.getLogger("lockd.broker.registry")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,63}$")
@@ -134,18 +135,19 @@ class PeerDirectory:
             peer.last_seen = max(peer.last_seen, seen.get(peer.peer_id, 0.0))
 
     # ---- registering -----------------------------------------------------
-    async def _unique_name(self, wanted: str, peer_id: str) -> str:
+    def _unique_name(self, tx: Tx, wanted: str, peer_id: str) -> str:
         """`wanted`, or `wanted-2`... if another peer holds it: a live one, or
         one gone less than LOCKD_NAME_HOLD_SECONDS ago, whose name waits for it
         (messages to that name go to its inbox, and it gets the name back).
-        Gone peers may be in the database only: both are asked."""
+        Gone peers may be in the database only: both are asked, in the
+        registering transaction."""
         held_since = self.clock() - self.name_hold
         taken = {
             p.name
             for p in self.peers.values()
             if p.peer_id != peer_id and (p.alive or p.last_seen > held_since)
         }
-        taken |= await self.store.read(lambda tx: tx.names_held(wanted, peer_id, held_since))
+        taken |= tx.names_held(wanted, peer_id, held_since)
         name, n = wanted, 2
         while name in taken:
             name, n = f"{wanted}-{n}", n + 1
@@ -197,7 +199,6 @@ class PeerDirectory:
         was_alive = known is not None and known.alive
         peer = replace(
             base,
-            name=await self._unique_name(reg.name or base.name, base.peer_id),
             **told,
             pid=reg.pid,
             pid_start=reg.pid_start,
@@ -208,7 +209,15 @@ class PeerDirectory:
             alive=True,
         )
         hashed = secret_hash(credential)
-        await self.store.write(lambda tx: tx.save_peer(peer, hashed))
+        wanted = reg.name or base.name
+
+        def save(tx: Tx) -> None:
+            while known is None and tx.load_peer(peer.peer_id) is not None:  # forgotten here
+                peer.peer_id = "p-" + secrets.token_hex(4)
+            peer.name = self._unique_name(tx, wanted, peer.peer_id)
+            tx.save_peer(peer, hashed)
+
+        await self.store.write(save)
         if known is not None:
             known.__dict__.update(peer.__dict__)
             peer = known

@@ -1,7 +1,7 @@
 """Retention: what the store keeps, bounded by time. Released and expired
 intents and their events go after LOCKD_RETENTION_DAYS; gone peers with
 nothing unread after LOCKD_PEER_RETENTION_DAYS, with their session files;
-read messages after DELIVERED_RETENTION_DAYS. Then the freed space goes back
+read or acknowledged messages after LOCKD_MESSAGE_RETENTION_DAYS. Then the freed space goes back
 to the filesystem (SQLite's incremental vacuum; VACUUM on PostgreSQL), all
 without stopping the broker."""
 
@@ -35,7 +35,7 @@ class Retention:
         now = self.directory.clock()
         records_before = now - config.retention_days() * DAY
         peers_before = now - config.peer_retention_days() * DAY
-        messages_before = now - config.DELIVERED_RETENTION_DAYS * DAY
+        messages_before = now - config.message_retention_days() * DAY
 
         def job(tx: Tx) -> dict[str, Any]:
             done = tx.compact(records_before, peers_before)
@@ -76,6 +76,6 @@ class Retention:
                 "every_seconds": config.retention_every_seconds(),
                 "records_days": config.retention_days(),
                 "peers_days": config.peer_retention_days(),
-                "messages_days": config.DELIVERED_RETENTION_DAYS,
+                "messages_days": config.message_retention_days(),
             },
         }

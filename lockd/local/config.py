@@ -27,7 +27,7 @@ MAX_BODY_BYTES = 256 * 1024
 HEARTBEAT_SECONDS = 10.0  # how often sessions renew their lease
 LEASE_SECONDS = 60.0  # a peer silent this long is dead
 SWEEP_SECONDS = 1.0  # how often the broker looks for dead peers and expired TTLs
-DELIVERED_RETENTION_DAYS = 30  # read+delivered messages older than this are purged
+DELIVERED_RETENTION_DAYS = 30.0  # read or acknowledged messages older than this are purged
 PERSON_TTL_SECONDS = 8 * 3600  # a person's claims expire after this by default
 NAME_HOLD_SECONDS = 24 * 3600.0  # a gone peer's name stays its own this long
 ACTIVITY_SECONDS = 5.0  # a session's look at its checkout's git stamps (no process)
@@ -144,6 +144,14 @@ def peer_retention_days() -> float:
     days with nothing it has not seen is deleted, with its session file; it
     registers anew if it comes back. Never sooner than its name hold ends."""
     return max(_days("LOCKD_PEER_RETENTION_DAYS", PEER_RETENTION_DAYS), name_hold_seconds() / 86400)
+
+
+def message_retention_days() -> float:
+    """LOCKD_MESSAGE_RETENTION_DAYS (the broker's setting): a message read, or
+    pushed to a session and acknowledged, is deleted this many days after."""
+    return _seconds(
+        "LOCKD_MESSAGE_RETENTION_DAYS", DELIVERED_RETENTION_DAYS, 0, 3650, "0-3650", "days"
+    )
 
 
 def retention_every_seconds() -> float:

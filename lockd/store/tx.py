@@ -364,8 +364,9 @@ class Tx:
         return cur.rowcount
 
     def purge_messages(self, before: float) -> int:
-        """Retention: drop deliveries read before `before`, then orphaned messages."""
-        cur = self._x("DELETE FROM deliveries WHERE read_at IS NOT NULL AND read_at < ?", (before,))
+        """Retention: drop deliveries read, or pushed and acknowledged, before
+        `before`, then the messages no delivery refers to."""
+        cur = self._x("DELETE FROM deliveries WHERE coalesce(read_at, delivered_at) < ?", (before,))
         self._x(
             "DELETE FROM messages WHERE sent_at < ? AND id NOT IN"
             " (SELECT message_id FROM deliveries)",
@@ -377,7 +378,8 @@ class Tx:
     def compact(self, records_before: float, peers_before: float) -> dict[str, Any]:
         """Retention: released intents and the events of intents no longer
         live, recorded before `records_before`; gone peers last seen before
-        `peers_before` with nothing unread and no live claim, with their read
+        `peers_before` with nothing it has not seen (neither read nor pushed to
+        it) and no live claim, with their read
         deliveries and watches. Returns counts, and the purged peers' ids."""
         intents = self._x(
             "DELETE FROM intents WHERE released_at IS NOT NULL AND released_at < ?",
@@ -390,7 +392,8 @@ class Tx:
         ).rowcount
         gone = self._q(
             "DELETE FROM peers WHERE alive=0 AND last_seen < ? AND peer_id NOT IN"
-            " (SELECT recipient_id FROM deliveries WHERE read_at IS NULL) AND peer_id NOT IN"
+            " (SELECT recipient_id FROM deliveries WHERE read_at IS NULL AND delivered_at IS NULL)"
+            " AND peer_id NOT IN"
             " (SELECT peer_id FROM intents WHERE released_at IS NULL) RETURNING peer_id",
             (peers_before,),
         )
