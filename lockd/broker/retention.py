@@ -1,7 +1,8 @@
 """Retention: what the store keeps, bounded by time. Released and expired
 intents and their events go after LOCKD_RETENTION_DAYS; gone peers with
 nothing unread after LOCKD_PEER_RETENTION_DAYS, with their session files;
-read or acknowledged messages after LOCKD_MESSAGE_RETENTION_DAYS. Then the freed space goes back
+read or acknowledged messages after LOCKD_MESSAGE_RETENTION_DAYS (and a
+gone peer with messages it never saw, after that too). Then the freed space goes back
 to the filesystem (SQLite's incremental vacuum; VACUUM on PostgreSQL), all
 without stopping the broker."""
 
@@ -38,7 +39,7 @@ class Retention:
         messages_before = now - config.message_retention_days() * DAY
 
         def job(tx: Tx) -> dict[str, Any]:
-            done = tx.compact(records_before, peers_before)
+            done = tx.compact(records_before, peers_before, messages_before)
             done["messages"] = tx.purge_messages(messages_before)
             return done
 

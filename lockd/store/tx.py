@@ -375,11 +375,14 @@ class Tx:
         return cur.rowcount
 
     # ---- retention -----------------------------------------------------------
-    def compact(self, records_before: float, peers_before: float) -> dict[str, Any]:
+    def compact(
+        self, records_before: float, peers_before: float, unseen_before: float
+    ) -> dict[str, Any]:
         """Retention: released intents and the events of intents no longer
         live, recorded before `records_before`; gone peers last seen before
-        `peers_before` with nothing it has not seen (neither read nor pushed to
-        it) and no live claim, with their read
+        `peers_before` with no live claim and nothing it has not seen (neither
+        read nor pushed to it), or gone since before `unseen_before` whatever
+        waits for it, with their read
         deliveries and watches. Returns counts, and the purged peers' ids."""
         intents = self._x(
             "DELETE FROM intents WHERE released_at IS NOT NULL AND released_at < ?",
@@ -391,11 +394,11 @@ class Tx:
             (records_before,),
         ).rowcount
         gone = self._q(
-            "DELETE FROM peers WHERE alive=0 AND last_seen < ? AND peer_id NOT IN"
-            " (SELECT recipient_id FROM deliveries WHERE read_at IS NULL AND delivered_at IS NULL)"
-            " AND peer_id NOT IN"
+            "DELETE FROM peers WHERE alive=0 AND last_seen < ? AND (last_seen < ? OR peer_id"
+            " NOT IN (SELECT recipient_id FROM deliveries WHERE read_at IS NULL AND"
+            " delivered_at IS NULL)) AND peer_id NOT IN"
             " (SELECT peer_id FROM intents WHERE released_at IS NULL) RETURNING peer_id",
-            (peers_before,),
+            (peers_before, unseen_before),
         )
         purged = sorted(r["peer_id"] for r in gone)
         for chunk in range(0, len(purged), 500):
