@@ -152,3 +152,43 @@ def test_status_shows_the_store_the_caches_and_retention(broker: Broker) -> None
     assert 0 < report["caches"]["bytes"] <= report["caches"]["budget"]
     assert report["retention"]["records_days"] == 3.0
     assert report["retention"]["last_run"] is None or report["retention"]["last_run"]["at"] > 0
+
+
+def test_lockd_status_says_what_the_broker_keeps(
+    broker: Broker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lockd.cli.main import main
+
+    broker.register(name="frank").call(Api.announce(REPO, ["src/"], "status"))
+    assert main(["status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["kept"]["store"]["rows"]["intents_live"] == 1
+    assert data["kept"]["memory"]["peers"] == 1
+    assert main(["status"]) == 0
+    text = capsys.readouterr().out
+    assert "store: " in text and "1 intents_live" in text
+    assert "pattern caches" in text and "retention: last ran" in text
+
+
+def test_the_same_rules_on_postgresql(lockd_home: Path, pg: str) -> None:
+    b = Broker(lockd_home, free_port(), db=pg, extra_env=QUICK)
+    b.start()
+    try:
+        alice, stays = b.register(name="alice"), b.register(name="stays")
+        assert alice.call(Api.announce(REPO, ["src/"], "work"))["granted"]
+        alice.call(Api.release(REPO))
+        assert stays.call(Api.announce(REPO, ["docs/"], "held"))["granted"]
+        alice.call(Api.goodbye())
+
+        def purged() -> bool:
+            now = rows(b)
+            return now["peers_gone"] == 0 and now["intents_released"] == 0
+
+        wait_for(purged, timeout=20, step=0.2)
+        report = kept(b)
+        assert report["store"]["rows"]["intents_live"] == 1 and report["store"]["bytes"] > 0
+        assert report["retention"]["last_run"]["removed"]["peers"] >= 0
+        with pytest.raises(LockdError, match="register again"):
+            alice.call(Api.whoami())
+    finally:
+        b.stop()
