@@ -222,22 +222,39 @@ def run(seconds: float = 600, long: int = 6, every: float = 2.0) -> list[tuple[s
             f"{got.errors} errors",
             "0 errors",
         ),
-        ("Broker RSS slope after warm-up", f"{rss:+.3f} MB/min "
-         f"({min(s.rss_mb for s in warm):.0f}-{max(s.rss_mb for s in warm):.0f} MB)",
-         "≤ 0.05 MB/min"),  # fmt: skip
-        ("Database size slope after warm-up (retention window 60 s)",
-         f"{db:+.1f} KB/min, max {max(s.db_kb for s in got.samples):.0f} KB",
-         "flat: bounded by the window"),  # fmt: skip
+        (
+            "Broker RSS slope after warm-up",
+            f"{rss:+.3f} MB/min "
+            f"({min(s.rss_mb for s in warm):.0f}-{max(s.rss_mb for s in warm):.0f} MB)",
+            "≤ 0.05 MB/min",
+        ),  # fmt: skip
+        (
+            "Database size slope after warm-up (retention window 60 s)",
+            f"{db:+.1f} KB/min, max {max(s.db_kb for s in got.samples):.0f} KB",
+            "flat: bounded by the window",
+        ),  # fmt: skip
         ("Session files over time", over_time, "bounded"),
-        ("Open files: start / peak / after", f"{base.fds} / {max(s.fds for s in got.samples)} / "
-         f"{after.fds}", "back to start"),  # fmt: skip
-        ("Peers in broker memory: start / peak / after",
-         f"{base.peers_in_memory} / {max(s.peers_in_memory for s in got.samples)} / "
-         f"{after.peers_in_memory}", "back to start"),  # fmt: skip
-        ("Session files: start / after", f"{base.session_files} / {after.session_files}",
-         "back to start"),  # fmt: skip
-        ("Back to baseline after the sessions ended", f"{got.settle_seconds:.0f} s",
-         "within 2 windows"),  # fmt: skip
+        (
+            "Open files: start / peak / after",
+            f"{base.fds} / {max(s.fds for s in got.samples)} / {after.fds}",
+            "back to start",
+        ),  # fmt: skip
+        (
+            "Peers in broker memory: start / peak / after",
+            f"{base.peers_in_memory} / {max(s.peers_in_memory for s in got.samples)} / "
+            f"{after.peers_in_memory}",
+            "back to start",
+        ),  # fmt: skip
+        (
+            "Session files: start / after",
+            f"{base.session_files} / {after.session_files}",
+            "back to start",
+        ),  # fmt: skip
+        (
+            "Back to baseline after the sessions ended",
+            f"{got.settle_seconds:.0f} s",
+            "within 2 windows",
+        ),  # fmt: skip
     ]
 
 
