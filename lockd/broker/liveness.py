@@ -91,7 +91,9 @@ class Liveness:
 
     def forget(self) -> None:
         """Gone peers leave memory once nothing here refers to them."""
-        keep = {i.peer_id for i in self.intents.all_live()} | set(self.mailbox.streams)
+        def keep() -> set[str]:
+            return {i.peer_id for i in self.intents.all_live()} | set(self.mailbox.streams)
+
         for peer_id in self.directory.forget(keep):
             self.mailbox.closed_at.pop(peer_id, None)
 

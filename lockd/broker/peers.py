@@ -332,9 +332,9 @@ class PeerDirectory:
         while len(self._names) > KNOWN_NAMES:
             self._names.popitem(last=False)
 
-    def forget(self, keep: set[str]) -> list[str]:
+    def forget(self, keep: Callable[[], set[str]]) -> list[str]:
         """Drop from memory the peers gone and unseen for a lease that nothing
-        here refers to (`keep`: holders of live claims, open streams...): their
+        here refers to (`keep()`: holders of live claims, open streams...): their
         rows stay in the database until retention purges them, and are read
         back when they return or are named. Their ids are returned."""
         cutoff = self.clock() - config.lease_seconds()
@@ -343,12 +343,13 @@ class PeerDirectory:
             for p in self.peers.values()
             if not p.alive
             and p.last_seen < cutoff
-            and p.peer_id not in keep
             and p.peer_id not in self._returned
             and p.peer_id not in self._pending_seen
         ]
         if not gone:
             return []
+        held = keep()  # only now: it walks every live intent
+        gone = [p for p in gone if p.peer_id not in held]
         ids = {p.peer_id for p in gone}
         for peer in gone:
             del self.peers[peer.peer_id]
