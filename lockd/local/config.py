@@ -149,9 +149,7 @@ def peer_retention_days() -> float:
 def message_retention_days() -> float:
     """LOCKD_MESSAGE_RETENTION_DAYS (the broker's setting): a message read, or
     pushed to a session and acknowledged, is deleted this many days after."""
-    return _seconds(
-        "LOCKD_MESSAGE_RETENTION_DAYS", DELIVERED_RETENTION_DAYS, 0, 3650, "0-3650", "days"
-    )
+    return _days("LOCKD_MESSAGE_RETENTION_DAYS", DELIVERED_RETENTION_DAYS)
 
 
 def retention_every_seconds() -> float:
