@@ -91,6 +91,7 @@ class Liveness:
 
     def forget(self) -> None:
         """Gone peers leave memory once nothing here refers to them."""
+
         def keep() -> set[str]:
             return {i.peer_id for i in self.intents.all_live()} | set(self.mailbox.streams)
 
