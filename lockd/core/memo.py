@@ -18,13 +18,14 @@ import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import suppress
-from functools import update_wrapper
+from functools import lru_cache, update_wrapper
 from typing import Any, Generic, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
 ENTRY_OVERHEAD = 120  # the OrderedDict's node, the key tuple and the size record
 _CACHES: list[Memo[..., Any]] = []
+_CAPPED: list[tuple[Any, int, int]] = []  # (lru_cache'd function, worst entry, budget)
 
 
 def footprint(value: object, depth: int = 8) -> int:
@@ -100,6 +101,20 @@ class Memo(Generic[P, R]):
         return {"entries": len(self._entries), "bytes": self.used, "budget": self.budget}
 
 
+def capped(budget: int, worst: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """For answers whose size has a known bound (`worst` bytes an entry, key
+    included: patterns are at most 512 characters): functools.lru_cache with as
+    many entries as fit `budget` at worst, so its C speed on the hot paths
+    (tens of nanoseconds a hit, against a microsecond for `Memo`)."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        cached = lru_cache(maxsize=max(16, budget // worst))(fn)
+        _CAPPED.append((cached, worst, budget))
+        return cached  # type: ignore[return-value]
+
+    return wrap
+
+
 def memo(budget: int) -> Callable[[Callable[P, R]], Memo[P, R]]:
     """Decorator: `@memo(4 << 20)` keeps at most about 4 MB of answers."""
     return lambda fn: Memo(fn, budget)
@@ -111,4 +126,8 @@ def usage() -> dict[str, dict[str, int]]:
     for cache in _CACHES:
         name = f"{cache.fn.__module__.rsplit('.', 1)[-1]}.{cache.fn.__name__}"
         out[name] = cache.stats()
+    for fn, worst, budget in _CAPPED:
+        size = fn.cache_info().currsize  # type: ignore[attr-defined]
+        name = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
+        out[name] = {"entries": size, "bytes": size * worst, "budget": budget}  # at worst
     return out

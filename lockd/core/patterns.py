@@ -32,7 +32,7 @@ from lockd.core.automaton import (
     merge,
 )
 from lockd.core.errors import LockdError, invalid
-from lockd.core.memo import memo
+from lockd.core.memo import capped, memo
 from lockd.core.product import meet
 
 TYPE_CHECKING = False
@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # typing costs the git hook ~5 ms to import at run time
     from collections.abc import Callable
 
 MAX_PATTERN_LEN = 512
-MB = 1 << 20  # the caches below are bounded by memory (lockd.core.memo): 30 MB in all
+MB = 1 << 20  # the caches below are bounded by memory (lockd.core.memo): 78 MB at worst
 MAX_PATTERNS = 100
 # Wildcards (`*`, `**`, `?`, `[...]`) bound the automaton's ambiguity, which is
 # what makes products slow; literal characters are cheap. Real patterns use a
@@ -411,7 +411,7 @@ def _tail(pattern: str, dirs: str) -> str:
     return "/**" if rest in ("", "**") else "/" + rest
 
 
-@memo(2 * MB)
+@capped(8 * MB, 1400)
 def _meet_from(a: str, states: int, tail: str, ignorecase: bool, witness: bool) -> str | None:
     return meet(_nfa(a, ignorecase), states, _nfa(tail, ignorecase), witness)
 
@@ -442,13 +442,13 @@ def _find(a: str, b: str, ignorecase: bool, witness: bool) -> str | None:
     return _product(a, b, ignorecase, witness)
 
 
-@memo(2 * MB)
+@capped(8 * MB, 2600)
 def _overlap(a: str, b: str, ignorecase: bool) -> str | None:
     """A path both claim, or None (a and b in sorted order)."""
     return _find(a, b, ignorecase, True)
 
 
-@memo(2 * MB)
+@capped(8 * MB, 1400)
 def _meets(a: str, b: str, ignorecase: bool) -> bool:
     """Whether a path both claim exists: the product without its witness."""
     return _find(a, b, ignorecase, False) is not None
@@ -504,7 +504,7 @@ def escape(path: str) -> str:
 WILD = re.compile(r"[*?\[\\]")
 
 
-@memo(1 * MB)
+@capped(16 * MB, 1300)
 def literal_prefix(pattern: str) -> str | None:
     """Anchored patterns: the literal text every claimed path starts with
     (`/src/api/*.py` -> `src/api/`); None for floating ones."""
@@ -517,7 +517,7 @@ def literal_prefix(pattern: str) -> str | None:
     return body[: m.start()] if m else body
 
 
-@memo(1 * MB)
+@capped(16 * MB, 1300)
 def literal_suffix(pattern: str) -> str | None:
     """Non-tree patterns: the literal text every claimed path ends with
     (`*.py` -> `.py`); None for trees or when there is none."""
