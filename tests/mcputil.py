@@ -16,6 +16,20 @@ from mcp.client.extension import ClientExtension, NotificationBinding
 
 from mcp_tools.channel import ChannelParams
 
+# Every tool lockd-mcp offers: the contract's nine and `forecast`.
+TOOLS = {
+    "list_peers",
+    "send_message",
+    "set_summary",
+    "check_messages",
+    "whoami",
+    "announce_intent",
+    "list_locks",
+    "release_intent",
+    "check_paths",
+    "forecast",
+}
+
 
 class ChannelSink(ClientExtension):
     identifier = "lockd-tests/channel"

@@ -492,7 +492,7 @@ def test_check_paths_names_the_claims_on_each(broker: Broker) -> None:
     }
     # Another repo sees none of these.
     assert broker.client().call(Api.check("git:example.com/else", ["src/api/app.py"]))["paths"] == [
-        {"path": "src/api/app.py", "claims": []}
+        {"path": "src/api/app.py", "claims": [], "activity": []}
     ]
 
 

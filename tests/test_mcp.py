@@ -14,21 +14,9 @@ import pytest
 from lockd.client.api import Api
 from lockd.testing import Broker, free_port
 from tests.gitutil import add_worktree
-from tests.mcputil import mcp_session
+from tests.mcputil import TOOLS, mcp_session
 from tests.polling import until
 
-TOOLS = {
-    "list_peers",
-    "send_message",
-    "set_summary",
-    "check_messages",
-    "whoami",
-    "announce_intent",
-    "list_locks",
-    "release_intent",
-    "check_paths",
-    "forecast",
-}
 REPO_FILES = {
     "src/api/app.py": "x\n",
     "src/api/db.py": "y\n",

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from mcp_types.version import LATEST_MODERN_VERSION
 
-from tests.mcputil import mcp_session
+from tests.mcputil import TOOLS, mcp_session
 from tests.polling import until
 
 REPO_FILES = {"src/a.py": "a\n"}
@@ -46,7 +46,7 @@ async def test_modern_only_client_gets_every_tool_and_is_told_push_is_off(
         mcp_session(str(repo), env, "legacy") as b,
     ):
         assert a.client.protocol_version == LATEST_MODERN_VERSION
-        assert len((await a.client.list_tools()).tools) == 9
+        assert len((await a.client.list_tools()).tools) == len(TOOLS)
         me = await a.call("whoami")
         assert me["push"] == "off" and "check_messages" in me["push_note"]
         await b.call("send_message", to=me["peer_id"], message="read me")
@@ -140,7 +140,7 @@ async def test_every_malformed_frame_gets_the_json_rpc_error(
     assert reply["jsonrpc"] == "2.0" and reply["id"] == rid
     assert reply["error"]["code"] == code and reply["error"]["message"]
     after = await raw.request(99, "tools/list", {})  # the session goes on
-    assert len(after["result"]["tools"]) == 9
+    assert len(after["result"]["tools"]) == len(TOOLS)
 
 
 async def test_surrogate_in_tool_arguments_changes_nothing(raw: RawWire) -> None:

@@ -147,7 +147,7 @@ def test_releasing_anothers_claim_needs_force(broker: Broker) -> None:
     intent = got["intents"][0]["intent_id"]
     with pytest.raises(LockdError) as err:
         bob.call(Api.release(intent_ids=[intent]))
-    assert err.value.kind == "forbidden" and "force" in err.value.message
+    assert err.value.kind == "forbidden" and "{force}" in err.value.detail["next"]
     assert len(alice.call(Api.locks("dir:/tmp/w"))["locks"]) == 1
     assert bob.call(Api.release(intent_ids=[intent], force=True))["released"] == [intent]
     notices = alice.call(Api.inbox())["messages"]
