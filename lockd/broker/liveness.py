@@ -12,6 +12,7 @@ from lockd.broker.intents import IntentRegistry
 from lockd.broker.messaging import Mailbox
 from lockd.broker.peers import PeerDirectory, Publish
 from lockd.broker.retention import Retention
+from lockd.broker.service import PeerService
 from lockd.core import lapse
 from lockd.core.errors import LockdError
 from lockd.core.models import Peer
@@ -21,15 +22,11 @@ log = logging.getLogger("lockd.broker.registry")
 STREAM_GRACE_SECONDS = 0.5  # a session may reconnect this fast and keep its claims
 
 
-class Liveness:
+class Liveness(PeerService):
     def __init__(
         self, directory: PeerDirectory, mailbox: Mailbox, intents: IntentRegistry, publish: Publish
     ) -> None:
-        self.directory = directory
-        self.mailbox = mailbox
-        self.intents = intents
-        self.publish = publish
-        self.store = directory.store
+        super().__init__(directory, mailbox, intents, publish)
         self.on_gone: Callable[[str], None] | None = None  # what else a gone peer ends
 
     async def mark_dead(self, peer: Peer, cause: str, seen_before: float | None = None) -> bool:

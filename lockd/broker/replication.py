@@ -9,18 +9,15 @@ from collections.abc import Awaitable, Callable
 from lockd.broker.intents import IntentRegistry
 from lockd.broker.messaging import Mailbox
 from lockd.broker.peers import PeerDirectory, Publish
+from lockd.broker.service import PeerService
 from lockd.core import feed
 
 
-class Replica:
+class Replica(PeerService):
     def __init__(
         self, directory: PeerDirectory, mailbox: Mailbox, intents: IntentRegistry, publish: Publish
     ) -> None:
-        self.directory = directory
-        self.mailbox = mailbox
-        self.intents = intents
-        self.publish = publish
-        self.store = directory.store
+        super().__init__(directory, mailbox, intents, publish)
         # Set by whoever keeps users' tokens: re-read them when another broker changed them.
         self.on_users_changed: Callable[[], Awaitable[None]] | None = None
 

@@ -55,20 +55,28 @@ class JsonFile:
         return json.dumps(data, indent=indent, ensure_ascii=False) + end
 
 
-def load(path: Path) -> JsonFile:
-    """The file's object; `{}` when it is missing or blank. Malformed JSON, or
-    anything but an object at the top, is refused naming the file and line."""
+def read_text(path: Path) -> str | None:
+    """A settings file's text (None when there is none yet), or an error naming it:
+    every client's file is read alike, whatever its format."""
     try:
         with open(path, encoding="utf-8-sig") as f:
-            text = f.read()
+            return f.read()
     except FileNotFoundError:
-        return JsonFile(path, None, {})
+        return None
     except UnicodeDecodeError as exc:
         raise invalid(f"{shown(path)} is not UTF-8 ({exc.reason}); nothing was written") from None
     except OSError as exc:
         raise LockdError(
             "internal", f"cannot read {shown(path)}: {exc.strerror}; nothing was written"
         ) from None
+
+
+def load(path: Path) -> JsonFile:
+    """The file's object; `{}` when it is missing or blank. Malformed JSON, or
+    anything but an object at the top, is refused naming the file and line."""
+    text = read_text(path)
+    if text is None:
+        return JsonFile(path, None, {})
     if not text.strip():
         return JsonFile(path, text, {})
     try:

@@ -11,8 +11,8 @@ from typing import Any
 import tomlkit
 from tomlkit.exceptions import ParseError
 
-from lockd.agents.setup.jsonfile import shown
-from lockd.core.errors import LockdError, invalid
+from lockd.agents.setup.jsonfile import read_text, shown
+from lockd.core.errors import invalid
 
 
 @dataclass
@@ -34,17 +34,9 @@ class TomlFile:
 def load(path: Path) -> TomlFile:
     """The file's document; empty when it is missing. Malformed TOML is refused
     naming the file and the line, and nothing is written."""
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            text = f.read()
-    except FileNotFoundError:
+    text = read_text(path)
+    if text is None:
         return TomlFile(path, None, tomlkit.document())
-    except UnicodeDecodeError as exc:
-        raise invalid(f"{shown(path)} is not UTF-8 ({exc.reason}); nothing was written") from None
-    except OSError as exc:
-        raise LockdError(
-            "internal", f"cannot read {shown(path)}: {exc.strerror}; nothing was written"
-        ) from None
     try:
         data = tomlkit.parse(text)
     except ParseError as exc:
