@@ -55,6 +55,7 @@ class Soak:
     killed: int = 0
     closed: int = 0
     errors: int = 0
+    error_lines: list[str] = field(default_factory=list)  # the first few, to say what failed
     settle_seconds: float = 0.0
 
 
@@ -146,6 +147,7 @@ class Churn:
         for proc, _ in self.procs:
             _, err = proc.communicate()
             self.result.errors += err.count("error ")
+            self.result.error_lines += [line for line in err.splitlines() if "error " in line][:5]
             self.result.closed += proc.pid in self.closing and proc.returncode == 0
 
 

@@ -14,7 +14,8 @@ def test_after_a_minute_of_churn_every_count_comes_back_to_its_baseline() -> Non
     got = soak(seconds=60, long=3, every=2.0, window=20.0, period=3.0)
     base, after = got.baseline, got.after
     assert base is not None and after is not None
-    assert got.errors == 0 and got.killed > 5 and got.closed > 5
+    assert got.errors == 0, got.error_lines
+    assert got.killed > 5 and got.closed > 5
     assert max(s.peers_in_memory for s in got.samples) > 5  # the churn was there
     assert max(s.session_files for s in got.samples) > 5
     assert after.peers_in_memory == base.peers_in_memory
