@@ -16,6 +16,7 @@ import pytest
 from lockd.client.api import Api
 from lockd.client.sync import Client
 from lockd.core.errors import LockdError
+from lockd.server.sse import SentIds
 from lockd.testing import Broker, free_port
 from tests.polling import wait_for
 
@@ -192,3 +193,15 @@ def test_the_same_rules_on_postgresql(lockd_home: Path, pg: str) -> None:
             alice.call(Api.whoami())
     finally:
         b.stop()
+
+
+def test_a_stream_remembers_a_bounded_window_of_the_ids_it_sent() -> None:
+    """A stream open for weeks must not keep every id it ever pushed (the soak's
+    RSS growth); it still drops a repeat of anything recent."""
+    sent = SentIds(window=3)
+    assert [sent.first_time(m) for m in ("m1", "m2", "m1", "m3")] == [True, True, False, True]
+    for n in range(4, 10_000):
+        assert sent.first_time(f"m{n}")
+    assert len(sent._ids) == len(sent._order) == 3  # the window, not 10,000
+    assert not sent.first_time("m9999")  # the most recent is still a repeat
+    assert sent.first_time("m1")  # long forgotten: the client dedups that

@@ -31,7 +31,6 @@ router = APIRouter(
     default_response_class=JSONResponse,
     responses={"4XX": {"model": schemas.ErrorBody, "description": "Refused: the body says why"}},
 )
-MAX_SENT_IDS = 10_000
 
 
 async def registry(request: Request) -> Registry:
@@ -241,24 +240,17 @@ async def stream(me: Me, reg: Reg) -> StreamingResponse:
     async def events() -> AsyncIterator[bytes]:
         try:
             yield sse.frame("hello", {"peer_id": me.peer_id, "backlog": len(backlog)})
-            # Ids already sent on this stream: a message can come twice (in the
-            # backlog and live, or re-pushed after a replica resync), and from
-            # other brokers out of id order, so a set rather than a high mark.
-            sent: set[str] = set()
+            sent = sse.SentIds()
             for message in backlog:
-                sent.add(message.message_id)
-                yield sse.frame("message", message.as_dict(), message.message_id)
+                if sent.first_time(message.message_id):
+                    yield sse.frame("message", message.as_dict(), message.message_id)
             async for event in sse.pinged(sub):
                 if event is None:
                     yield sse.PING
                     continue
                 message = event["message"]
-                if message["message_id"] in sent:
-                    continue
-                if len(sent) >= MAX_SENT_IDS:
-                    sent.clear()  # only a replay can repeat an old id; the client dedups
-                sent.add(message["message_id"])
-                yield sse.frame("message", message, message["message_id"])
+                if sent.first_time(message["message_id"]):
+                    yield sse.frame("message", message, message["message_id"])
         finally:
             await asyncio.shield(reg.close_stream(me, sub))
 
