@@ -15,15 +15,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lockd.client.api import Api
 from lockd.testing import Broker
 from tests.clients.claudecode import FOREIGN, PROXIES
-from tests.clients.fake_models import FakeGemini, FakeResponses
+from tests.clients.fake_models import FakeGemini, FakeResponses, Request, Step
+from tests.gitutil import make_repo
+from tests.polling import wait_for
 
 CLIENTS = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
@@ -207,3 +211,48 @@ class Gemini(AgentCli):
 
     def command(self, prompt: str) -> list[str]:
         return [self.binary, "-p", prompt, "--yolo"]
+
+
+REASON = "alice rewrites a.py"
+
+
+def lockd_as(broker: Broker, cwd: Path, name: str, *args: str) -> str:
+    """The `lockd` CLI as the person `name` at a terminal."""
+    proc = subprocess.run(
+        [str(VENV_BIN / "lockd"), *args],
+        cwd=cwd,
+        env={**broker.env, "LOCKD_NAME": name},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 0, f"lockd {' '.join(args)}: {proc.stdout}{proc.stderr}"
+    return proc.stdout
+
+
+def claimed_checkout(tmp_path: Path, broker: Broker) -> Path:
+    """A checkout in block mode, src/a.py claimed by alice."""
+    root = make_repo(tmp_path / "repo", {"src/a.py": "x = 1\n", "src/b.py": "y = 1\n"})
+    lockd_as(broker, root, "alice", "hooks", "install", "--mode", "block")
+    lockd_as(broker, root, "alice", "claim", "src/a.py", "--reason", REASON)
+    return root
+
+
+def claims(broker: Broker) -> list[dict[str, Any]]:
+    return broker.client().call(Api.locks())["locks"]
+
+
+def peers(broker: Broker) -> list[dict[str, Any]]:
+    return broker.client().call(Api.peers("machine"))["peers"]
+
+
+def registered(broker: Broker, step: Step) -> Callable[[Request], Step]:
+    """`step`, once bob's session is registered: the client starts lockd-mcp
+    beside its first model request, and a hook before that knows no session."""
+
+    def answer(request: Request) -> Step:
+        wait_for(lambda: any(p["name"] == "bob" for p in peers(broker)), timeout=30)
+        return step
+
+    return answer

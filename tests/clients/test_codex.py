@@ -12,36 +12,24 @@ The other peer is a person at a terminal (`lockd claim`, `lockd send`).
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from lockd.client.api import Api
 from lockd.testing import Broker
-from tests.clients.agentcli import VENV_BIN, Codex, require
+from tests.clients.agentcli import (
+    REASON,
+    Codex,
+    claimed_checkout,
+    claims,
+    lockd_as,
+    peers,
+    registered,
+    require,
+)
 from tests.clients.fake_models import FakeResponses, Request, Step, say, shell
-from tests.gitutil import git, make_repo
+from tests.gitutil import git
 from tests.polling import wait_for
-
-REASON = "alice rewrites a.py"
-
-
-def lockd_as(broker: Broker, cwd: Path, name: str, *args: str) -> str:
-    """The `lockd` CLI as the person `name` at a terminal."""
-    proc = subprocess.run(
-        [str(VENV_BIN / "lockd"), *args],
-        cwd=cwd,
-        env={**broker.env, "LOCKD_NAME": name},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert proc.returncode == 0, f"lockd {' '.join(args)}: {proc.stdout}{proc.stderr}"
-    return proc.stdout
 
 
 def patch(path: str, old: str, new: str) -> str:
@@ -58,11 +46,7 @@ def codex_bin() -> str:
 
 @pytest.fixture
 def repo(tmp_path: Path, broker: Broker) -> Path:
-    """A checkout in block mode, src/a.py claimed by alice."""
-    root = make_repo(tmp_path / "repo", {"src/a.py": "x = 1\n", "src/b.py": "y = 1\n"})
-    lockd_as(broker, root, "alice", "hooks", "install", "--mode", "block")
-    lockd_as(broker, root, "alice", "claim", "src/a.py", "--reason", REASON)
-    return root
+    return claimed_checkout(tmp_path, broker)
 
 
 def bob(codex_bin: str, broker: Broker, tmp_path: Path, repo: Path, fake: FakeResponses) -> Codex:
@@ -79,25 +63,6 @@ def output_of(request: Request) -> str:
     items = [i for i in request.body.get("input") or [] if isinstance(i, dict)]
     last = max((n for n, i in enumerate(items) if i.get("type") == "function_call"), default=-1)
     return json.dumps(items[last + 1 :])
-
-
-def claims(broker: Broker) -> list[dict[str, Any]]:
-    return broker.client().call(Api.locks())["locks"]
-
-
-def peers(broker: Broker) -> list[dict[str, Any]]:
-    return broker.client().call(Api.peers("machine"))["peers"]
-
-
-def registered(broker: Broker, step: Step) -> Callable[[Request], Step]:
-    """`step`, once bob's session is registered: the client starts lockd-mcp
-    beside its first model request, and a hook before that knows no session."""
-
-    def answer(request: Request) -> Step:
-        wait_for(lambda: any(p["name"] == "bob" for p in peers(broker)), timeout=30)
-        return step
-
-    return answer
 
 
 def test_claimed_edit_is_denied_unclaimed_passes_and_own_claims_commit(

@@ -17,10 +17,18 @@ from pathlib import Path
 import pytest
 
 from lockd.testing import Broker
-from tests.clients.agentcli import Gemini, require
+from tests.clients.agentcli import (
+    REASON,
+    Gemini,
+    claimed_checkout,
+    claims,
+    lockd_as,
+    peers,
+    registered,
+    require,
+)
 from tests.clients.fake_models import FakeGemini, Request, Step, call, say, shell
-from tests.clients.test_codex import REASON, claims, lockd_as, peers, registered
-from tests.gitutil import git, make_repo
+from tests.gitutil import git
 from tests.polling import wait_for
 
 
@@ -31,11 +39,7 @@ def gemini_bin() -> str:
 
 @pytest.fixture
 def repo(tmp_path: Path, broker: Broker) -> Path:
-    """A checkout in block mode, src/a.py claimed by alice."""
-    root = make_repo(tmp_path / "repo", {"src/a.py": "x = 1\n", "src/b.py": "y = 1\n"})
-    lockd_as(broker, root, "alice", "hooks", "install", "--mode", "block")
-    lockd_as(broker, root, "alice", "claim", "src/a.py", "--reason", REASON)
-    return root
+    return claimed_checkout(tmp_path, broker)
 
 
 def bob(gemini_bin: str, broker: Broker, tmp_path: Path, repo: Path, fake: FakeGemini) -> Gemini:
