@@ -449,12 +449,14 @@ def test_page_waits_for_data_dates_old_events_and_drops_settled_refusals(
     refusal whose peer left goes from the list; nothing on the page is a 401."""
     from playwright.sync_api import expect
 
-    three_days_ago = time.time() - 3 * 86400
-    broker.stop()  # a record from three days ago, as the history would hold it
+    # Two days back: older than today, younger than retention's window (3 days),
+    # which would compact it away at the broker's first sweep.
+    two_days_ago = time.time() - 2 * 86400
+    broker.stop()  # a record from two days ago, as the history would hold it
     with sqlite3.connect(broker.home / "lockd.db") as db:
         db.execute(
             "INSERT INTO intent_events (at, event, repo_id, detail) VALUES (?, 'released', ?, ?)",
-            (three_days_ago, REPO, '{"pattern": "/old/", "mode": "exclusive"}'),
+            (two_days_ago, REPO, '{"pattern": "/old/", "mode": "exclusive"}'),
         )
     db.close()
     broker.start()
@@ -481,7 +483,7 @@ def test_page_waits_for_data_dates_old_events_and_drops_settled_refusals(
     expect(page.locator("#peers tr", has_text="claude-api")).to_be_visible()
 
     old = page.locator("#events li", has_text="released /old/").locator("time")
-    day = datetime.datetime.fromtimestamp(three_days_ago)
+    day = datetime.datetime.fromtimestamp(two_days_ago)
     expect(old).to_contain_text(day.strftime("%b"))
     expect(old).to_contain_text(str(day.day))
     today = page.locator("#events li.refused time").first
