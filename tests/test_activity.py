@@ -9,8 +9,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from lockd.client.api import Api
 from lockd.local.git import ROOT_CACHE
@@ -43,6 +47,40 @@ def paths_of(broker: Broker, repo: Path, peer_id: str) -> set[str]:
     return set()
 
 
+def lockd(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lockd", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def worktrees(repo: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Two worktrees of `repo`: wa on branch feature-a, wb on feature-b."""
+    wa = add_worktree(repo, tmp_path / "wa", "feature-a")
+    return wa, add_worktree(repo, tmp_path / "wb", "feature-b")
+
+
+Me = dict[str, Any]
+
+
+@asynccontextmanager
+async def two_sessions(
+    env: dict[str, str], wa: Path, wb: Path
+) -> AsyncIterator[tuple[Session, Session, Me, Me]]:
+    """Sessions a (in `wa`) and b (in `wb`), scanning fast, and what `whoami`
+    answers each."""
+    async with (
+        mcp_session(str(wa), fast(env), "a") as a,
+        mcp_session(str(wb), fast(env), "b") as b,
+    ):
+        yield a, b, await a.call("whoami"), await b.call("whoami")
+
+
 def tree_hash(*roots: Path) -> str:
     """Every file of the checkouts and their git dirs (index, HEAD, refs,
     objects, logs), by path and content; but lockd's own cache of the root
@@ -57,15 +95,10 @@ def tree_hash(*roots: Path) -> str:
 
 
 async def test_two_sessions_changing_one_file_are_both_told_once(
-    repo: Path, tmp_path: Path, env: dict[str, str], broker: Broker
+    repo: Path, worktrees: tuple[Path, Path], env: dict[str, str], broker: Broker
 ) -> None:
-    wa = add_worktree(repo, tmp_path / "wa", "feature-a")
-    wb = add_worktree(repo, tmp_path / "wb", "feature-b")
-    async with (
-        mcp_session(str(wa), fast(env), "a") as a,
-        mcp_session(str(wb), fast(env), "b") as b,
-    ):
-        me_a, me_b = await a.call("whoami"), await b.call("whoami")
+    wa, wb = worktrees
+    async with two_sessions(env, wa, wb) as (a, b, me_a, me_b):
         (wa / "src/app.py").write_text("one\nTWO from a\nthree\n")
         (wb / "src/app.py").write_text("one\nTWO from b\nthree\n")
         await until(lambda: overlaps(a) and overlaps(b), timeout=15)
@@ -92,15 +125,10 @@ async def test_two_sessions_changing_one_file_are_both_told_once(
 
 
 async def test_edits_to_different_files_stay_quiet(
-    repo: Path, tmp_path: Path, env: dict[str, str], broker: Broker
+    repo: Path, worktrees: tuple[Path, Path], env: dict[str, str], broker: Broker
 ) -> None:
-    wa = add_worktree(repo, tmp_path / "wa", "feature-a")
-    wb = add_worktree(repo, tmp_path / "wb", "feature-b")
-    async with (
-        mcp_session(str(wa), fast(env), "a") as a,
-        mcp_session(str(wb), fast(env), "b") as b,
-    ):
-        me_a, me_b = await a.call("whoami"), await b.call("whoami")
+    wa, wb = worktrees
+    async with two_sessions(env, wa, wb) as (a, b, me_a, me_b):
         (wa / "src/app.py").write_text("changed by a\n")
         (wb / "src/util.py").write_text("changed by b\n")
         await until(lambda: "src/app.py" in paths_of(broker, repo, me_a["peer_id"]), timeout=15)
@@ -142,37 +170,22 @@ async def test_forecast_finds_a_true_conflict_and_not_a_clean_merge_touching_not
         branches = {p["peer_id"]: p["branch"] for p in result["peers"]}
         assert branches == {ids["x"]: "x", ids["y"]: "y", ids["z"]: "z"}
         # The CLI shows the same verdicts as a matrix (shared through the broker).
-        cli = subprocess.run(
-            [sys.executable, "-m", "lockd", "forecast", "--json"],
-            cwd=wy,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        cli = lockd(wy, env, "forecast", "--json")
         assert cli.returncode == 0, cli.stderr
         data = json.loads(cli.stdout)
         row = next(r for r in data["matrix"] if r["peer_id"] == ids["x"])
         cells = {c["peer_id"]: c["verdict"] for c in row["cells"]}
         assert cells == {ids["x"]: "self", ids["y"]: "clean", ids["z"]: "conflict"}
-        text = subprocess.run(
-            [sys.executable, "-m", "lockd", "forecast", "--exit-code"],
-            cwd=wy,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        text = lockd(wy, env, "forecast", "--exit-code")
         assert text.returncode == 5 and "CONFLICT" in text.stdout and "src/app.py" in text.stdout
         await z.call("whoami")
     assert tree_hash(repo, wx, wy, wz) == before  # no index, file, ref or object changed
 
 
 async def test_a_session_that_ends_takes_its_activity_with_it(
-    repo: Path, tmp_path: Path, env: dict[str, str], broker: Broker
+    repo: Path, worktrees: tuple[Path, Path], env: dict[str, str], broker: Broker
 ) -> None:
-    wa = add_worktree(repo, tmp_path / "wa", "feature-a")
-    wb = add_worktree(repo, tmp_path / "wb", "feature-b")
+    wa, wb = worktrees
     (wa / "src/app.py").write_text("a\n")
     (wb / "src/app.py").write_text("b\n")
     async with mcp_session(str(wa), fast(env), "a") as a:
@@ -240,22 +253,10 @@ async def test_edits_through_the_guard_in_one_checkout(
 # ---- the pre-commit hook and `lockd check` mention it -----------------------
 
 
-def lockd(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lockd", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 async def test_the_pre_commit_hook_and_check_mention_others_changes(
-    repo: Path, tmp_path: Path, env: dict[str, str], broker: Broker
+    repo: Path, worktrees: tuple[Path, Path], env: dict[str, str], broker: Broker
 ) -> None:
-    wa = add_worktree(repo, tmp_path / "wa", "feature-a")
-    wb = add_worktree(repo, tmp_path / "wb", "feature-b")
+    wa, wb = worktrees
     assert lockd(wa, env, "hooks", "install").returncode == 0
     # Its own agent process: the commit below is then a person's, not b's.
     async with mcp_session(str(wb), fast(env), "b", own_agent=True) as b:
@@ -313,11 +314,8 @@ async def test_forecast_between_two_clones_reads_each_others_objects_writes_none
     commit(ca, {"src/app.py": "one\nTWO in clone a\nthree\n"}, "a's commit, not pushed")
     (cb / "src/app.py").write_text("one\nTWO in clone b\nthree\n")
     before = tree_hash(ca, cb, origin)
-    async with (
-        mcp_session(str(ca), fast(env), "ca") as a,
-        mcp_session(str(cb), fast(env), "cb") as b,
-    ):
-        ida, idb = (await a.call("whoami"))["peer_id"], (await b.call("whoami"))["peer_id"]
+    async with two_sessions(env, ca, cb) as (a, b, me_a, me_b):
+        ida, idb = me_a["peer_id"], me_b["peer_id"]
         await until(lambda: len(view(broker, ca)["peers"]) == 2, timeout=15)
         kinds = {p["peer_id"]: {e["path"]: e["kind"] for e in p["paths"]}
                  for p in view(broker, ca)["peers"]}  # fmt: skip

@@ -463,7 +463,8 @@ def claude_binary() -> str:
 @pytest.fixture
 def real(tmp_path: Path, broker: Any) -> Any:
     """The real `claude` in a temp HOME on the test's broker."""
-    from tests.clients.claudecode import API_KEY, FOREIGN, PROXIES, QUIET
+    from tests.clients.claudecode import API_KEY, QUIET
+    from tests.clients.cliproc import clean_env
 
     binary = claude_binary()
     home = tmp_path / "claude-home"
@@ -472,11 +473,8 @@ def real(tmp_path: Path, broker: Any) -> Any:
     class Real:
         def __init__(self) -> None:
             self.home = home
-            env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}
-            for key in PROXIES:
-                env.pop(key, None)
             self.env = {
-                **env,
+                **clean_env(),
                 **QUIET,
                 "HOME": str(home),
                 "PATH": "/usr/bin:/bin",  # hooks and server by absolute path, not PATH

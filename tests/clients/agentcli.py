@@ -10,82 +10,17 @@ network: the model API is the fake on 127.0.0.1.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from lockd.client.api import Api
 from lockd.testing import Broker
-from tests.clients.claudecode import FOREIGN, PROXIES
+from tests.clients import cliproc
+from tests.clients.cliproc import VENV_BIN, Run, lockd
 from tests.clients.fake_models import FakeGemini, FakeResponses, Request, Step
 from tests.gitutil import make_repo
 from tests.polling import wait_for
-
-CLIENTS = Path(__file__).resolve().parent
-VENV_BIN = Path(sys.executable).parent
-PINS = json.loads((CLIENTS / "package.json").read_text())["dependencies"]
-PACKAGES = {"codex": "@openai/codex", "gemini": "@google/gemini-cli"}
-# Variables of an agent that may be running these tests, besides Claude Code's.
-OTHERS = ("CODEX_", "OPENAI_", "GEMINI_", "GOOGLE_", "CURSOR_")
-
-
-def require(name: str) -> str:
-    """The pinned binary (LOCKD_<NAME>_BIN overrides); skips without it, except
-    in CI (CI=true), where it fails, like the Claude Code tests."""
-    package, version = PACKAGES[name], PINS[PACKAGES[name]]
-    configured = os.environ.get(f"LOCKD_{name.upper()}_BIN")
-    path = Path(configured) if configured else CLIENTS / "node_modules" / ".bin" / name
-    install = f"run `npm ci --prefix tests/clients` (installs {package}@{version})"
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        reason = f"{name} CLI not installed at {path}: {install}"
-    else:
-        got = _version(str(path))
-        if version in got:
-            return str(path)
-        reason = f"{path} is {name} {got!r}, the tests pin {version}: {install}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def _version(binary: str) -> str:
-    with tempfile.TemporaryDirectory(prefix="lockd-cli-home-") as home:
-        env = {**clean_env(), "HOME": home, "CODEX_HOME": home}
-        try:
-            proc = subprocess.run(
-                [binary, "--version"], env=env, capture_output=True, text=True, timeout=60
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"unusable ({exc})"
-    return proc.stdout.strip() or f"unusable (exit {proc.returncode}: {proc.stderr[-200:]})"
-
-
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN + OTHERS)}
-    for key in PROXIES:
-        env.pop(key, None)
-    return env
-
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    def __str__(self) -> str:
-        return (
-            f"exit {self.returncode}\nstdout: {self.stdout[-3000:]}\nstderr: {self.stderr[-3000:]}"
-        )
 
 
 class AgentCli:
@@ -99,30 +34,12 @@ class AgentCli:
         self.home.mkdir(parents=True, exist_ok=True)
 
     def base_env(self) -> dict[str, str]:
-        env = clean_env()
-        env.update(
-            HOME=str(self.home),
-            PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
-            LOCKD_HOME=str(self.broker.home),
-            LOCKD_PORT=str(self.broker.port),
-            LOCKD_NAME=self.name,
-            NO_PROXY="127.0.0.1,localhost",
-        )
-        return env
+        return cliproc.user_env(self.home, self.broker, self.name)
 
     def setup(self, *extra: str) -> dict[str, Any]:
         """`lockd setup <client> --json` in this user's environment."""
-        proc = subprocess.run(
-            [str(VENV_BIN / "lockd"), "setup", self.client, "--json", *extra],
-            cwd=self.cwd,
-            env=self.base_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert proc.returncode == 0, f"lockd setup {self.client}: {proc.stdout}{proc.stderr}"
-        return json.loads(proc.stdout)
+        command = [str(VENV_BIN / "lockd"), "setup", self.client, "--json", *extra]
+        return json.loads(cliproc.checked(command, self.cwd, self.base_env()))
 
     def command(self, prompt: str) -> list[str]:  # pragma: no cover
         raise NotImplementedError
@@ -131,18 +48,8 @@ class AgentCli:
         raise NotImplementedError
 
     def run(self, fake: Any, prompt: str = "Work on the task.", timeout: float = 120) -> Run:
-        started = time.monotonic()
-        proc = subprocess.run(
-            self.command(prompt),
-            cwd=self.cwd,
-            env={**self.base_env(), **self.model_env(fake)},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+        env = {**self.base_env(), **self.model_env(fake)}
+        return cliproc.run(self.command(prompt), self.cwd, env, timeout)
 
 
 class Codex(AgentCli):
@@ -216,26 +123,11 @@ class Gemini(AgentCli):
 REASON = "alice rewrites a.py"
 
 
-def lockd_as(broker: Broker, cwd: Path, name: str, *args: str) -> str:
-    """The `lockd` CLI as the person `name` at a terminal."""
-    proc = subprocess.run(
-        [str(VENV_BIN / "lockd"), *args],
-        cwd=cwd,
-        env={**broker.env, "LOCKD_NAME": name},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert proc.returncode == 0, f"lockd {' '.join(args)}: {proc.stdout}{proc.stderr}"
-    return proc.stdout
-
-
 def claimed_checkout(tmp_path: Path, broker: Broker) -> Path:
     """A checkout in block mode, src/a.py claimed by alice."""
     root = make_repo(tmp_path / "repo", {"src/a.py": "x = 1\n", "src/b.py": "y = 1\n"})
-    lockd_as(broker, root, "alice", "hooks", "install", "--mode", "block")
-    lockd_as(broker, root, "alice", "claim", "src/a.py", "--reason", REASON)
+    lockd(broker, root, "hooks", "install", "--mode", "block", name="alice")
+    lockd(broker, root, "claim", "src/a.py", "--reason", REASON, name="alice")
     return root
 
 

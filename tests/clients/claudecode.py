@@ -24,9 +24,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,15 +33,12 @@ from typing import Any
 import pytest
 
 from lockd.testing import Broker
+from tests.clients import cliproc
+from tests.clients.cliproc import CLIENTS, VENV_BIN, Run
 from tests.clients.fake_anthropic import FakeAnthropic
 from tests.readmehooks import readme_hooks
 
-CLIENTS = Path(__file__).resolve().parent
 ROOT = CLIENTS.parents[1]  # this checkout: also the plugin marketplace "lockd"
-VERSION = json.loads((CLIENTS / "package.json").read_text())["dependencies"][
-    "@anthropic-ai/claude-code"
-]
-VENV_BIN = Path(sys.executable).parent  # lockd, lockd-mcp of the interpreter running the tests
 API_KEY = "sk-ant-api03-lockd-tests-0123456789abcdefghij"  # any value: the fake never checks it
 
 # Off: auto-update, telemetry, error reports, the feedback survey, and with
@@ -72,79 +66,16 @@ SERVERS = {"manual": "lockd", "setup": "lockd", "plugin": "plugin:lockd:lockd"}
 # A test that runs once per set-up (the `lockd_setup` fixture of conftest.py).
 every_setup = pytest.mark.parametrize("lockd_setup", SETUPS, indirect=True)
 
-# Variables of a Claude Code (or other agent) that may be running these tests.
-FOREIGN = ("CLAUDE", "ANTHROPIC", "LOCKD_", "MCP_", "OTEL_", "TMUX")
-PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-
-
-def claude_bin() -> str | None:
-    """LOCKD_CLAUDE_BIN, else the one `npm ci --prefix tests/clients` installed."""
-    configured = os.environ.get("LOCKD_CLAUDE_BIN")
-    path = Path(configured) if configured else CLIENTS / "node_modules" / ".bin" / "claude"
-    return str(path) if path.is_file() and os.access(path, os.X_OK) else None
-
 
 def require_claude() -> str:
     """The pinned binary; skips without it, except in CI (CI=true), where it fails."""
-    found = claude_bin()
-    where = os.environ.get("LOCKD_CLAUDE_BIN") or str(CLIENTS / "node_modules/.bin/claude")
-    install = (
-        f"run `npm ci --prefix tests/clients` (installs @anthropic-ai/claude-code@{VERSION}) "
-        "or set LOCKD_CLAUDE_BIN"
-    )
-    if not found:
-        reason = f"Claude Code CLI not installed at {where}: {install}"
-    else:
-        version = _version(found)
-        if version.split(" ")[0] == VERSION:
-            return found
-        reason = f"{where} is Claude Code {version!r}, the tests pin {VERSION}: {install}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def _version(binary: str) -> str:
-    with tempfile.TemporaryDirectory(prefix="lockd-claude-home-") as home:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}
-        try:
-            proc = subprocess.run(
-                [binary, "--version"],
-                env={**env, **QUIET, "HOME": home},
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"unusable ({exc})"
-    return proc.stdout.strip() or f"unusable (exit {proc.returncode}: {proc.stderr.strip()[:200]})"
+    return cliproc.require("claude", **QUIET)
 
 
 def lockd_tool(tool: str) -> str:
     """The name pattern of lockd's MCP tool `tool`, whatever the server is
     named: the fake model calls the one the request offers (see fake_anthropic)."""
     return f"mcp__*lockd__{tool}"
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    @property
-    def json(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.stdout)
-        except ValueError:
-            raise AssertionError(f"claude printed no JSON result:\n{self}") from None
-
-    def __str__(self) -> str:
-        return (
-            f"exit {self.returncode}\nstdout: {self.stdout[-3000:]}\nstderr: {self.stderr[-3000:]}"
-        )
 
 
 @dataclass
@@ -188,21 +119,7 @@ class ClaudeCode:
     def configure(self, *command: str) -> str:
         """One setup command in this user's environment (no model: without
         ANTHROPIC_BASE_URL and the key, `claude plugin …` asks nobody)."""
-        proc = subprocess.run(
-            command,
-            cwd=self.cwd,
-            env=self.base_env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise AssertionError(
-                f"{' '.join(command[1:])}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}"
-            )
-        return proc.stdout
+        return cliproc.checked(command, self.cwd, self.base_env())
 
     @property
     def server(self) -> str:
@@ -220,20 +137,7 @@ class ClaudeCode:
 
     # ---- environment ----------------------------------------------------------
     def base_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}
-        for key in PROXIES:
-            env.pop(key, None)
-        env.update(QUIET)
-        env.update(WAIT_FOR_MCP)
-        env.update(
-            HOME=str(self.home),
-            PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
-            LOCKD_HOME=str(self.broker.home),
-            LOCKD_PORT=str(self.broker.port),
-            LOCKD_NAME=self.name,
-            NO_PROXY="127.0.0.1,localhost",
-        )
-        return env
+        return {**cliproc.user_env(self.home, self.broker, self.name), **QUIET, **WAIT_FOR_MCP}
 
     def env(self, fake: FakeAnthropic) -> dict[str, str]:
         return {**self.base_env(), "ANTHROPIC_BASE_URL": fake.url, "ANTHROPIC_API_KEY": API_KEY}
@@ -265,19 +169,8 @@ class ClaudeCode:
         tools: tuple[str, ...] = ("Read", "Edit", "Write", "Bash"),
         extra: tuple[str, ...] = (),
         timeout: float = 60,
-    ) -> Result:
-        started = time.monotonic()
-        proc = subprocess.run(
-            self.headless(prompt, tools, extra),
-            cwd=self.cwd,
-            env=self.env(fake),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+    ) -> Run:
+        return cliproc.run(self.headless(prompt, tools, extra), self.cwd, self.env(fake), timeout)
 
     def start(
         self,
@@ -287,35 +180,15 @@ class ClaudeCode:
         extra: tuple[str, ...] = (),
     ) -> subprocess.Popen[str]:
         """The same session in the background; `finish()` collects it."""
-        proc = subprocess.Popen(
-            self.headless(prompt, tools, extra),
-            cwd=self.cwd,
-            env=self.env(fake),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        proc.started = time.monotonic()  # type: ignore[attr-defined]
+        proc = cliproc.start(self.headless(prompt, tools, extra), self.cwd, self.env(fake))
         self.procs.append(proc)
         return proc
 
-    @staticmethod
-    def finish(proc: subprocess.Popen[str], timeout: float = 60) -> Result:
-        out, err = proc.communicate(timeout=timeout)
-        seconds = time.monotonic() - proc.started  # type: ignore[attr-defined]
-        return Result(proc.returncode, out, err, seconds)
+    finish = staticmethod(cliproc.finish)
 
     def close(self) -> None:
         """Ends whatever this user's sessions left running (a failed test's)."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        cliproc.stop(self.procs)
 
     # ---- the interactive TUI ----------------------------------------------------
     def skip_onboarding(self) -> None:
@@ -370,17 +243,9 @@ class Tmux:
     env: dict[str, str]
 
     def cmd(self, *args: str) -> str:
-        proc = subprocess.run(
-            ["tmux", "-L", self.socket, *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise AssertionError(f"tmux {' '.join(args[:3])}…: {proc.stderr.strip()}")
-        return proc.stdout
+        command = ["tmux", "-L", self.socket, *args]
+        what = f"tmux {' '.join(args[:3])}…"
+        return cliproc.checked(command, None, self.env, timeout=10, what=what)
 
     def screen(self) -> str:
         try:

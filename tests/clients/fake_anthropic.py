@@ -29,11 +29,11 @@ import itertools
 import json
 import re
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
+
+from tests.clients.fake_server import FakeServer, Handler, Recorded
 
 HOLD_LIMIT = 120.0  # a held answer gives up (and says so) rather than hang a test
 
@@ -88,15 +88,8 @@ def say(text: str) -> Step:
     return Step([{"type": "text", "text": text}], "end_turn")
 
 
-@dataclass
-class Request:
+class Request(Recorded):
     """One request as Claude Code sent it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-    at: float = field(default_factory=time.perf_counter)  # when it arrived
 
     @property
     def is_turn(self) -> bool:
@@ -165,157 +158,45 @@ def _text_of(content: Any) -> str:
     )
 
 
-Script = Iterable[Step | Callable[[Request], Step]] | Callable[[Request], Step | None]
-
-
-@dataclass
-class FakeAnthropic:
+class FakeAnthropic(FakeServer[Request, Step]):
     """Use as a context manager; `url` goes into ANTHROPIC_BASE_URL."""
 
-    script: Script = field(default_factory=list)
-    requests: list[Request] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    request_type = Request
+    client = "Claude Code"
 
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        self._turn_seen = threading.Condition(self._lock)
-        self._steps: Iterator[Step | Callable[[Request], Step]] | None = (
-            None if callable(self.script) else iter(self.script)  # type: ignore[arg-type]
-        )
-        fake = self
+    def is_turn(self, request: Request) -> bool:
+        return request.is_turn
 
-        class Handler(_Handler):
-            owner = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakeAnthropic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
-    def turns(self) -> list[Request]:
-        with self._lock:
-            return [r for r in self.requests if r.is_turn]
-
-    def wait_turns(self, n: int, timeout: float = 60.0, proc: Any = None) -> list[Request]:
-        """Block until at least `n` turn requests arrived; fails on timeout, or
-        as soon as `proc` (the Claude Code process, a Popen) has exited."""
-        deadline = time.monotonic() + timeout
-        with self._turn_seen:
-            while (seen := sum(r.is_turn for r in self.requests)) < n:
-                if proc is not None and proc.poll() is not None:
-                    code = proc.returncode
-                    raise AssertionError(
-                        f"Claude Code exited ({code}) after {seen} of {n} requests"
-                    )
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"Claude Code sent {seen} model requests, not {n}")
-                self._turn_seen.wait(0.1)
-        return self.turns
-
-    # ---- answering ----------------------------------------------------------
-    def record(self, request: Request) -> None:
-        with self._turn_seen:
-            self.requests.append(request)
-            self._turn_seen.notify_all()
-
-    def next_step(self, request: Request) -> Step:
+    def step_for(self, request: Request) -> Step:
+        """The script's next step for a turn (with its tool name patterns
+        resolved), a short text for any other request."""
         if not request.is_turn:
             return say("ok")
-        if self._steps is None:
-            step = self.script(request)  # type: ignore[operator]
-        else:
-            with self._lock:
-                step = next(self._steps, None)
-            if callable(step):
-                step = step(request)
-        step = step or say("done")
+        step = self.next_step(request) or say("done")
         step.resolve(request)
         return step
 
+    def broken(self, message: str) -> dict[str, Any]:
+        return {"type": "error", "error": {"type": "api_error", "message": message}}
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    owner: FakeAnthropic
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def do_GET(self) -> None:
-        self._answer()
-
-    def do_HEAD(self) -> None:
-        self._answer()
-
-    def do_POST(self) -> None:
-        self._answer()
-
-    def _answer(self) -> None:
-        size = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(size) if size else b""
-        try:
-            body = json.loads(raw) if raw else {}
-        except ValueError:
-            body = {"_raw": raw.decode(errors="replace")}
-        path = self.path.split("?", 1)[0]
-        request = Request(self.command, self.path, dict(self.headers), body)
-        self.owner.record(request)
-        if self.command == "POST" and path == "/v1/messages/count_tokens":
-            return self._json(200, {"input_tokens": 1000})
+    def answer(self, handler: Handler, request: Request) -> None:
+        path = request.path.split("?", 1)[0]
+        if request.method == "POST" and path == "/v1/messages/count_tokens":
+            return handler.json(200, {"input_tokens": 1000})
         if path == "/api/hello":  # its connectivity check (off with nonessential traffic)
-            return self._json(200, {"message": "hello"})
-        if self.command != "POST" or path != "/v1/messages":
+            return handler.json(200, {"message": "hello"})
+        if request.method != "POST" or path != "/v1/messages":
             # Anything else (nothing else seen from 2.1.332) is answered at
             # once, so nothing waits for it.
-            return self._json(
-                404,
-                {"type": "error", "error": {"type": "not_found_error", "message": "fake: " + path}},
-            )
-        try:
-            step = self.owner.next_step(request)
-        except Exception as exc:  # a broken script: say so, in the test and to Claude Code
-            self.owner.errors.append(repr(exc))
-            return self._json(
-                500, {"type": "error", "error": {"type": "api_error", "message": repr(exc)}}
-            )
+            error = {"type": "not_found_error", "message": "fake: " + path}
+            return handler.json(404, {"type": "error", "error": error})
+        step = self.step_for(request)
         if step.hold is not None and not step.hold.wait(HOLD_LIMIT):
-            self.owner.errors.append("a held answer was never released")
-        if body.get("stream"):
-            self._stream(body, step)
+            self.errors.append("a held answer was never released")
+        if request.body.get("stream"):
+            handler.sse(_events(request.body, step))
         else:
-            self._json(200, _message(body, step))
-
-    def _json(self, status: int, data: dict[str, Any]) -> None:
-        payload = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-
-    def _stream(self, body: dict[str, Any], step: Step) -> None:
-        payload = b"".join(
-            f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
-            for name, data in _events(body, step)
-        )
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
-        self.send_header("cache-control", "no-cache")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+            handler.json(200, _message(request.body, step))
 
 
 _USAGE = {"input_tokens": 10, "output_tokens": 1}

@@ -1,5 +1,6 @@
 """Scripted stand-ins for the OpenAI Responses API (Codex CLI) and the Gemini
-API (Gemini CLI), beside `fake_anthropic.py` for Claude Code.
+API (Gemini CLI), beside `fake_anthropic.py` for Claude Code, on the server of
+`fake_server.py`.
 
 Each listens on 127.0.0.1 (a random port), records every request, and answers
 each *turn* request (one that offers tools) with the next step of its script:
@@ -23,12 +24,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.clients.fake_server import FakeServer, Handler, Recorded
 
 _ids = itertools.count(1)
 
@@ -56,12 +55,8 @@ def say(text: str) -> Step:
     return Step(text=text)
 
 
-@dataclass
-class Request:
-    method: str
-    path: str
-    body: dict[str, Any]
-    at: float = field(default_factory=time.perf_counter)
+class Request(Recorded):
+    """One request as Codex or Gemini CLI sent it."""
 
     def text(self) -> str:
         """Everything in the request's conversation, as one string."""
@@ -77,130 +72,30 @@ class Request:
         return names
 
 
-Script = Iterable[Step | Callable[[Request], Step]] | Callable[[Request], Step | None]
+class _Fake(FakeServer[Request, Step]):
+    request_type = Request
 
-
-class _Fake:
-    """The HTTP server, the script and the recording; subclasses answer."""
-
-    def __init__(self, script: Script = ()) -> None:
-        self.script = script
-        self.requests: list[Request] = []
-        self.errors: list[str] = []
-        self._lock = threading.Condition()
-        self._steps: Iterator[Any] | None = None if callable(script) else iter(script)
-        fake = self
-
-        class Handler(_Handler):
-            owner = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def __enter__(self) -> _Fake:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def is_turn(self, request: Request) -> bool:
-        return bool(request.body.get("tools"))
-
-    @property
-    def turns(self) -> list[Request]:
-        with self._lock:
-            return [r for r in self.requests if self.is_turn(r)]
-
-    def record(self, request: Request) -> None:
-        with self._lock:
-            self.requests.append(request)
-            self._lock.notify_all()
-
-    def next_step(self, request: Request) -> Step:
-        if self._steps is None:
-            step = self.script(request)  # type: ignore[operator]
-        else:
-            with self._lock:
-                step = next(self._steps, None)
-            if callable(step):
-                step = step(request)
-        return step or say("done")
-
-    def answer(self, handler: _Handler, request: Request) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    owner: _Fake
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def do_GET(self) -> None:
-        self._answer()
-
-    def do_POST(self) -> None:
-        self._answer()
-
-    def _answer(self) -> None:
-        size = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(size) if size else b""
-        try:
-            body = json.loads(raw) if raw else {}
-        except ValueError:
-            body = {"_raw": raw.decode(errors="replace")}
-        request = Request(self.command, self.path, body if isinstance(body, dict) else {})
-        self.owner.record(request)
-        try:
-            self.owner.answer(self, request)
-        except Exception as exc:  # a broken script: say so, in the test and to the client
-            self.owner.errors.append(repr(exc))
-            self.json(500, {"error": {"message": repr(exc)}})
-
-    def json(self, status: int, data: dict[str, Any]) -> None:
-        payload = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def sse(self, events: Iterable[tuple[str | None, dict[str, Any]]]) -> None:
-        payload = b"".join(
-            ((f"event: {name}\n" if name else "") + f"data: {json.dumps(data)}\n\n").encode()
-            for name, data in events
-        )
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
-        self.send_header("cache-control", "no-cache")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+    def step_for(self, request: Request) -> Step:
+        return self.next_step(request) or say("done")
 
 
 # ---- OpenAI Responses (Codex) ----------------------------------------------------
 class FakeResponses(_Fake):
     """`base_url` goes into `[model_providers.X]`."""
 
+    client = "Codex"
+
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.url}/v1"
 
     def is_turn(self, request: Request) -> bool:
         return request.path.startswith("/v1/responses") and bool(request.body.get("tools"))
 
-    def answer(self, handler: _Handler, request: Request) -> None:
+    def answer(self, handler: Handler, request: Request) -> None:
         if request.method != "POST" or not request.path.startswith("/v1/responses"):
             return handler.json(404, {"error": {"message": "fake: " + request.path}})
-        step = self.next_step(request) if self.is_turn(request) else say("ok")
+        step = self.step_for(request) if self.is_turn(request) else say("ok")
         item = self._item(step, request)
         rid = f"resp_fake{next(_ids):04d}"
         usage = {
@@ -252,18 +147,20 @@ class FakeResponses(_Fake):
 class FakeGemini(_Fake):
     """`base_url` goes into GOOGLE_GEMINI_BASE_URL."""
 
+    client = "Gemini CLI"
+
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.url
 
-    def answer(self, handler: _Handler, request: Request) -> None:
+    def answer(self, handler: Handler, request: Request) -> None:
         path = request.path.split("?", 1)[0]
         if ":countTokens" in path:
             return handler.json(200, {"totalTokens": 10})
         if ":generateContent" not in path and ":streamGenerateContent" not in path:
             return handler.json(404, {"error": {"code": 404, "message": "fake: " + path}})
         if self.is_turn(request):
-            step = self.next_step(request)
+            step = self.step_for(request)
         else:  # the router's choice, a title or a summary: consumes nothing
             step = say(json.dumps({"reasoning": "scripted", "model_choice": "flash"}))
         if step.text is not None:

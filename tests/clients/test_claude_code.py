@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import threading
 import time
 import uuid
@@ -24,27 +23,13 @@ from typing import Any
 
 from lockd.client.api import Api
 from lockd.testing import Broker
-from tests.clients.claudecode import VENV_BIN, ClaudeCode, every_setup, lockd_tool
+from tests.clients.claudecode import ClaudeCode, every_setup, lockd_tool
+from tests.clients.cliproc import lockd
 from tests.clients.fake_anthropic import FakeAnthropic, Request, Step, say, tool_use
 from tests.gitutil import git, make_repo
 from tests.polling import wait_for
 
 Make = Callable[[str, Path], ClaudeCode]
-
-
-def lockd(broker: Broker, cwd: Path, *args: str) -> str:
-    """The `lockd` CLI as the person at the terminal."""
-    proc = subprocess.run(
-        [str(VENV_BIN / "lockd"), *args],
-        cwd=cwd,
-        env=broker.env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert proc.returncode == 0, f"lockd {' '.join(args)}: {proc.stdout}{proc.stderr}"
-    return proc.stdout
 
 
 def claims(broker: Broker) -> list[dict[str, Any]]:

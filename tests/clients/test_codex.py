@@ -22,11 +22,10 @@ from tests.clients.agentcli import (
     Codex,
     claimed_checkout,
     claims,
-    lockd_as,
     peers,
     registered,
-    require,
 )
+from tests.clients.cliproc import lockd, require
 from tests.clients.fake_models import FakeResponses, Request, Step, say, shell
 from tests.gitutil import git
 from tests.polling import wait_for
@@ -125,7 +124,7 @@ def test_a_message_from_another_peer_reaches_the_next_request(
     def send_then_work(request: Request) -> Step:
         # bob's lockd-mcp registered (Codex started it), then alice writes.
         wait_for(lambda: any(p["name"] == "bob" for p in peers(broker)), timeout=30)
-        lockd_as(broker, repo, "alice", "send", "bob", text)
+        lockd(broker, repo, "send", "bob", text, name="alice")
         return shell("echo working")
 
     with FakeResponses([send_then_work, say("done")]) as fake:

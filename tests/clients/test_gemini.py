@@ -22,11 +22,10 @@ from tests.clients.agentcli import (
     Gemini,
     claimed_checkout,
     claims,
-    lockd_as,
     peers,
     registered,
-    require,
 )
+from tests.clients.cliproc import lockd, require
 from tests.clients.fake_models import FakeGemini, Request, Step, call, say, shell
 from tests.gitutil import git
 from tests.polling import wait_for
@@ -128,7 +127,7 @@ def test_a_message_from_another_peer_reaches_the_next_request(
 
     def send_then_work(request: Request) -> Step:
         wait_for(lambda: any(p["name"] == "bob" for p in peers(broker)), timeout=30)
-        lockd_as(broker, repo, "alice", "send", "bob", text)
+        lockd(broker, repo, "send", "bob", text, name="alice")
         return call("write_file", file_path=str(b_py), content="y = 2\n")
 
     with FakeGemini([send_then_work, say("done")]) as fake:
