@@ -8,10 +8,8 @@ Run: .venv/bin/python bench/bench_broker.py [--messages 500] [--seconds 5]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import multiprocessing
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -21,7 +19,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import broker, pct, table  # noqa: E402
+from bench.common import Rows, broker, run_alone, summary  # noqa: E402
 from lockd.client.aio import AsyncClient  # noqa: E402
 from lockd.client.api import Api
 from lockd.testing import Broker  # noqa: E402
@@ -122,7 +120,7 @@ async def idle_cpu(b: Broker, peers: int = 20, seconds: float = 10.0) -> float:
     return ((after.user + after.system) - (before.user + before.system)) / seconds * 100
 
 
-def run(messages: int = 500, seconds: float = 5.0) -> list[tuple[str, str, str]]:
+def run(messages: int = 500, seconds: float = 5.0) -> Rows:
     with broker() as b:
         lat = asyncio.run(latency(b, messages))
     with broker() as b:
@@ -132,7 +130,7 @@ def run(messages: int = 500, seconds: float = 5.0) -> list[tuple[str, str, str]]
     return [
         (
             f"send → stream latency ({messages} msgs)",
-            f"p50 {statistics.median(lat):.2f} ms, p99 {pct(lat, 99):.2f} ms",
+            summary(lat),
             "p50 ≤ 2 ms, p99 ≤ 10 ms",
         ),
         (
@@ -144,13 +142,5 @@ def run(messages: int = 500, seconds: float = 5.0) -> list[tuple[str, str, str]]
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--messages", type=int, default=500)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    args = parser.parse_args()
-    print(table("Broker", run(args.messages, args.seconds)))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone("Broker", run)

@@ -11,15 +11,13 @@ Run: .venv/bin/python bench/bench_claims.py [--intents 10000] [--rounds 200]
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import broker, pct, table  # noqa: E402
+from bench.common import Rows, broker, run_alone, summary  # noqa: E402
 from lockd.client.api import Api  # noqa: E402
 from lockd.testing import Broker  # noqa: E402
 
@@ -92,7 +90,7 @@ def check_latency(b: Broker, rounds: int, n_paths: int = 1000) -> list[float]:
     return out
 
 
-def run(intents: int = 10_000, rounds: int = 200) -> list[tuple[str, str, str]]:
+def run(intents: int = 10_000, rounds: int = 200) -> Rows:
     with broker() as b:
         t0 = time.perf_counter()
         fill(b, intents)
@@ -103,29 +101,21 @@ def run(intents: int = 10_000, rounds: int = 200) -> list[tuple[str, str, str]]:
         (f"fill {intents:,} intents (100 per call)", f"{fill_s:.1f} s", "—"),
         (
             f"announce, granted, vs {intents:,} live",
-            f"p50 {statistics.median(granted):.2f} ms, p99 {pct(granted, 99):.2f} ms",
+            summary(granted),
             "p50 ≤ 5 ms",
         ),
         (
             f"announce, refused, vs {intents:,} live",
-            f"p50 {statistics.median(refused):.2f} ms, p99 {pct(refused, 99):.2f} ms",
+            summary(refused),
             "p50 ≤ 5 ms",
         ),
         (
             f"check 1,000 paths vs {intents:,}",
-            f"p50 {statistics.median(check):.2f} ms, p99 {pct(check, 99):.2f} ms",
+            summary(check),
             "≤ 50 ms",
         ),
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--intents", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=200)
-    args = parser.parse_args()
-    print(table("Intents", run(args.intents, args.rounds)))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone("Intents", run)

@@ -19,7 +19,6 @@ Run: .venv/bin/python bench/bench_clients.py [--sessions 3] [--messages 5]
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -35,7 +34,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import broker, table  # noqa: E402
+from bench.common import Rows, broker, run_alone  # noqa: E402
 from lockd.client.api import Api  # noqa: E402
 from lockd.local.repo import identify  # noqa: E402
 from lockd.testing import Broker  # noqa: E402
@@ -140,7 +139,12 @@ def one_session(binary: str, b: Broker, root: Path, n: int, messages: int) -> Se
     return session
 
 
-def run(sessions: int = 3, messages: int = 5) -> list[tuple[str, str, str]]:
+def _p50_max(ms: list[float]) -> str:
+    """Whole milliseconds, and the max, not p99: a few runs per session only."""
+    return f"p50 {statistics.median(ms):.0f} ms, max {max(ms):.0f} ms"
+
+
+def run(sessions: int = 3, messages: int = 5) -> Rows:
     binary = claude_bin()
     if binary is None:
         return [("lockd-mcp under Claude Code", "not run: `npm ci --prefix tests/clients`", "—")]
@@ -165,30 +169,22 @@ def run(sessions: int = 3, messages: int = 5) -> list[tuple[str, str, str]]:
         ),
         (
             f"send → the model's next request, one Write between ({len(lat)} msgs)",
-            f"p50 {statistics.median(lat):.0f} ms, max {max(lat):.0f} ms",
+            _p50_max(lat),
             "—",
         ),
         (
             f"`lockd inbox --hook` on PostToolUse, timed by Claude Code ({len(inbox_post)} runs)",
-            f"p50 {statistics.median(inbox_post):.0f} ms, max {max(inbox_post):.0f} ms",
+            _p50_max(inbox_post),
             "—",
         ),
         (
             f"`lockd guard --hook` on PreToolUse, timed by Claude Code ({len(guard_pre)} runs)",
-            f"p50 {statistics.median(guard_pre):.0f} ms, max {max(guard_pre):.0f} ms",
+            _p50_max(guard_pre),
             "—",
         ),
         ("channel push → model", "not observable here (Claude Code's feature-flag gate)", "—"),
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sessions", type=int, default=3)
-    parser.add_argument("--messages", type=int, default=5)
-    args = parser.parse_args()
-    print(table("Under the real Claude Code", run(args.sessions, args.messages)))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone("Under the real Claude Code", run)

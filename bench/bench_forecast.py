@@ -16,7 +16,6 @@ Run alone: .venv/bin/python bench/bench_forecast.py [--runs 15]
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -29,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_hooks import GIT_ENV, agent_session, git, time_runs  # noqa: E402
-from bench.common import broker, pct, summary, table  # noqa: E402
+from bench.common import Rows, broker, pct, run_alone, summary  # noqa: E402
 from lockd.client.activity import read_changes  # noqa: E402
 from lockd.client.api import Api  # noqa: E402
 from lockd.client.forecast import Forecaster, gate  # noqa: E402
@@ -78,7 +77,7 @@ def build(root: Path, shared: bool = False) -> tuple[Path, list[Path]]:
     return repo, trees
 
 
-def forecast_rows(runs: int) -> list[tuple[str, str, str]]:
+def forecast_rows(runs: int) -> Rows:
     rows = []
     with tempfile.TemporaryDirectory(prefix="lockd-fc-bench-") as tmp:
         os.environ.update(GIT_ENV)
@@ -165,7 +164,7 @@ def gated(repo_id: str, seconds: float = 3.0) -> tuple[int, float]:
     return len(times), gap
 
 
-def hook_rows(runs: int) -> list[tuple[str, str, str]]:
+def hook_rows(runs: int) -> Rows:
     rows = []
     with broker() as b, tempfile.TemporaryDirectory(prefix="lockd-act-bench-") as tmp:
         repo = Path(tmp) / "repo"
@@ -215,16 +214,9 @@ def hook_rows(runs: int) -> list[tuple[str, str, str]]:
     return rows
 
 
-def run(runs: int = 15) -> list[tuple[str, str, str]]:
+def run(runs: int = 15) -> Rows:
     return forecast_rows(runs) + hook_rows(runs)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=15)
-    args = parser.parse_args()
-    print(table("Activity and the merge forecast", run(args.runs)))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone("Activity and the merge forecast", run)

@@ -14,7 +14,6 @@ Run: .venv/bin/python bench/bench_hooks.py [--runs 15]
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -26,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import broker, pct, table  # noqa: E402
+from bench.common import Rows, broker, pct, run_alone  # noqa: E402
 from lockd.client.api import Api  # noqa: E402
 from lockd.githooks import install as githooks  # noqa: E402
 from lockd.local.repo import identify  # noqa: E402
@@ -187,7 +186,7 @@ def compile_package() -> None:
     )
 
 
-def run(runs: int = 15) -> list[tuple[str, str, str]]:
+def run(runs: int = 15) -> Rows:
     compile_package()
     rows = []
     # A bare interpreter start, before and after, for scale: on a shared machine
@@ -246,12 +245,5 @@ def run(runs: int = 15) -> list[tuple[str, str, str]]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=15)
-    args = parser.parse_args()
-    print(table("Git hooks", run(args.runs)))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone("Git hooks", run)

@@ -18,7 +18,6 @@ Run: .venv/bin/python bench/bench_hostile.py [--rounds 30] [--seconds 10]
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import multiprocessing
 import random
@@ -33,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_patterns import forget, mixed_pattern  # noqa: E402
-from bench.common import broker, pct, summary, table  # noqa: E402
+from bench.common import Rows, broker, run_alone, summary  # noqa: E402
 from lockd.client.api import Api  # noqa: E402
 from lockd.core import patterns  # noqa: E402
 from lockd.core.errors import LockdError  # noqa: E402
@@ -116,7 +115,7 @@ def _refuse(raws: list[str]) -> float:
     raise AssertionError(f"not refused: {raws[:2]}")
 
 
-def in_process(rounds: int) -> list[tuple[str, str, str]]:
+def in_process(rounds: int) -> Rows:
     index, _ = hostile_index()
     rows = []
     variants = [c + d for c in "bcdefghijk" for d in "0123456789"]
@@ -208,7 +207,7 @@ def hostile_calls(tag: int) -> dict[str, list[str]]:
     }
 
 
-def through_broker(seconds: float) -> list[tuple[str, str, str]]:
+def through_broker(seconds: float) -> Rows:
     rows = []
     with broker() as b:
         t0 = time.perf_counter()
@@ -233,8 +232,7 @@ def through_broker(seconds: float) -> list[tuple[str, str, str]]:
                 (
                     f"{label}, back to back vs 10,000 live ({len(took)} calls)",
                     f"announce {summary(took)} ({total:,} clashes, {listed} listed); "
-                    f"/health p50 {statistics.median(health):.2f} ms, p99 "
-                    f"{pct(health, 99):.2f} ms, max {max(health):.1f} ms",
+                    f"/health {summary(health)}, max {max(health):.1f} ms",
                     "/health p99 ≤ 20 ms",
                 )
             )
@@ -244,17 +242,9 @@ def through_broker(seconds: float) -> list[tuple[str, str, str]]:
     return rows
 
 
-def run(rounds: int = 30, seconds: float = 10.0) -> list[tuple[str, str, str]]:
+def run(rounds: int = 30, seconds: float = 10.0) -> Rows:
     return in_process(rounds) + through_broker(seconds)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    args = parser.parse_args()
-    print(table("Hostile patterns", run(args.rounds, args.seconds)))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone("Hostile patterns", run)

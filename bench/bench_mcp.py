@@ -12,7 +12,6 @@ Run: .venv/bin/python bench/bench_mcp.py [--messages 150] [--idle 30]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import broker, pct, table  # noqa: E402
+from bench.common import Rows, broker, pct, run_alone, summary  # noqa: E402
 from lockd.client.api import Api  # noqa: E402
 from lockd.local import config  # noqa: E402
 from lockd.testing import Broker  # noqa: E402
@@ -60,7 +59,7 @@ async def idle_requests(b: Broker, seconds: float, cwd: str) -> tuple[int, float
     return after - before - 1, expected  # minus the first status call itself
 
 
-def run(messages: int = 150, idle: float = 30.0) -> list[tuple[str, str, str]]:
+def run(messages: int = 150, idle: float = 30.0) -> Rows:
     with tempfile.TemporaryDirectory(prefix="lockd-mcp-bench-") as cwd, broker() as b:
         lat = asyncio.run(latency(b, messages, cwd))
         quiet, expected = asyncio.run(idle_requests(b, idle, cwd))
@@ -68,7 +67,7 @@ def run(messages: int = 150, idle: float = 30.0) -> list[tuple[str, str, str]]:
     return [
         (
             f"send_message → channel notification ({messages} msgs)",
-            f"p50 {p50:.2f} ms, p99 {p99:.2f} ms",
+            summary(lat),
             "p50 ≤ 5 ms, p99 ≤ 25 ms",
         ),
         (
@@ -84,13 +83,5 @@ def run(messages: int = 150, idle: float = 30.0) -> list[tuple[str, str, str]]:
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--messages", type=int, default=150)
-    parser.add_argument("--idle", type=float, default=30.0)
-    args = parser.parse_args()
-    print(table("MCP end to end", run(args.messages, args.idle)))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone("MCP end to end", run)

@@ -12,7 +12,6 @@ Run: .venv/bin/python bench/bench_patterns.py [--pairs 3000] [--intents 10000] [
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import summary, table  # noqa: E402
+from bench.common import Rows, run_alone, summary  # noqa: E402
 from lockd.core import patterns, probe  # noqa: E402
 from lockd.core.models import Intent  # noqa: E402
 from lockd.core.overlap import IntentIndex  # noqa: E402
@@ -64,7 +63,7 @@ def best_of(fn: Callable[[], int], repeat: int = 3) -> tuple[float, int]:
     return best, result
 
 
-def overlap_rate(n: int) -> list[tuple[str, str, str]]:
+def overlap_rate(n: int) -> Rows:
     rng = random.Random(1)
     pool = [mixed_pattern(rng) for _ in range(2000)]
     pairs = [(rng.choice(pool), rng.choice(pool)) for _ in range(n)]
@@ -99,7 +98,7 @@ def overlap_rate(n: int) -> list[tuple[str, str, str]]:
     ]
 
 
-def index_latency(n: int, rounds: int) -> list[tuple[str, str, str]]:
+def index_latency(n: int, rounds: int) -> Rows:
     rng = random.Random(2)
     index = IntentIndex()
     seen: set[str] = set()
@@ -161,18 +160,9 @@ def index_latency(n: int, rounds: int) -> list[tuple[str, str, str]]:
     return rows
 
 
-def run(pairs: int = 3_000, intents: int = 10_000, rounds: int = 100) -> list[tuple[str, str, str]]:
+def run(pairs: int = 3_000, intents: int = 10_000, rounds: int = 100) -> Rows:
     return overlap_rate(pairs) + index_latency(intents, rounds)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pairs", type=int, default=3_000)
-    parser.add_argument("--intents", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=100)
-    args = parser.parse_args()
-    print(table("Patterns", run(args.pairs, args.intents, args.rounds)))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone("Patterns", run)

@@ -10,7 +10,6 @@ Run: .venv/bin/python bench/bench_soak.py [--seconds 600] [--long 6] [--every 2]
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import random
@@ -28,7 +27,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import table  # noqa: E402
+from bench.common import Rows, run_alone  # noqa: E402
 from lockd.client.api import Api  # noqa: E402
 from lockd.testing import Broker, free_port  # noqa: E402
 
@@ -207,7 +206,7 @@ def soak(
     return result
 
 
-def run(seconds: float = 600, long: int = 6, every: float = 2.0) -> list[tuple[str, str, str]]:
+def run(seconds: float = 600, long: int = 6, every: float = 2.0) -> Rows:
     got = soak(seconds, long, every)
     warm = [s for s in got.samples if seconds / 3 <= s.at <= seconds]
     rss = slope([(s.at, s.rss_mb) for s in warm])
@@ -261,9 +260,4 @@ def run(seconds: float = 600, long: int = 6, every: float = 2.0) -> list[tuple[s
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=600)
-    parser.add_argument("--long", type=int, default=6)
-    parser.add_argument("--every", type=float, default=2.0)
-    args = parser.parse_args()
-    print(table("Soak", run(args.seconds, args.long, args.every)))
+    run_alone("Soak", run)

@@ -12,13 +12,11 @@ Run: .venv/bin/python bench/bench_team.py [--messages 300] [--seconds 5]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import multiprocessing
 import os
 import secrets
-import statistics
 import sys
 import tempfile
 import time
@@ -32,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_broker import latency, peer  # noqa: E402
 from bench.bench_claims import REPO, fill  # noqa: E402
-from bench.common import pct, table  # noqa: E402
+from bench.common import Rows, run_alone, summary  # noqa: E402
 from lockd.client.api import Api  # noqa: E402
 from lockd.testing import Broker, free_port  # noqa: E402
 
@@ -132,9 +130,7 @@ def claim_propagation(a: Broker, b: Broker, rounds: int) -> tuple[list[float], l
     return announce, spread
 
 
-def run(
-    messages: int = 300, seconds: float = 5.0, intents: int = 10_000
-) -> list[tuple[str, str, str]]:
+def run(messages: int = 300, seconds: float = 5.0, intents: int = 10_000) -> Rows:
     rows = []
     with database() as db, brokers(1, db) as (a,):
         same = asyncio.run(latency(a, messages))
@@ -145,22 +141,22 @@ def run(
     rows += [
         (
             f"PostgreSQL, one replica: send → stream ({messages} msgs)",
-            f"p50 {statistics.median(same):.2f} ms, p99 {pct(same, 99):.2f} ms",
+            summary(same),
             "(reference)",
         ),
         (
             f"PostgreSQL, across replicas: send via A → stream on B ({messages} msgs)",
-            f"p50 {statistics.median(cross):.2f} ms, p99 {pct(cross, 99):.2f} ms",
+            summary(cross),
             "within milliseconds",
         ),
         (
             f"PostgreSQL announce, granted, vs {intents:,} live (two replicas up)",
-            f"p50 {statistics.median(announce):.2f} ms, p99 {pct(announce, 99):.2f} ms",
+            summary(announce),
             "p50 ≤ 5 ms",
         ),
         (
             f"claim through A until B's check_paths names it ({intents:,} live intents)",
-            f"p50 {statistics.median(spread):.2f} ms, p99 {pct(spread, 99):.2f} ms",
+            summary(spread),
             "within milliseconds",
         ),
     ]
@@ -176,8 +172,7 @@ def run(
         rows.append(
             (
                 f"claims/s, {CLAIMERS} claimers (announce + release): {label}",
-                f"{rate:,.0f}/s ({rate / base:.2f}× SQLite), announce p50 "
-                f"{statistics.median(samples):.2f} ms, p99 {pct(samples, 99):.2f} ms, "
+                f"{rate:,.0f}/s ({rate / base:.2f}× SQLite), announce {summary(samples)}, "
                 f"{errors} errors",
                 "side by side",
             )
@@ -185,13 +180,5 @@ def run(
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--messages", type=int, default=300)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    args = parser.parse_args()
-    print(table("Team server (PostgreSQL)", run(args.messages, args.seconds)))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone("Team server (PostgreSQL)", run)

@@ -1,17 +1,23 @@
-"""Shared pieces of the benchmarks: a throwaway broker, percentiles, tables."""
+"""Shared pieces of the benchmarks: a throwaway broker, percentiles, tables,
+and the command line that runs one benchmark alone."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import inspect
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from lockd.testing import Broker, free_port
+
+Rows = list[tuple[str, str, str]]  # measure, result, target: one table row each
 
 
 @contextlib.contextmanager
@@ -35,7 +41,7 @@ def summary(values_ms: list[float]) -> str:
     return f"p50 {statistics.median(values_ms):.2f} ms, p99 {pct(values_ms, 99):.2f} ms"
 
 
-def table(title: str, rows: list[tuple[str, str, str]]) -> str:
+def table(title: str, rows: Rows) -> str:
     out = [
         f"### {title}",
         "",
@@ -47,3 +53,12 @@ def table(title: str, rows: list[tuple[str, str, str]]) -> str:
     ]
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join(out)
+
+
+def run_alone(title: str, run: Callable[..., Rows]) -> None:
+    """One benchmark's command line: each keyword of its `run()` is an option,
+    with run()'s default and type, so the two cannot drift apart."""
+    parser = argparse.ArgumentParser(description=sys.modules[run.__module__].__doc__)
+    for name, param in inspect.signature(run, eval_str=True).parameters.items():
+        parser.add_argument(f"--{name}", type=param.annotation, default=param.default)
+    print(table(title, run(**vars(parser.parse_args()))))

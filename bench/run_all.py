@@ -34,9 +34,7 @@ from bench import (  # noqa: E402
     bench_soak,
     bench_team,
 )
-from bench.common import table  # noqa: E402
-
-Rows = list[tuple[str, str, str]]
+from bench.common import Rows, table  # noqa: E402
 
 
 def sections(quick: bool) -> list[tuple[str, Callable[[], Rows]]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
-from typing import Any
 
 from lockd.local.repo import MODES
 
@@ -23,31 +22,29 @@ UNINSTALL = (
 STATUS = "Show the hooks directory, the mode in effect, and which of lockd's hooks are there."
 
 
-def add_commands(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+def add_commands(
+    add: Callable[..., argparse.ArgumentParser],
+    add_actions: Callable[..., dict[str, argparse.ArgumentParser]],
+) -> None:
+    install = add_actions(
         "hooks",
-        help="install, remove or show lockd's git hooks in this checkout",
-        description="lockd's git hooks: pre-commit (and pre-push) check the files a commit "
+        "install, remove or show lockd's git hooks in this checkout",
+        "lockd's git hooks: pre-commit (and pre-push) check the files a commit "
         "touches against other peers' claims in this repo.",
+        [
+            ("install", _cmd_hooks, "install the hooks here (any checkout or worktree)", INSTALL),
+            ("uninstall", _cmd_hooks, "remove lockd's hooks and lockd.hookMode", UNINSTALL),
+            ("status", _cmd_hooks, "show which hooks are installed, and the mode", STATUS),
+        ],
+    )["install"]
+    install.add_argument(
+        "--mode",
+        choices=list(MODES),
+        help="warn: print clashes and commit; block: refuse a commit that touches "
+        "another peer's exclusive claim. Omitted: the mode already set stays "
+        "(warn when none is); install says which",
     )
-    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for action, text, description in (
-        ("install", "install the hooks here (any checkout or worktree)", INSTALL),
-        ("uninstall", "remove lockd's hooks and lockd.hookMode", UNINSTALL),
-        ("status", "show which hooks are installed, and the mode", STATUS),
-    ):
-        a = actions.add_parser(action, help=text, description=description)
-        a.set_defaults(handler=_cmd_hooks)
-        a.add_argument("--json", action="store_true", help="print JSON for scripts")
-        if action == "install":
-            a.add_argument(
-                "--mode",
-                choices=list(MODES),
-                help="warn: print clashes and commit; block: refuse a commit that touches "
-                "another peer's exclusive claim. Omitted: the mode already set stays "
-                "(warn when none is); install says which",
-            )
-            a.add_argument("--pre-push", action="store_true", help="also install the pre-push hook")
+    install.add_argument("--pre-push", action="store_true", help="also install the pre-push hook")
     p = add(
         "hook-run",
         _cmd_hook_run,

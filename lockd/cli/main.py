@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # argparse and typing: not on the git hook's path
     from typing import Any
 
 Handler = Callable[["argparse.Namespace"], int]
+# A sub-command's action: name, handler, help line, description (None: the help line).
+Action = tuple[str, Handler, str, str | None]
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -429,13 +431,31 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(
-        name: str, handler: Handler, help: str, json_flag: bool = True
+        name: str,
+        handler: Handler,
+        help: str,
+        json_flag: bool = True,
+        description: str | None = None,
+        into: Any = sub,
     ) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
+        p = into.add_parser(name, help=help, description=description or help)
         p.set_defaults(handler=handler)
         if json_flag:
             p.add_argument("--json", action="store_true", help="print JSON for scripts")
         return p
+
+    def add_actions(
+        name: str, help: str, description: str, actions: Sequence[Action]
+    ) -> dict[str, argparse.ArgumentParser]:
+        """A command whose ACTION says what it does (`lockd token create`), each
+        action with its own handler and --json; the caller adds their options."""
+        into = sub.add_parser(name, help=help, description=description).add_subparsers(
+            dest="action", metavar="ACTION", required=True
+        )
+        return {
+            action: add(action, handler, text, description=long, into=into)
+            for action, handler, text, long in actions
+        }
 
     p = add("serve", cmd_serve, "run the broker in the foreground", json_flag=False)
     p.add_argument(
@@ -463,24 +483,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="host name clients reach the broker by, as in LOCKD_URL; repeatable "
         "(default LOCKD_PUBLIC_NAME, comma-separated)",
     )
-    p = sub.add_parser(
+    tokens = add_actions(
         "token",
-        help="a team server's per-user tokens (on the broker's machine)",
-        description="Per-user tokens for a team server; run on the broker's machine, "
+        "a team server's per-user tokens (on the broker's machine)",
+        "Per-user tokens for a team server; run on the broker's machine, "
         "with its own token (LOCKD_HOME/token).",
+        [
+            ("create", cmd_token_create, "create a user's token and print it, once", None),
+            ("revoke", cmd_token_revoke, "refuse a user's token from now on", None),
+            ("list", cmd_token_list, "users, when created, whether revoked (never tokens)", None),
+        ],
     )
-    tokens = p.add_subparsers(dest="token_command", metavar="ACTION", required=True)
-    for action, handler, text in (
-        ("create", cmd_token_create, "create a user's token and print it, once"),
-        ("revoke", cmd_token_revoke, "refuse a user's token from now on"),
-    ):
-        t = tokens.add_parser(action, help=text, description=text)
-        t.set_defaults(handler=handler)
-        t.add_argument("name", metavar="NAME", help="the user")
-        t.add_argument("--json", action="store_true", help="print JSON for scripts")
-    t = tokens.add_parser("list", help="users, when created, whether revoked (never tokens)")
-    t.set_defaults(handler=cmd_token_list)
-    t.add_argument("--json", action="store_true", help="print JSON for scripts")
+    for action in ("create", "revoke"):
+        tokens[action].add_argument("name", metavar="NAME", help="the user")
     add("status", cmd_status, "show whether the broker runs, and what it holds")
     add("stop", cmd_stop, "stop the broker")
     p = add("dashboard", cmd_dashboard, "open the live dashboard in a browser")
@@ -602,7 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover - during partial installs
         pass
     else:
-        add_commands(sub, add)
+        add_commands(add, add_actions)
     return parser
 
 

@@ -17,6 +17,7 @@ import json
 import ntpath
 import posixpath
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,16 +222,27 @@ def put_hooks(data: dict[str, Any], file: str, wanted: list[Hook]) -> list[Chang
 
 
 def drop_hooks(data: dict[str, Any], file: str) -> list[Change]:
+    return _drop(data, file, _ours, _strip)
+
+
+def _drop(
+    data: dict[str, Any],
+    file: str,
+    ours: Callable[[list[Any]], list[tuple[str | None, str]]],
+    strip: Callable[[list[Any]], list[Any]],
+) -> list[Change]:
+    """Take lockd's hooks out of every event, in either shape (`ours` finds
+    them, `strip` leaves the rest); an event, or "hooks", left empty goes."""
     hooks = _table(data, "hooks", file, create=False)
     if not hooks:
         return []
     changes: list[Change] = []
     for event in list(hooks):
         groups = _groups(hooks, event, file)
-        have = _ours(groups)
+        have = ours(groups)
         if not have:
             continue
-        rest = _strip(groups)
+        rest = strip(groups)
         if rest:
             hooks[event] = rest
         else:
@@ -273,6 +285,14 @@ def _flat_ours(entry: Any) -> bool:
     return isinstance(entry, dict) and lockd_hook(entry.get("command")) is not None
 
 
+def _flat_have(entries: list[Any]) -> list[tuple[str | None, str]]:
+    return [(None, e["command"]) for e in entries if _flat_ours(e)]
+
+
+def _flat_strip(entries: list[Any]) -> list[Any]:
+    return [e for e in entries if not _flat_ours(e)]
+
+
 def put_flat_hooks(data: dict[str, Any], file: str, wanted: list[Hook]) -> list[Change]:
     """Exactly `wanted` as lockd's hooks, after the user's own in each event's
     list (`matcher` unused: the hook reads the tool from its payload)."""
@@ -280,33 +300,15 @@ def put_flat_hooks(data: dict[str, Any], file: str, wanted: list[Hook]) -> list[
     assert hooks is not None
     changes: list[Change] = []
     for event in dict.fromkeys(h.event for h in wanted):
-        want = [h.command for h in wanted if h.event == event]
+        want = [(None, h.command) for h in wanted if h.event == event]
         entries = _groups(hooks, event, file)
-        have = [e["command"] for e in entries if _flat_ours(e)]
+        have = _flat_have(entries)
         if have == want:
             continue
-        kept = [e for e in entries if not _flat_ours(e)]
-        hooks[event] = kept + [{"command": c} for c in want]
-        changes += _hook_changes(file, event, [(None, c) for c in have], [(None, c) for c in want])
+        hooks[event] = _flat_strip(entries) + [{"command": c} for _, c in want]
+        changes += _hook_changes(file, event, have, want)
     return changes
 
 
 def drop_flat_hooks(data: dict[str, Any], file: str) -> list[Change]:
-    hooks = _table(data, "hooks", file, create=False)
-    if not hooks:
-        return []
-    changes: list[Change] = []
-    for event in list(hooks):
-        entries = _groups(hooks, event, file)
-        have = [e["command"] for e in entries if _flat_ours(e)]
-        if not have:
-            continue
-        kept = [e for e in entries if not _flat_ours(e)]
-        if kept:
-            hooks[event] = kept
-        else:
-            del hooks[event]
-        changes += _hook_changes(file, event, [(None, c) for c in have], [])
-    if not hooks:
-        del data["hooks"]
-    return changes
+    return _drop(data, file, _flat_have, _flat_strip)
