@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/run_all.py [--quick] [--out bench/RESULTS.md]
 
 Each section is a separate module's `run()`, so each can also be run alone
 (`bench/bench_broker.py`, `bench_claims.py`, `bench_hooks.py`, `bench_forecast.py`,
-`bench_mcp.py`, `bench_patterns.py`, `bench_hostile.py`, `bench_soak.py` (10 minutes of churn),
+`bench_mcp.py`, `bench_patterns.py`, `bench_hostile.py`, `bench_soak.py` (15 minutes of churn),
 `bench_team.py`, which needs PostgreSQL,
 `bench_clients.py`, which needs the Claude Code CLI from `npm ci --prefix
 tests/clients`). Figures are medians and p99 over repeated runs: these machines
@@ -53,7 +53,10 @@ def sections(quick: bool) -> list[tuple[str, Callable[[], Rows]]]:
             "Team server (PostgreSQL)",
             lambda: bench_team.run(100 if quick else 300, 3 if quick else 5),
         ),  # noqa: E501
-        ("Soak (runs for months)", lambda: bench_soak.run(120 if quick else 600)),
+        (
+            "Soak (runs for months)",
+            lambda: bench_soak.run(120, 40) if quick else bench_soak.run(900, 300),
+        ),
         (
             "Under the real Claude Code",
             lambda: bench_clients.run(2 if quick else 3, 3 if quick else 5),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,6 +152,10 @@ def test_status_shows_the_store_the_caches_and_retention(broker: Broker) -> None
     assert report["store"]["path"] == str(broker.home / "lockd.db")
     assert report["store"]["rows"]["intents_live"] == 1
     assert 0 < report["caches"]["bytes"] <= report["caches"]["budget"]
+    memory = report["memory"]  # the broker's own process, and SQLite's part of it
+    assert 20 * 2**20 < memory["resident_bytes"] < 500 * 2**20
+    assert memory["page_cache_cap_bytes"] == 2048 * 1024
+    assert 0 < memory["engine_bytes"] < memory["resident_bytes"]
     assert report["retention"]["records_days"] == 3.0
     assert report["retention"]["last_run"] is None or report["retention"]["last_run"]["at"] > 0
 
@@ -169,6 +174,9 @@ def test_lockd_status_says_what_the_broker_keeps(
     text = capsys.readouterr().out
     assert "store: " in text and "1 intents_live" in text
     assert "pattern caches" in text and "retention: last ran" in text
+    assert re.search(
+        r"broker \d+\.\d MB resident; SQLite \d+\.\d MB \(page cache up to 2\.1 MB\)", text
+    ), text
 
 
 def test_the_same_rules_on_postgresql(lockd_home: Path, pg: str) -> None:
@@ -205,3 +213,34 @@ def test_a_stream_remembers_a_bounded_window_of_the_ids_it_sent() -> None:
     assert len(sent._ids) == len(sent._order) == 3  # the window, not 10,000
     assert not sent.first_time("m9999")  # the most recent is still a repeat
     assert sent.first_time("m1")  # long forgotten: the client dedups that
+
+
+async def test_sqlites_own_memory_stays_under_its_page_cache_cap(tmp_path: Path) -> None:
+    """SQLite's memory is outside Python's (tracemalloc, the pattern caches'
+    budget): reading a database several times the page cache's size must not
+    grow it past the cap the store sets."""
+    from lockd.store.sqlite import PAGE_CACHE_KIB, SqliteStore
+
+    store = SqliteStore(tmp_path / "big.db")
+    await store.open()
+    try:
+
+        def fill(tx: Any) -> None:
+            tx.conn.execute("CREATE TABLE filler (x BLOB)")
+            tx.conn.executemany(
+                "INSERT INTO filler VALUES (randomblob(4000))", [()] * 3000
+            )  # 12 MB: six page caches
+
+        await store.write(fill)
+        pragma = await store.read(lambda tx: tx.conn.execute("PRAGMA cache_size").fetchone())
+        assert tuple(pragma) == (-PAGE_CACHE_KIB,)
+        for _ in range(2):
+            await store.read(
+                lambda tx: tx.conn.execute("SELECT sum(length(x)) FROM filler").fetchone()
+            )
+        memory = await store.memory()
+        assert memory["page_cache_cap_bytes"] == PAGE_CACHE_KIB * 1024
+        # The cap, and room for the schema, prepared statements and Python's own connections.
+        assert 0 < memory["engine_bytes"] < memory["page_cache_cap_bytes"] + 2 * 2**20, memory
+    finally:
+        await store.close()

@@ -14,7 +14,7 @@ from typing import Any
 
 from lockd.broker.peers import PeerDirectory
 from lockd.core import memo
-from lockd.local import config, sessions
+from lockd.local import config, processes, sessions
 from lockd.store.tx import Tx
 
 log = logging.getLogger("lockd.broker.retention")
@@ -71,7 +71,11 @@ class Retention:
                 "budget": sum(c["budget"] for c in caches.values()),
                 "entries": sum(c["entries"] for c in caches.values()),
             },
-            "memory": self.directory.sizes(),
+            "memory": {
+                **self.directory.sizes(),
+                "resident_bytes": processes.resident_bytes(),
+                **await self.store.memory(),
+            },
             "retention": {
                 "last_run": self.last_run,
                 "every_seconds": config.retention_every_seconds(),

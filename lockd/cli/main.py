@@ -89,10 +89,18 @@ def _kept_text(kept: dict[str, Any], now: float) -> str:
         if last
         else "not yet"
     )
+    memory = kept["memory"]
+    engine = ""  # SQLite's own memory; PostgreSQL's is the server's
+    if memory.get("engine_bytes", -1) >= 0:
+        engine = (
+            f"SQLite {memory['engine_bytes'] / 1e6:.1f} MB "
+            f"(page cache up to {memory['page_cache_cap_bytes'] / 1e6:.1f} MB); "
+        )
     return (
         f"store: {store['bytes'] / 1e6:.1f} MB ({store['free_bytes'] / 1e6:.1f} MB free): {rows}\n"
-        f"memory: {kept['memory']['peers']} peers; pattern caches "
-        f"{caches['bytes'] / 1e6:.1f} of {caches['budget'] / 1e6:.0f} MB\n"
+        f"memory: broker {memory['resident_bytes'] / 1e6:.1f} MB resident; {engine}"
+        f"pattern caches {caches['bytes'] / 1e6:.1f} of {caches['budget'] / 1e6:.0f} MB; "
+        f"{memory['peers']} peers\n"
         f"retention: last ran {ran}"
     )
 

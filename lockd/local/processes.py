@@ -48,6 +48,11 @@ def process_start_time(pid: int) -> float | None:
         return None
 
 
+def resident_bytes() -> int:
+    """This process's resident memory (RSS), as `ps` and the soak measure it."""
+    return int(psutil.Process().memory_info().rss)
+
+
 def is_alive(pid: int, start_time: float | None = None) -> bool:
     try:
         proc = psutil.Process(pid)

@@ -266,6 +266,10 @@ class PostgresStore(GroupCommitStore):
         """Bytes lockd's tables and their indexes take in the database."""
         return await self._call(_usage)
 
+    async def memory(self) -> dict[str, int]:
+        """The database's memory is the server's, not this process's."""
+        return {}
+
     async def open(self) -> None:
         self._start_thread("lockd-pg")
         await self._call(_migrate, self.url)

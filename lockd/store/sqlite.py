@@ -36,6 +36,8 @@ step, and one line in the log.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
 import os
 import sqlite3
@@ -50,6 +52,10 @@ from lockd.store.tx import Tx
 
 log = logging.getLogger("lockd.store")
 BUSY_TIMEOUT_SECONDS = 2.0
+# SQLite's page cache, its own memory beside Python's: explicit, so the broker's
+# memory has a stated bound (the size of SQLite's default). It fills over the
+# first minutes of work, then stays; the OS's file cache serves what it drops.
+PAGE_CACHE_KIB = 2048
 PRAGMAS = (
     # Before WAL: a new database takes it only then. Retention's deletes give
     # their pages back to the filesystem (`reclaim`) without stopping the broker.
@@ -58,6 +64,7 @@ PRAGMAS = (
     "synchronous=FULL",  # COMMIT returns once the WAL is on disk: acknowledged means durable
     "foreign_keys=ON",
     f"busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}",
+    f"cache_size=-{PAGE_CACHE_KIB}",  # negative: KiB, not pages
 )
 FileId = tuple[int, int] | None  # (st_dev, st_ino); None: no such file
 
@@ -114,6 +121,30 @@ def _usage(conn: sqlite3.Connection, path: str) -> dict[str, int]:
     (page_size,) = conn.execute("PRAGMA page_size").fetchone()
     (free,) = conn.execute("PRAGMA freelist_count").fetchone()
     return {"bytes": _size(path) + _size(path + "-wal"), "free_bytes": free * page_size}
+
+
+@functools.cache
+def _memory_used() -> Callable[[], int] | None:
+    """SQLite's count of the bytes its allocator holds (page cache, prepared
+    statements, schema), through the library Python's sqlite3 module runs on:
+    tracemalloc and the pattern caches' budget never see that memory. None
+    where the library does not export it."""
+    try:
+        import _sqlite3
+
+        fn = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_used
+    except (ImportError, OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [], ctypes.c_int64
+    return fn
+
+
+def _memory() -> dict[str, int]:
+    used = _memory_used()
+    return {
+        "engine_bytes": used() if used is not None else -1,
+        "page_cache_cap_bytes": PAGE_CACHE_KIB * 1024,
+    }
 
 
 def _size(path: str) -> int:
@@ -206,6 +237,10 @@ class SqliteStore(GroupCommitStore):
         """Bytes the database takes on disk (with its WAL), and how many of
         them are free pages waiting for `reclaim`."""
         return await self._call(_usage, self.path)
+
+    async def memory(self) -> dict[str, int]:
+        """SQLite's own memory in this process (-1: not known) and its page cache's cap."""
+        return _memory()
 
     async def close(self) -> None:
         await self._stop_writer()
