@@ -82,11 +82,17 @@ def test_one_request_from_the_client_to_the_http_edge() -> None:
         ({"reason": "x" * 11}, "too_large", "reason is over 10 characters"),
         ({"ttl_seconds": 0}, "invalid", "ttl_seconds=0 must be more than 0"),
         ({"ttl_seconds": rules.MAX_TTL_SECONDS + 1}, "invalid", "and at most 2592000"),
-        ({"ttl_seconds": 99999999.0}, "invalid", "ttl_seconds=99999999 must be more than 0 and "
-         "at most 2592000 (30 days)"),  # as the agent sent it (an int arrives as a float)
+        (
+            {"ttl_seconds": 99999999.0},
+            "invalid",
+            "ttl_seconds=99999999 must be more than 0 and at most 2592000 (30 days)",
+        ),  # as the agent sent it (an int arrives as a float)
         ({"repo_id": ""}, "invalid", "repo is empty"),
-        ({"patterns": ["../x"]}, "invalid", "leaves the repository with ..: only files inside "
-         "it can be claimed"),  # and what to do instead
+        (
+            {"patterns": ["../x"]},
+            "invalid",
+            "leaves the repository with ..: only files inside it can be claimed",
+        ),  # and what to do instead
         ({"patterns": ["a*" * 33]}, "invalid", "the limit is 32 in a pattern"),
     ],
 )

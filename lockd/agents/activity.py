@@ -31,9 +31,7 @@ def report_edit(client: Client, paths: list[str]) -> list[list[dict[str, Any]]]:
     return [list(seen) for seen in answer.get("overlaps") or []]
 
 
-def notes(
-    client: Client, rels: list[str], results: list[dict[str, Any]], after: bool
-) -> list[str]:
+def notes(client: Client, rels: list[str], results: list[dict[str, Any]], after: bool) -> list[str]:
     """What the agent is told of others' changes to the files it edits: from
     the check's answer before an edit; after one, from reporting it."""
     seen = [r.get("activity") or [] for r in results]

@@ -179,9 +179,7 @@ def wildcards(pattern: str) -> int:
     )
 
 
-def normalize_all(
-    raws: list[str], checkout_root: str | None = None, base: str = ""
-) -> list[str]:
+def normalize_all(raws: list[str], checkout_root: str | None = None, base: str = "") -> list[str]:
     if not isinstance(raws, list | tuple) or not raws:
         raise invalid("no patterns given: pass at least one, like ['src/api/']")
     if len(raws) > MAX_PATTERNS:
