@@ -44,3 +44,33 @@ def test_the_pattern_caches_stay_within_their_budgets_whatever_the_patterns() ->
     for name, stats in usage.items():
         assert stats["bytes"] <= stats["budget"], name
     assert sum(s["budget"] for s in usage.values()) <= 96 << 20
+
+
+def test_the_automata_caches_weigh_from_sizes_never_below_the_walk() -> None:
+    """`Glob.nbytes`, `items_nbytes` and `tokens_nbytes` (what the automata
+    caches weigh with, instead of walking each object) count at least what
+    `footprint` counts, and not wildly more, for plain and hostile patterns."""
+    from lockd.core.automaton import Glob, items_nbytes
+    from lockd.core.probe import _last_name, _last_name_nbytes
+
+    raws = ["src/pkg12/", "*.py", "src/**/*.py", "a/[!a]b/[a-cx-z]*.py", "[é-ü😀]*/x?"]
+    raws += ["*a" + "?" * 31, "*?" * 16, "*".join("abcdefghijklmnopqrstuvwxyzABCDEFG")]
+    raws += [("a" * 15 + "*") * 32, "/".join(["**", "b"] * 31) + "/*", "[a-m]*" * 16]
+    raws += ["[" + "".join(f"{c}-{c}" for c in "acegikmoqsuwy") + "]x" * 20]
+    for ignorecase in (False, True):
+        parts = [patterns._items(patterns.normalize(r), ignorecase) for r in raws]
+        globs = [Glob(items) for items in parts] + [Glob.union([Glob(i) for i in parts])]
+        for glob in globs:
+            assert memo.footprint(glob) <= glob.nbytes() <= 2 * memo.footprint(glob)
+        for items in parts:
+            assert memo.footprint(items) <= items_nbytes(items) <= 2 * memo.footprint(items)
+        for raw in raws:
+            last = _last_name.fn(patterns.normalize(raw), ignorecase)
+            assert memo.footprint(last) <= _last_name_nbytes(last) <= 2 * memo.footprint(last) + 64
+
+
+def test_a_key_of_plain_arguments_is_weighed_at_least_as_the_walk() -> None:
+    keys = [("/src/x.py", False), (("*.py", "/a/**"), 1 << 300, "/**", True), ("é😀", None)]
+    keys += [((("nested",),), 3)]
+    for key in keys:
+        assert memo.flat(key) >= memo.footprint(key)

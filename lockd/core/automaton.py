@@ -17,6 +17,7 @@ lookup per character.
 
 from __future__ import annotations
 
+import sys
 from bisect import bisect_left
 
 TYPE_CHECKING = False
@@ -85,6 +86,27 @@ def fold(iv: Intervals) -> Intervals:
         for a, b in intersect(iv, ((lo, hi),)):
             extra.append((a + shift, b + shift))
     return merge([*iv, *extra])
+
+
+# ---- sizes, for the caches' budgets (lockd.core.memo) -------------------------------------
+_PAIR = sys.getsizeof((0, 0)) + 2 * sys.getsizeof(MAX_CHAR)  # one interval: ints < 2**30
+
+
+def intervals_nbytes(iv: Intervals) -> int:
+    """Bytes of a character set as stored, counted from its length."""
+    return sys.getsizeof(iv) + len(iv) * _PAIR
+
+
+def items_nbytes(items: Sequence[Item]) -> int:
+    """Bytes of a pattern's items (as `build` takes them), each set once."""
+    getsize, token = sys.getsizeof, sys.getsizeof((True, ()))
+    total, sets = getsize(items) + getsize(True) + getsize(False), {}
+    for item in items:
+        total += getsize(item)
+        if type(item) is tuple:  # a segment; `**` and `**+` are the strings above
+            total += len(item) * token
+            sets.update((id(chars), chars) for _, chars in item)
+    return total + sum(map(intervals_nbytes, sets.values()))
 
 
 def pick(iv: Intervals) -> str:
@@ -202,6 +224,32 @@ class Glob:
             if src == dst:
                 loops[src] = label
         self._loops = tuple(loops)
+
+    def nbytes(self) -> int:
+        """Bytes it holds as built, counted from its tables' lengths rather than
+        by visiting each object (`lockd.core.memo.footprint` costs more than
+        the build); errs high: every state set is counted at the widest, every
+        edge's ints apart. The step tables filled later are bounded by
+        DFA_CACHE, not counted."""
+        getsize = sys.getsizeof
+        word = getsize(1 << self.size)  # the largest state set
+        labels = {id(label): label for _, _, label in self.edges}.values()
+        atoms = {id(a) for a in self._atoms}
+        return (
+            getsize(self)
+            + 3 * word
+            + getsize(self.edges)
+            + len(self.edges) * (getsize((0, 0, 0)) + 2 * getsize(self.size))
+            + sum(map(intervals_nbytes, labels))
+            + getsize(self._cuts)
+            + len(self._cuts) * getsize(MAX_CHAR + 1)
+            + getsize(self._atoms)
+            + len(atoms) * (getsize((0, 0, 0, 0)) + 4 * word)
+            + getsize(self._loops)
+            + getsize(self._sets)
+            + getsize(self._rows)
+            + getsize(self._stars)
+        )
 
     def loops(self) -> tuple[Intervals | None, ...]:
         """Each state's `*` loop label (all chars but `/`), or None."""

@@ -19,6 +19,7 @@ Shapes, after normalization (anchored patterns always start with `/`):
 from __future__ import annotations
 
 import re
+import sys
 
 from lockd.core.automaton import (
     ANY_BUT_SLASH,
@@ -29,6 +30,7 @@ from lockd.core.automaton import (
     complement,
     fold,
     intersect,
+    items_nbytes,
     merge,
 )
 from lockd.core.errors import LockdError, invalid
@@ -318,7 +320,7 @@ def _class(seg: str, i: int, raw: str) -> tuple[Intervals, int, Intervals | None
     return _minus_slash(listed), j + 1, None
 
 
-@memo(4 * MB)
+@memo(4 * MB, items_nbytes)
 def _items(pattern: str, ignorecase: bool) -> tuple[object, ...]:
     """The automaton's items: names as (is_star, chars) tokens, with `**`
     markers; floating and tree made explicit."""
@@ -343,7 +345,7 @@ def _items(pattern: str, ignorecase: bool) -> tuple[object, ...]:
     return tuple(items)
 
 
-@memo(16 * MB)
+@memo(16 * MB, Glob.nbytes)
 def _nfa(pattern: str, ignorecase: bool) -> Glob:
     return Glob(_items(pattern, ignorecase))
 
@@ -473,7 +475,7 @@ def _literal_tree(pattern: str) -> str | None:
     return None if WILD.search(body) else body
 
 
-@memo(2 * MB)
+@memo(2 * MB, sys.getsizeof)
 def _sample(pattern: str, ignorecase: bool) -> str | None:
     """Some path the pattern claims; None only if it claims none (`[/]`)."""
     return _product(pattern, pattern, ignorecase)

@@ -15,10 +15,12 @@ that name (`name_meets`, one pass), anything else by the product (`meet_all`).
 
 from __future__ import annotations
 
+import sys
+
 from lockd.core.automaton import DSTAR, DSTAR_PLUS, Glob
 from lockd.core.memo import memo
 from lockd.core.patterns import _dirs, _items, _nfa, _tail, literal_path
-from lockd.core.product import meet_all, name_meets, name_tokens, reach
+from lockd.core.product import meet_all, name_meets, name_tokens, reach, tokens_nbytes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -92,17 +94,23 @@ class Probe:
         return name_meets(glob, after, tokens) if after else 0
 
 
-@memo(4 << 20)
+@memo(4 << 20, Glob.nbytes)
 def _union(patterns: tuple[str, ...], ignorecase: bool) -> Glob:
     return Glob.union([_nfa(p, ignorecase) for p in patterns])
 
 
-@memo(2 << 20)
+@memo(2 << 20, sys.getsizeof)
 def _meet_from(patterns: tuple[str, ...], states: int, tail: str, ignorecase: bool) -> int:
     return meet_all(_union(patterns, ignorecase), states, _nfa(tail, ignorecase))
 
 
-@memo(2 << 20)
+def _last_name_nbytes(last: tuple[str | None, tuple] | None) -> int:
+    if last is None:
+        return sys.getsizeof(None)
+    return sys.getsizeof(last) + sys.getsizeof(last[0]) + tokens_nbytes(last[1])
+
+
+@memo(2 << 20, _last_name_nbytes)
 def _last_name(pattern: str, ignorecase: bool) -> tuple[str | None, tuple] | None:
     """A file pattern as (the directories before its last name, as `_dirs_nfa`
     takes them, or None when there are none; the last name's tokens)."""
@@ -113,7 +121,7 @@ def _last_name(pattern: str, ignorecase: bool) -> tuple[str | None, tuple] | Non
     return (None if head == "/" else head), name_tokens(items[-1])  # type: ignore[arg-type]
 
 
-@memo(2 << 20)
+@memo(2 << 20, Glob.nbytes)
 def _dirs_nfa(head: str, ignorecase: bool) -> Glob:
     """The directories `head` (from `_last_name`) stands for, ending at the
     start of the last name: `/**/x/`, or `` for any directories (floating)."""

@@ -17,6 +17,7 @@ path found is one git could hold: no empty, `.` or `..` names.
 
 from __future__ import annotations
 
+import sys
 from heapq import heappop, heappush
 
 from lockd.core.automaton import (
@@ -28,6 +29,7 @@ from lockd.core.automaton import (
     Names,
     closure,
     intersect,
+    intervals_nbytes,
     step,
 )
 
@@ -192,6 +194,17 @@ def name_tokens(tokens: Sequence[tuple[bool, Intervals]]) -> tuple[NameToken, ..
         else:
             out.append((intersect(chars, DOTS) or None, intersect(chars, NOT_DOT) or None))
     return tuple(out)
+
+
+def tokens_nbytes(tokens: Sequence[NameToken]) -> int:  # type: ignore[valid-type]
+    """Bytes of `name_tokens`' answer, for the caches' budgets (lockd.core.memo)."""
+    getsize = sys.getsizeof
+    total = getsize(tokens) + getsize(None)  # a set's missing half
+    for tok in tokens:
+        total += getsize(tok)  # a run of literal characters, a set or a `*` (None)
+        if isinstance(tok, tuple):
+            total += sum(intervals_nbytes(iv) for iv in tok if iv is not None)
+    return total
 
 
 def name_meets(a: Glob, start: int, tokens: Sequence[NameToken]) -> int:  # type: ignore[valid-type]
