@@ -106,7 +106,8 @@ def items_nbytes(items: Sequence[Item]) -> int:
         if type(item) is tuple:  # a segment; `**` and `**+` are the strings above
             total += len(item) * token
             sets.update((id(chars), chars) for _, chars in item)
-    return total + sum(map(intervals_nbytes, sets.values()))
+    found = sets.values()
+    return total + sum(map(getsize, found)) + _PAIR * sum(map(len, found))
 
 
 def pick(iv: Intervals) -> str:
@@ -240,7 +241,8 @@ class Glob:
             + 3 * word
             + getsize(self.edges)
             + len(self.edges) * (getsize((0, 0, 0)) + 2 * getsize(self.size))
-            + sum(map(intervals_nbytes, labels))
+            + sum(map(getsize, labels))
+            + _PAIR * sum(map(len, labels))
             + getsize(self._cuts)
             + len(self._cuts) * getsize(MAX_CHAR + 1)
             + getsize(self._atoms)
