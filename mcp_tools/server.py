@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal, TypeVar
 
+import mcp.server.mcpserver.server as sdk_server
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import NotificationParams
@@ -138,8 +139,16 @@ def _repo_path(state: LockdMCP, path: str) -> str:
         raise tool_error(exc) from None
 
 
+def _no_sdk_logging(level: str = "INFO") -> None:
+    """Stands in for the SDK's `configure_logging`, which `MCPServer()` calls: a
+    `logging.basicConfig` with a rich handler. Logging is main()'s (mcp.log, set
+    before the server exists, so that basicConfig did nothing), yet it imported rich
+    wherever rich is installed: 1.4 MiB of every session's RSS (bench_clients.py)."""
+
+
 def build_server(state: LockdMCP | None = None) -> MCPServer:
     state = state or LockdMCP()
+    sdk_server.configure_logging = _no_sdk_logging  # type: ignore[assignment]
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[LockdMCP]:
