@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal, TypeVar
 
-import mcp.server.mcpserver.server as sdk_server
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import NotificationParams
@@ -27,7 +26,7 @@ from lockd.core.announce import Announce
 from lockd.core.errors import LockdError
 from lockd.local import config
 from lockd.local.repo import relpath_in_repo
-from mcp_tools import arguments, shapes
+from mcp_tools import arguments, sdk, shapes
 from mcp_tools.channel import CAPABILITY, MODERN_ERA_NOTE, Channel
 from mcp_tools.stdio import Wire, event_loop_stdio
 
@@ -139,16 +138,8 @@ def _repo_path(state: LockdMCP, path: str) -> str:
         raise tool_error(exc) from None
 
 
-def _no_sdk_logging(level: str = "INFO") -> None:
-    """Stands in for the SDK's `configure_logging`, which `MCPServer()` calls: a
-    `logging.basicConfig` with a rich handler. Logging is main()'s (mcp.log, set
-    before the server exists, so that basicConfig did nothing), yet it imported rich
-    wherever rich is installed: 1.4 MiB of every session's RSS (bench_clients.py)."""
-
-
 def build_server(state: LockdMCP | None = None) -> MCPServer:
     state = state or LockdMCP()
-    sdk_server.configure_logging = _no_sdk_logging  # type: ignore[assignment]
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[LockdMCP]:
@@ -162,7 +153,14 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
             if state.session is not None:
                 await state.session.close(goodbye=False)
 
-    server = MCPServer("lockd", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
+    sdk.skip_sdk_logging()
+    server = MCPServer(
+        "lockd",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        request_state_security=sdk.request_state_security(),
+    )
     _peer_tools(server, state)
     _claim_tools(server, state)
     _forecast_tool(server, state)

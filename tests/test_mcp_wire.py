@@ -189,3 +189,14 @@ async def test_a_session_loads_no_module_it_never_uses(
     assert "mcp_tools.server" in loaded, log.read_text()[:500]
     unused = {m for m in loaded for n in NOT_LOADED if m == n or m.startswith(n + ".")}
     assert not unused, sorted(unused)
+
+
+async def test_a_forged_request_state_is_refused(raw: RawWire) -> None:
+    """lockd's tools never ask for input, so its request-state key is made only
+    when a client sends state (mcp_tools.sdk); what it sends is still checked."""
+    forged = {"name": "whoami", "arguments": {}, "requestState": "v1." + "A" * 48}
+    reply = await raw.request(5, "tools/call", forged)
+    assert reply["error"]["code"] == -32602
+    assert reply["error"]["message"] == "Invalid or expired requestState"
+    me = await raw.request(6, "tools/call", {"name": "whoami", "arguments": {}})
+    assert me["result"]["structuredContent"]["peer_id"].startswith("p-")
