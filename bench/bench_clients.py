@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -38,7 +39,7 @@ from bench.common import Rows, broker, run_alone  # noqa: E402
 from lockd.client.api import Api  # noqa: E402
 from lockd.local.repo import identify  # noqa: E402
 from lockd.testing import Broker  # noqa: E402
-from tests.clients.claudecode import ClaudeCode, claude_bin  # noqa: E402
+from tests.clients.claudecode import ClaudeCode, require_claude  # noqa: E402
 from tests.clients.fake_anthropic import FakeAnthropic, Request, Step, say, tool_use  # noqa: E402
 from tests.gitutil import git_env, make_repo  # noqa: E402
 
@@ -145,9 +146,10 @@ def _p50_max(ms: list[float]) -> str:
 
 
 def run(sessions: int = 3, messages: int = 5) -> Rows:
-    binary = claude_bin()
-    if binary is None:
-        return [("lockd-mcp under Claude Code", "not run: `npm ci --prefix tests/clients`", "—")]
+    try:
+        binary = require_claude()
+    except pytest.skip.Exception as missing:  # the pinned CLI is not installed here
+        return [("lockd-mcp under Claude Code", f"not run: {missing.msg}", "—")]
     done: list[Session] = []
     with tempfile.TemporaryDirectory(prefix="lockd-clients-bench-") as tmp, broker() as b:
         os.environ.update(git_env(Path(tmp) / "git"))

@@ -26,7 +26,7 @@ from lockd.core.announce import Announce
 from lockd.core.errors import LockdError
 from lockd.local import config
 from lockd.local.repo import relpath_in_repo
-from mcp_tools import arguments, shapes
+from mcp_tools import arguments, sdk, shapes
 from mcp_tools.channel import CAPABILITY, MODERN_ERA_NOTE, Channel
 from mcp_tools.stdio import Wire, event_loop_stdio
 
@@ -153,7 +153,14 @@ def build_server(state: LockdMCP | None = None) -> MCPServer:
             if state.session is not None:
                 await state.session.close(goodbye=False)
 
-    server = MCPServer("lockd", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
+    sdk.skip_sdk_logging()
+    server = MCPServer(
+        "lockd",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        request_state_security=sdk.request_state_security(),
+    )
     _peer_tools(server, state)
     _claim_tools(server, state)
     _forecast_tool(server, state)

@@ -5,6 +5,7 @@ every malformed frame instead of silence."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import signal
 import sys
@@ -78,12 +79,12 @@ class RawWire:
         return await self.send(json.dumps(frame).encode())
 
 
-@pytest.fixture
-async def raw(repo: Path, env: dict[str, str]):  # noqa: ANN201
+async def handshake(repo: Path, env: dict[str, str], *flags: str, stderr: Any) -> RawWire:
+    """`python [flags] -m mcp_tools` past the initialize handshake."""
     pipe = asyncio.subprocess.PIPE
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mcp_tools", cwd=repo, env={**env, "LOCKD_SESSION_KEY": "raw"},
-        stdin=pipe, stdout=pipe, stderr=pipe,
+        sys.executable, *flags, "-m", "mcp_tools", cwd=repo,
+        env={**env, "LOCKD_SESSION_KEY": "raw"}, stdin=pipe, stdout=pipe, stderr=stderr,
     )  # fmt: skip
     wire = RawWire(proc)
     hello = {"name": "raw", "version": "0"}
@@ -93,6 +94,14 @@ async def raw(repo: Path, env: dict[str, str]):  # noqa: ANN201
     assert "result" in init, init
     assert proc.stdin
     proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+    return wire
+
+
+@pytest.fixture
+async def raw(repo: Path, env: dict[str, str]):  # noqa: ANN201
+    wire = await handshake(repo, env, stderr=asyncio.subprocess.PIPE)
+    proc = wire.proc
+    assert proc.stdin
     yield wire
     proc.stdin.close()
     try:
@@ -152,3 +161,42 @@ async def test_surrogate_in_tool_arguments_changes_nothing(raw: RawWire) -> None
     assert "params.arguments.summary" in reply["error"]["message"]
     me = await raw.request(4, "tools/call", {"name": "whoami", "arguments": {}})
     assert me["result"]["structuredContent"]["summary"] == ""
+
+
+# Never needed by a session, and each would cost every session resident memory (README
+# "Under the real Claude Code"): rich came with the SDK's logging setup, which main() replaces.
+NOT_LOADED = ("rich", "httpx", "git", "fastapi", "aiosqlite", "lockd.server", "lockd.broker",
+              "lockd.store", "lockd.cli")  # fmt: skip
+
+
+async def test_a_session_loads_no_module_it_never_uses(
+    repo: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    assert importlib.util.find_spec("rich"), "installed with the test extras (import-linter)"
+    log = tmp_path / "importtime.txt"
+    with log.open("wb") as err:
+        wire = await handshake(repo, env, "-X", "importtime", stderr=err)
+        me = await wire.request(1, "tools/call", {"name": "whoami", "arguments": {}})
+        assert me["result"]["structuredContent"]["peer_id"].startswith("p-")  # registered
+        assert wire.proc.stdin
+        wire.proc.stdin.close()
+        await asyncio.wait_for(wire.proc.wait(), 20)
+    loaded = {
+        line.split("|")[-1].strip()
+        for line in log.read_text().splitlines()
+        if line.startswith("import time:")
+    }
+    assert "mcp_tools.server" in loaded, log.read_text()[:500]
+    unused = {m for m in loaded for n in NOT_LOADED if m == n or m.startswith(n + ".")}
+    assert not unused, sorted(unused)
+
+
+async def test_a_forged_request_state_is_refused(raw: RawWire) -> None:
+    """lockd's tools never ask for input, so its request-state key is made only
+    when a client sends state (mcp_tools.sdk); what it sends is still checked."""
+    forged = {"name": "whoami", "arguments": {}, "requestState": "v1." + "A" * 48}
+    reply = await raw.request(5, "tools/call", forged)
+    assert reply["error"]["code"] == -32602
+    assert reply["error"]["message"] == "Invalid or expired requestState"
+    me = await raw.request(6, "tools/call", {"name": "whoami", "arguments": {}})
+    assert me["result"]["structuredContent"]["peer_id"].startswith("p-")
