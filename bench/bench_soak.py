@@ -13,6 +13,7 @@ Run: .venv/bin/python bench/bench_soak.py [--seconds 900] [--warmup 300] [--long
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import signal
@@ -59,6 +60,7 @@ class Soak:
     errors: int = 0
     error_lines: list[str] = field(default_factory=list)  # the first few, to say what failed
     settle_seconds: float = 0.0
+    left_files: list[str] = field(default_factory=list)  # session files still there at the end
 
 
 def retention_env(window: float, every: float) -> dict[str, str]:
@@ -154,6 +156,13 @@ class Churn:
             self.result.closed += proc.pid in self.closing and proc.returncode == 0
 
 
+def _peer_of(path: Path) -> str:
+    try:
+        return str(json.loads(path.read_text() or "{}").get("peer_id") or "(no peer id)")
+    except (OSError, ValueError):
+        return "(unreadable)"
+
+
 def settle(b: Broker, base: Sample, t0: float, limit: float) -> float:
     """Seconds until peers in memory, session files and open files are back at `base`."""
     ended = time.monotonic()
@@ -207,6 +216,9 @@ def soak(
         stop.set()
         watcher.join()
         result.after = sample(b, t0, 0)
+        result.left_files = [  # a peer id, never a credential
+            f"left: {p.name} {_peer_of(p)}" for p in sorted((b.home / "sessions").glob("*.json"))
+        ]
     return result
 
 
@@ -217,6 +229,8 @@ def run(seconds: float = 900, warmup: float = 300, long: int = 6, every: float =
     db = slope([(s.at, s.db_kb) for s in warm])
     base, after = got.baseline, got.after
     assert base is not None and after is not None
+    for line in got.error_lines + got.left_files:  # what went wrong, beside the table
+        print(line, file=sys.stderr)
     over_time = " → ".join(
         f"{s.session_files}" for s in got.samples[:: max(1, len(got.samples) // 8)]
     )

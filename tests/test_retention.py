@@ -244,3 +244,34 @@ async def test_sqlites_own_memory_stays_under_its_page_cache_cap(tmp_path: Path)
         assert 0 < memory["engine_bytes"] < memory["page_cache_cap_bytes"] + 2 * 2**20, memory
     finally:
         await store.close()
+
+
+def test_session_files_no_peer_owns_go_once_older_than_the_peers_window(lockd_home: Path) -> None:
+    """An agent killed between creating its session file and registering leaves
+    it empty; a peer purged while its session held its file leaves one naming
+    it. Retention removes both once older than the peers' window (86 s here),
+    never a running session's file (flocked), a live peer's, or a young one."""
+    import fcntl
+    import time
+
+    b = Broker(lockd_home, free_port(), extra_env={**QUICK, "LOCKD_PEER_RETENTION_DAYS": "0.001"})
+    b.start()
+    try:
+        stays = b.register(name="stays")
+        folder = lockd_home / "sessions"
+        live = session_file(lockd_home, stays.peer, "live")
+        gone = session_file(lockd_home, {"credential": "c", "peer_id": "p-purged"}, "gone")
+        empty, held, young = (folder / f"{n}-1.json" for n in ("empty", "held", "young"))
+        for path in (empty, held, young):
+            path.touch(mode=0o600)
+        old = time.time() - 1000
+        for path in (live, gone, empty, held):
+            os.utime(path, (old, old))
+        with open(held, "r+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # as a running session holds its file
+            wait_for(lambda: not gone.exists() and not empty.exists(), timeout=15, step=0.2)
+            ran = kept(b)["retention"]["last_run"]["at"]
+            wait_for(lambda: kept(b)["retention"]["last_run"]["at"] > ran, timeout=15, step=0.2)
+            assert live.exists() and held.exists() and young.exists()
+    finally:
+        b.stop()

@@ -47,8 +47,10 @@ class Retention:
         purged = done.pop("peers")
         self.directory.purged(purged)
         files = 0
-        if purged and not self.directory.shared:  # the sessions of a broker on this machine
-            files = await asyncio.to_thread(sessions.remove_sessions_of, set(purged))
+        if not self.directory.shared:  # the sessions of a broker on this machine
+            if purged:
+                files = await asyncio.to_thread(sessions.remove_sessions_of, set(purged))
+            files += await self._remove_orphans(peers_before)
         await self.store.reclaim()
         self.last_run = {
             "at": now,
@@ -58,6 +60,22 @@ class Retention:
         if purged or any(done.values()):
             log.info("retention removed %s", self.last_run["removed"])
         return self.last_run
+
+    async def _remove_orphans(self, before: float) -> int:
+        """Session files no peer of this store owns, untouched since `before`
+        (the peers' window): an agent killed before it registered leaves an
+        empty one, and a peer purged while its session still held its file
+        leaves one naming it. No running session's file is touched."""
+        named = sorted(await asyncio.to_thread(sessions.session_peer_ids))
+        known: set[str] = set()
+        for at in range(0, len(named), 500):
+            chunk = named[at : at + 500]
+            known |= set(await self.store.read(lambda tx, ids=chunk: tx.peer_names(ids)))
+
+        def orphan(data: dict[str, Any], mtime: float) -> bool:
+            return mtime < before and data.get("peer_id") not in known
+
+        return await asyncio.to_thread(sessions.remove_sessions, orphan)
 
     async def report(self) -> dict[str, Any]:
         """The store's size and rows by kind, the caches' memory, the last run."""

@@ -13,6 +13,7 @@ from lockd.local import config
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs the git hook ~5 ms to import at run time
+    from collections.abc import Callable
     from pathlib import Path
     from typing import Any
 
@@ -46,6 +47,19 @@ def remove_sessions_of(peer_ids: set[str]) -> int:
     """Delete the session files of these peers (purged by the broker: their
     credentials are dead), skipping any a running session holds (flocked).
     Returns how many went."""
+    return remove_sessions(lambda data, _mtime: data.get("peer_id") in peer_ids)
+
+
+def session_peer_ids() -> set[str]:
+    """The peer ids the session files name (running sessions' too)."""
+    return {str(s["peer_id"]) for s in read_sessions()}
+
+
+def remove_sessions(drop: Callable[[dict[str, Any], float], bool]) -> int:
+    """Delete each session file no running session holds (flocked) for which
+    `drop(contents, mtime)` is true; contents are {} for an empty or unreadable
+    file (an agent killed between creating its file and registering). Decided
+    under the file's lock, so a session starting meanwhile keeps its file."""
     import fcntl
 
     folder, removed = _sessions_path(), 0
@@ -60,10 +74,14 @@ def remove_sessions_of(peer_ids: set[str]) -> int:
         with os.fdopen(fd, "r+") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                data = json.loads(fh.read() or "{}")
-            except (OSError, ValueError):
+            except OSError:
                 continue
-            if isinstance(data, dict) and data.get("peer_id") in peer_ids:
+            try:
+                data = json.loads(fh.read() or "{}")
+                mtime = os.fstat(fh.fileno()).st_mtime
+            except (OSError, ValueError):
+                data, mtime = {}, 0.0
+            if drop(data if isinstance(data, dict) else {}, mtime):
                 with contextlib.suppress(OSError):
                     os.unlink(path)
                     removed += 1
