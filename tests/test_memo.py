@@ -74,3 +74,17 @@ def test_a_key_of_plain_arguments_is_weighed_at_least_as_the_walk() -> None:
     keys += [((("nested",),), 3)]
     for key in keys:
         assert memo.flat(key) >= memo.footprint(key)
+
+
+def test_an_automatons_tables_filled_after_weighing_stay_bounded() -> None:
+    """A cached automaton is weighed once, as built; what it memoizes later
+    (label masks, keyed by the labels of whatever it is met with) is capped
+    per table, so meeting ever new patterns cannot grow it without bound."""
+    from lockd.core.automaton import DFA_CACHE, Glob
+
+    glob = Glob(patterns._items(patterns.normalize("src/**/*.py"), False))
+    first = glob.masks(((ord("a"), ord("a")),))
+    for c in range(0x100, 0x100 + 4 * DFA_CACHE):  # a new one-character label each time
+        glob.masks(((c, c),))
+    assert len(glob._sets) <= DFA_CACHE
+    assert glob.masks(((ord("a"), ord("a")),)) == first  # past the cap: the same answers

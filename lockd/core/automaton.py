@@ -230,8 +230,8 @@ class Glob:
         """Bytes it holds as built, counted from its tables' lengths rather than
         by visiting each object (`lockd.core.memo.footprint` costs more than
         the build); errs high: every state set is counted at the widest, every
-        edge's ints apart. The step tables filled later are bounded by
-        DFA_CACHE, not counted."""
+        edge's ints apart. The tables filled later (label masks, steps, stars)
+        are bounded by DFA_CACHE entries each, not counted."""
         getsize = sys.getsizeof
         word = getsize(1 << self.size)  # the largest state set
         labels = {id(label): label for _, _, label in self.edges}.values()
@@ -290,7 +290,9 @@ class Glob:
                 for i in range(bisect_left(cuts, lo + 1) - 1, bisect_left(cuts, hi + 1)):
                     a = atoms[i]
                     m0, m1, m2, m3 = m0 | a[0], m1 | a[1], m2 | a[2], m3 | a[3]
-            got = self._sets[chars] = (m0, m1, m2, m3)
+            got = (m0, m1, m2, m3)
+            if len(self._sets) < DFA_CACHE:  # the other side's labels choose the keys: bounded
+                self._sets[chars] = got
         return got
 
     def star(self, x: Names) -> Names:
