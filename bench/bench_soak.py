@@ -8,6 +8,7 @@ taken after `--warmup` seconds (by then SQLite's page cache and the streams'
 id windows are full: bounded, but they fill over the first minutes).
 
 Run: .venv/bin/python bench/bench_soak.py [--seconds 900] [--warmup 300] [--long 6] [--every 2]
+     [--probe DIR]  (the broker's allocators every 30 s into DIR/memory.log: bench/memprobe)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from lockd.client.api import Api  # noqa: E402
 from lockd.testing import Broker, free_port  # noqa: E402
 
 SESSION = Path(__file__).resolve().parent / "soak_session.py"
+MEMPROBE = Path(__file__).resolve().parent / "memprobe"
 
 
 @dataclass
@@ -103,9 +105,16 @@ def slope(points: list[tuple[float, float]]) -> float:
 
 
 @contextlib.contextmanager
-def broker(window: float, every: float) -> Iterator[Broker]:
+def broker(window: float, every: float, probe: str = "") -> Iterator[Broker]:
+    """With `probe`, a folder: the broker runs bench/memprobe (what each of its
+    allocators holds, every 30 s, into probe/memory.log)."""
+    env = retention_env(window, every)
+    if probe:
+        Path(probe).mkdir(parents=True, exist_ok=True)
+        path = os.pathsep.join(filter(None, [str(MEMPROBE), os.environ.get("PYTHONPATH")]))
+        env.update(PYTHONPATH=path, LOCKD_PROBE_DIR=str(Path(probe).resolve()))
     with tempfile.TemporaryDirectory(prefix="lockd-soak-") as tmp:
-        b = Broker(Path(tmp) / "home", free_port(), extra_env=retention_env(window, every))
+        b = Broker(Path(tmp) / "home", free_port(), extra_env=env)
         b.home.mkdir()
         b.start()
         try:
@@ -179,14 +188,19 @@ def settle(b: Broker, base: Sample, t0: float, limit: float) -> float:
 
 
 def soak(
-    seconds: float, long: int = 6, every: float = 2.0, window: float = 60.0, period: float = 5.0
+    seconds: float,
+    long: int = 6,
+    every: float = 2.0,
+    window: float = 60.0,
+    period: float = 5.0,
+    probe: str = "",
 ) -> Soak:
     """Churn for `seconds` (a session started every `every` s: half SIGKILLed
     after 3-8 s, half closing after a few rounds), sampling every `period` s;
     then stop every session and wait (up to two windows) for the counts to
     come back to their baseline."""
     result, rng = Soak(), random.Random(15)
-    with broker(window, every=10.0) as b, tempfile.TemporaryDirectory() as work:
+    with broker(window, 10.0, probe) as b, tempfile.TemporaryDirectory() as work:
         churn = Churn(b, work, result)
         t0 = time.monotonic()
         result.baseline = sample(b, t0, 0)
@@ -222,8 +236,10 @@ def soak(
     return result
 
 
-def run(seconds: float = 900, warmup: float = 300, long: int = 6, every: float = 2.0) -> Rows:
-    got = soak(seconds, long, every)
+def run(
+    seconds: float = 900, warmup: float = 300, long: int = 6, every: float = 2.0, probe: str = ""
+) -> Rows:
+    got = soak(seconds, long, every, probe=probe)
     warm = [s for s in got.samples if warmup <= s.at <= seconds]
     rss = slope([(s.at, s.rss_mb) for s in warm])
     db = slope([(s.at, s.db_kb) for s in warm])
