@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from lockd.client.api import Api
 from lockd.testing import Broker
@@ -32,6 +32,18 @@ class AgentCli:
         self.binary, self.broker, self.root, self.cwd, self.name = binary, broker, root, cwd, name
         self.home = root / "home"
         self.home.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def set_up(cls, binary: str, broker: Broker, tmp_path: Path, cwd: Path, fake: Any) -> Self:
+        """bob, a user of this client on `fake`'s model, with `lockd setup` run."""
+        user = cls(binary, broker, tmp_path / f"{cls.client}-bob", cwd, "bob")
+        user.use_model(fake)
+        result = user.setup()
+        assert result["changed"], result
+        return user
+
+    def use_model(self, fake: Any) -> None:  # pragma: no cover
+        raise NotImplementedError
 
     def base_env(self) -> dict[str, str]:
         return cliproc.user_env(self.home, self.broker, self.name)

@@ -1,4 +1,4 @@
-"""Fixtures for the real-client tests: the CLI (skipped without it, failed in
+"""Fixtures for the real-client tests: each pinned CLI (skipped without it, failed in
 CI), how lockd is set up in it, and a factory of Claude Code users on the
 test's real broker."""
 
@@ -11,11 +11,22 @@ import pytest
 
 from lockd.testing import Broker
 from tests.clients.claudecode import SETUPS, ClaudeCode, require_claude
+from tests.clients.cliproc import require
 
 
 @pytest.fixture(scope="session")
 def claude_bin() -> str:
     return require_claude()
+
+
+@pytest.fixture(scope="session")
+def codex_bin() -> str:
+    return require("codex")
+
+
+@pytest.fixture(scope="session")
+def gemini_bin() -> str:
+    return require("gemini")
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from tests.clients.agentcli import (
     peers,
     registered,
 )
-from tests.clients.cliproc import lockd, require
+from tests.clients.cliproc import lockd
 from tests.clients.fake_models import FakeResponses, Request, Step, say, shell
 from tests.gitutil import git
 from tests.polling import wait_for
@@ -38,22 +38,9 @@ def patch(path: str, old: str, new: str) -> str:
     )
 
 
-@pytest.fixture(scope="session")
-def codex_bin() -> str:
-    return require("codex")
-
-
 @pytest.fixture
 def repo(tmp_path: Path, broker: Broker) -> Path:
     return claimed_checkout(tmp_path, broker)
-
-
-def bob(codex_bin: str, broker: Broker, tmp_path: Path, repo: Path, fake: FakeResponses) -> Codex:
-    user = Codex(codex_bin, broker, tmp_path / "codex-bob", repo, "bob")
-    user.use_model(fake)
-    result = user.setup()
-    assert result["changed"], result
-    return user
 
 
 def output_of(request: Request) -> str:
@@ -87,7 +74,7 @@ def test_claimed_edit_is_denied_unclaimed_passes_and_own_claims_commit(
         say("done"),
     ]
     with FakeResponses(script) as fake:
-        user = bob(codex_bin, broker, tmp_path, repo, fake)
+        user = Codex.set_up(codex_bin, broker, tmp_path, repo, fake)
         run = user.run(fake)
     assert run.returncode == 0, run
     assert not fake.errors, fake.errors
@@ -128,7 +115,7 @@ def test_a_message_from_another_peer_reaches_the_next_request(
         return shell("echo working")
 
     with FakeResponses([send_then_work, say("done")]) as fake:
-        user = bob(codex_bin, broker, tmp_path, repo, fake)
+        user = Codex.set_up(codex_bin, broker, tmp_path, repo, fake)
         run = user.run(fake)
     assert run.returncode == 0, run
     assert not fake.errors, fake.errors
@@ -144,7 +131,7 @@ def test_in_warn_mode_the_model_is_told_and_the_patch_goes_ahead(
     git(repo, "config", "lockd.hookMode", "warn")
     a_py = repo / "src" / "a.py"
     with FakeResponses([shell(patch("src/a.py", "x = 1", "x = 2")), say("done")]) as fake:
-        user = bob(codex_bin, broker, tmp_path, repo, fake)
+        user = Codex.set_up(codex_bin, broker, tmp_path, repo, fake)
         run = user.run(fake)
     assert run.returncode == 0, run
     turns = fake.turns

@@ -25,28 +25,15 @@ from tests.clients.agentcli import (
     peers,
     registered,
 )
-from tests.clients.cliproc import lockd, require
+from tests.clients.cliproc import lockd
 from tests.clients.fake_models import FakeGemini, Request, Step, call, say, shell
 from tests.gitutil import git
 from tests.polling import wait_for
 
 
-@pytest.fixture(scope="session")
-def gemini_bin() -> str:
-    return require("gemini")
-
-
 @pytest.fixture
 def repo(tmp_path: Path, broker: Broker) -> Path:
     return claimed_checkout(tmp_path, broker)
-
-
-def bob(gemini_bin: str, broker: Broker, tmp_path: Path, repo: Path, fake: FakeGemini) -> Gemini:
-    user = Gemini(gemini_bin, broker, tmp_path / "gemini-bob", repo, "bob")
-    user.use_model(fake)
-    result = user.setup()
-    assert result["changed"], result
-    return user
 
 
 def response_of(request: Request) -> str:
@@ -90,7 +77,7 @@ def test_claimed_edit_is_denied_unclaimed_passes_and_own_claims_commit(
         say("done"),
     ]
     with FakeGemini(script) as fake:
-        user = bob(gemini_bin, broker, tmp_path, repo, fake)
+        user = Gemini.set_up(gemini_bin, broker, tmp_path, repo, fake)
         run = user.run(fake)
     assert run.returncode == 0, run
     assert not fake.errors, fake.errors
@@ -131,7 +118,7 @@ def test_a_message_from_another_peer_reaches_the_next_request(
         return call("write_file", file_path=str(b_py), content="y = 2\n")
 
     with FakeGemini([send_then_work, say("done")]) as fake:
-        user = bob(gemini_bin, broker, tmp_path, repo, fake)
+        user = Gemini.set_up(gemini_bin, broker, tmp_path, repo, fake)
         run = user.run(fake)
     assert run.returncode == 0, run
     assert not fake.errors, fake.errors
