@@ -264,6 +264,8 @@ def test_session_files_no_peer_owns_go_once_older_than_the_peers_window(lockd_ho
         empty, held, young = (folder / f"{n}-1.json" for n in ("empty", "held", "young"))
         for path in (empty, held, young):
             path.touch(mode=0o600)
+        torn = folder / "torn-1.json"  # young, half written: kept, whatever it names
+        torn.write_text('{"peer_id": "p-')
         old = time.time() - 1000
         for path in (live, gone, empty, held):
             os.utime(path, (old, old))
@@ -272,6 +274,6 @@ def test_session_files_no_peer_owns_go_once_older_than_the_peers_window(lockd_ho
             wait_for(lambda: not gone.exists() and not empty.exists(), timeout=15, step=0.2)
             ran = kept(b)["retention"]["last_run"]["at"]
             wait_for(lambda: kept(b)["retention"]["last_run"]["at"] > ran, timeout=15, step=0.2)
-            assert live.exists() and held.exists() and young.exists()
+            assert live.exists() and held.exists() and young.exists() and torn.exists()
     finally:
         b.stop()

@@ -77,10 +77,12 @@ def remove_sessions(drop: Callable[[dict[str, Any], float], bool]) -> int:
             except OSError:
                 continue
             try:
-                data = json.loads(fh.read() or "{}")
                 mtime = os.fstat(fh.fileno()).st_mtime
-            except (OSError, ValueError):
-                data, mtime = {}, 0.0
+                data = json.loads(fh.read() or "{}")
+            except OSError:
+                continue
+            except ValueError:  # torn or foreign: judged by its age alone
+                data = {}
             if drop(data if isinstance(data, dict) else {}, mtime):
                 with contextlib.suppress(OSError):
                     os.unlink(path)
