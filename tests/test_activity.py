@@ -21,6 +21,7 @@ from lockd.local.git import ROOT_CACHE
 from lockd.local.repo import identify
 from lockd.testing import Broker
 from tests.gitutil import add_worktree, commit, git
+from tests.hookcli import run_hook
 from tests.mcputil import Session, mcp_session
 from tests.polling import until
 
@@ -211,17 +212,7 @@ def post_edit(env: dict[str, str], session_id: str, path: Path, cwd: Path) -> di
         "tool_input": {"file_path": str(path), "old_string": "a", "new_string": "b"},
         "tool_response": {"filePath": str(path), "success": True},
     }
-    proc = subprocess.run(
-        [sys.executable, "-m", "lockd", "guard", "--hook"],
-        input=json.dumps(body),
-        env=env,
-        cwd="/",
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout) if proc.stdout.strip() else {}
+    return run_hook(["guard", "--hook"], body, env)[1] or {}
 
 
 async def test_edits_through_the_guard_in_one_checkout(

@@ -21,6 +21,7 @@ from lockd.local.processes import process_start_time
 from lockd.local.repo import identify
 from lockd.testing import Broker
 from tests.gitutil import git
+from tests.hookcli import run_hook
 from tests.test_guard import REASON, locks_of, register
 
 PY = sys.executable
@@ -53,17 +54,7 @@ def session(broker: Broker, repo: Path) -> Iterator[Client]:
 
 
 def hook(client: str, body: dict[str, Any], env: dict[str, str], *flags: str) -> Any:
-    proc = subprocess.run(
-        [PY, "-m", "lockd", "agent-hook", client, *flags],
-        input=json.dumps(body),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout) if proc.stdout.strip() else None
+    return run_hook(["agent-hook", client, *flags], body, env, cwd=None)[1]
 
 
 # ---- Cursor: preToolUse and afterFileEdit, as its docs give them -----------------------

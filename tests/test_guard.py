@@ -20,6 +20,7 @@ from lockd.local.processes import process_start_time
 from lockd.local.repo import identify
 from lockd.testing import Broker, free_port
 from tests.gitutil import add_worktree, git
+from tests.hookcli import run_hook
 
 PY = sys.executable
 REASON = "migrating the schema"
@@ -74,17 +75,7 @@ def guard(
     body: dict[str, Any] | str, env: dict[str, str], *flags: str
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
     """Run the hook as Claude Code does: JSON on stdin, answer on stdout."""
-    proc = subprocess.run(
-        [PY, "-m", "lockd", "guard", "--hook", *flags],
-        input=body if isinstance(body, str) else json.dumps(body),
-        env=env,
-        cwd="/",
-        text=True,
-        capture_output=True,
-        timeout=30,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc, (json.loads(proc.stdout) if proc.stdout.strip() else None)
+    return run_hook(["guard", "--hook", *flags], body, env)
 
 
 def register(broker: Broker, repo: Path, name: str) -> Client:
