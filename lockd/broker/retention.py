@@ -67,10 +67,7 @@ class Retention:
         empty one, and a peer purged while its session still held its file
         leaves one naming it. No running session's file is touched."""
         named = sorted(await asyncio.to_thread(sessions.session_peer_ids))
-        known: set[str] = set()
-        for at in range(0, len(named), 500):
-            chunk = named[at : at + 500]
-            known |= set(await self.store.read(lambda tx, ids=chunk: tx.peer_names(ids)))
+        known = set(await self.store.read(lambda tx: tx.peer_names(named)))
 
         def orphan(data: dict[str, Any], mtime: float) -> bool:
             return mtime < before and data.get("peer_id") not in known

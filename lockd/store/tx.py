@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from lockd.core import feed
 from lockd.core.models import Intent, Message, Peer, intent_key, message_key
 
+IN_CHUNK = 500  # values per `IN (…)`: far under SQLite's and PostgreSQL's variable limits
 MSG_SELECT = (
     "SELECT m.*, d.delivered_at FROM deliveries d JOIN messages m ON m.id = d.message_id"
     " WHERE d.recipient_id = ?"
@@ -180,6 +181,14 @@ class Tx:
     def _q(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(self._x(sql, params).fetchall())
 
+    @staticmethod
+    def _in(values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
+        """`IN (…)` placeholders and their values, IN_CHUNK at a time (none for
+        none): a list of ids can be long, a statement's variables are not."""
+        for at in range(0, len(values), IN_CHUNK):
+            part = list(values[at : at + IN_CHUNK])
+            yield ",".join("?" * len(part)), part
+
     # ---- peers -------------------------------------------------------------
     def load_peers(self, alive: bool | None = None) -> list[tuple[Peer, str]]:
         where = "" if alive is None else f" WHERE alive={int(alive)}"
@@ -207,10 +216,12 @@ class Tx:
         )
         return {r["name"] for r in rows}
 
-    def peer_names(self, peer_ids: list[str]) -> dict[str, str]:
-        marks = ",".join("?" * len(peer_ids))
-        rows = self._q(f"SELECT peer_id, name FROM peers WHERE peer_id IN ({marks})", peer_ids)
-        return {r["peer_id"]: r["name"] for r in rows}
+    def peer_names(self, peer_ids: Sequence[str]) -> dict[str, str]:
+        return {
+            r["peer_id"]: r["name"]
+            for marks, ids in self._in(peer_ids)
+            for r in self._q(f"SELECT peer_id, name FROM peers WHERE peer_id IN ({marks})", ids)
+        }
 
     def load_peer(self, peer_id: str) -> tuple[Peer, str] | None:
         return self._one_peer("peer_id", peer_id)
@@ -222,12 +233,13 @@ class Tx:
         rows = self._q(f"SELECT * FROM peers WHERE {column}=?", (value,))
         return (_peer(rows[0]), rows[0]["credential_hash"]) if rows else None
 
-    def last_seen(self, peer_ids: list[str]) -> dict[str, float]:
-        if not peer_ids:
-            return {}
-        marks = ",".join("?" * len(peer_ids))
-        rows = self._q(f"SELECT peer_id, last_seen FROM peers WHERE peer_id IN ({marks})", peer_ids)
-        return {r["peer_id"]: float(r["last_seen"]) for r in rows}
+    def last_seen(self, peer_ids: Sequence[str]) -> dict[str, float]:
+        sql = "SELECT peer_id, last_seen FROM peers WHERE peer_id IN ({})"
+        return {
+            r["peer_id"]: float(r["last_seen"])
+            for marks, ids in self._in(peer_ids)
+            for r in self._q(sql.format(marks), ids)
+        }
 
     def mark_gone(self, peer_id: str, seen_before: float | None) -> bool:
         """alive -> dead, once: False if it was dead already or (seen_before) if
@@ -401,9 +413,7 @@ class Tx:
             (peers_before, unseen_before),
         )
         purged = sorted(r["peer_id"] for r in gone)
-        for chunk in range(0, len(purged), 500):
-            ids = purged[chunk : chunk + 500]
-            marks = ",".join("?" * len(ids))
+        for marks, ids in self._in(purged):
             self._x(f"DELETE FROM deliveries WHERE recipient_id IN ({marks})", ids)
             self._x(f"DELETE FROM watches WHERE peer_id IN ({marks})", ids)
         for peer_id in purged:
